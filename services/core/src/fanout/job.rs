@@ -1,0 +1,94 @@
+//! Fan-out jobs: what an action handler enqueues and what the broadcaster pool runs.
+
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::protocol::{ConnectionId, RoomName};
+
+/// A unit of broadcaster work. On SQS each job is one message body (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FanoutJob {
+    /// Deliver to a whole room: the broadcaster pages through its members first.
+    Room(RoomJob),
+    /// Deliver to an explicit list of connections (a shard of a large room, or a retry).
+    Shard(ShardJob),
+}
+
+/// "Send this to everyone in the room."
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomJob {
+    /// The room.
+    pub room: RoomName,
+    /// The room version this message carries, if it is a patch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The `roomcast.v1` frame, serialized once by the handler.
+    pub payload: String,
+    /// A connection to leave out (the sender of an `emit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub except: Option<ConnectionId>,
+    /// Seed-format members get the room's full state (true for state changes); when
+    /// false they get nothing, as the seed protocol has no such message.
+    #[serde(default)]
+    pub seed_state: bool,
+    /// When the change was committed (Unix ms): delivery latency is measured from here.
+    pub created_ms: u64,
+}
+
+/// "Send this frame to exactly these connections."
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardJob {
+    /// The room (for logs, metrics and membership cleanup).
+    pub room: RoomName,
+    /// The room version this message carries, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The frame, already rendered for these connections' protocol.
+    pub payload: String,
+    /// Targets, at most `SHARD_SIZE`.
+    pub connections: Vec<ConnectionId>,
+    /// Copied from the room job.
+    pub created_ms: u64,
+    /// How many times delivery of these connections was already tried.
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl FanoutJob {
+    /// The room the job is for.
+    pub fn room(&self) -> &RoomName {
+        match self {
+            FanoutJob::Room(j) => &j.room,
+            FanoutJob::Shard(j) => &j.room,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the clock jobs are stamped with.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_as_json_with_a_kind_tag() {
+        let job = FanoutJob::Shard(ShardJob {
+            room: RoomName::parse("alpha").unwrap(),
+            version: Some(13),
+            payload: r#"{"type":"patch"}"#.into(),
+            connections: vec![ConnectionId::generate()],
+            created_ms: 1,
+            attempt: 0,
+        });
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.starts_with(r#"{"kind":"shard","room":"alpha","version":13"#), "{text}");
+        assert_eq!(serde_json::from_str::<FanoutJob>(&text).unwrap(), job);
+    }
+}

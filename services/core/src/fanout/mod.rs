@@ -1,0 +1,12 @@
+//! The fan-out: plan a room job into deliveries or shard jobs, then deliver them.
+//!
+//! [`Broadcaster::run`] is what every broadcaster worker calls for one job, in the
+//! local pool and in the Lambda alike.
+
+mod deliver;
+mod job;
+mod planner;
+
+pub use deliver::{Delivery, FanoutConfig};
+pub use job::{FanoutJob, RoomJob, ShardJob, now_ms};
+pub use planner::{Broadcaster, JobReport};

@@ -1,0 +1,58 @@
+//! Connect, disconnect, join, leave, listRooms.
+
+use super::{Handler, Session, ack, internal};
+use crate::ports::BackendError;
+use crate::protocol::limits::LIST_ROOMS_LIMIT;
+use crate::protocol::{ConnectionId, ProtocolError, Ref, RoomName, RoomSummary, ServerMessage};
+
+impl Handler {
+    /// `$connect`: record the connection and join its connect room.
+    pub async fn connect(&self, session: &Session) -> Result<(), BackendError> {
+        self.members.connect(&session.member()).await?;
+        let members = self.members.join(&session.room, &session.member()).await?;
+        self.presence(&session.room, members).await
+    }
+
+    /// `$disconnect`: forget the connection; the rooms it was in hear the new counts.
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), BackendError> {
+        for RoomSummary { room, members } in self.members.disconnect(id).await? {
+            self.presence(&room, members).await?;
+        }
+        Ok(())
+    }
+
+    /// Join, then read the state: a commit after the join is fanned out to us, one
+    /// before it is in the state we read, so nothing falls between.
+    pub(super) async fn join(&self, session: &Session, room: RoomName, reference: Option<Ref>) -> Result<Vec<ServerMessage>, ProtocolError> {
+        let members = self.members.join(&room, &session.member()).await.map_err(internal)?;
+        let state = self.rooms.load(&room).await.map_err(internal)?;
+        self.presence(&room, members).await.map_err(internal)?;
+        let mut replies = ack(reference, Some(state.version));
+        replies.push(ServerMessage::State {
+            room,
+            version: state.version,
+            state: state.state,
+        });
+        Ok(replies)
+    }
+
+    pub(super) async fn leave(&self, session: &Session, room: RoomName, reference: Option<Ref>) -> Result<Vec<ServerMessage>, ProtocolError> {
+        if let Some(members) = self.members.leave(&room, &session.id).await.map_err(internal)? {
+            self.presence(&room, members).await.map_err(internal)?;
+        }
+        Ok(ack(reference, None))
+    }
+
+    pub(super) async fn list_rooms(&self) -> Result<Vec<ServerMessage>, ProtocolError> {
+        let rooms = self.members.rooms(LIST_ROOMS_LIMIT).await.map_err(internal)?;
+        Ok(vec![ServerMessage::Rooms { rooms }])
+    }
+
+    async fn presence(&self, room: &RoomName, members: u32) -> Result<(), BackendError> {
+        let message = ServerMessage::Presence {
+            room: room.clone(),
+            members,
+        };
+        self.broadcast(room, &message, None, None, false).await
+    }
+}

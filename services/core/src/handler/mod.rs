@@ -1,0 +1,116 @@
+//! The action handler: one frame in, replies for the sender out, side effects through
+//! the ports. The local gateway and the AWS `actions` Lambda both call this, so the
+//! game logic exists once.
+
+mod emit;
+mod game;
+mod membership;
+
+use std::sync::Arc;
+
+use crate::fanout::{FanoutJob, RoomJob, now_ms};
+use crate::ports::{BackendError, FanoutQueue, Member, MembershipStore, RoomStore};
+use crate::protocol::{ClientAction, ClientMessage, ConnectionId, ErrorCode, Protocol, ProtocolError, Ref, RoomName, ServerMessage};
+
+/// One connection, as the handler sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Connection id.
+    pub id: ConnectionId,
+    /// Negotiated subprotocol.
+    pub protocol: Protocol,
+    /// The room given at connect (`?room=`), else `default`: seed clients' actions go here.
+    pub room: RoomName,
+}
+
+impl Session {
+    fn member(&self) -> Member {
+        Member {
+            id: self.id.clone(),
+            protocol: self.protocol,
+        }
+    }
+}
+
+/// Handles client actions against the ports.
+#[derive(Clone)]
+pub struct Handler {
+    rooms: Arc<dyn RoomStore>,
+    members: Arc<dyn MembershipStore>,
+    queue: Arc<dyn FanoutQueue>,
+}
+
+impl Handler {
+    /// Wire a handler from its ports.
+    pub fn new(rooms: Arc<dyn RoomStore>, members: Arc<dyn MembershipStore>, queue: Arc<dyn FanoutQueue>) -> Self {
+        Self { rooms, members, queue }
+    }
+
+    /// Handle one text frame from `session`; returns the frames owed to the sender
+    /// (acks, errors, state). Bad input yields an `error` and changes nothing.
+    pub async fn message(&self, session: &Session, frame: &str) -> Vec<ServerMessage> {
+        let default_room = (session.protocol == Protocol::Seed).then_some(&session.room);
+        let msg = match ClientMessage::parse(frame, default_room) {
+            Ok(msg) => msg,
+            Err(e) => return vec![e.into()],
+        };
+        let reference = msg.reference.clone();
+        let result = match msg.action {
+            ClientAction::Join { room } => self.join(session, room, msg.reference).await,
+            ClientAction::Leave { room } => self.leave(session, room, msg.reference).await,
+            ClientAction::ListRooms => self.list_rooms().await,
+            ClientAction::GetState { room } => self.get_state(room).await,
+            ClientAction::ChangeBackground { room, bg } => {
+                self.change(room, crate::state::Op::ChangeBackground { bg }, msg.reference)
+                    .await
+            }
+            ClientAction::AddIcon { room, icon } => self.add_icon(room, icon, msg.reference).await,
+            ClientAction::MoveIcon { room, id, icon } => {
+                self.change(room, crate::state::Op::MoveIcon { id, icon }, msg.reference)
+                    .await
+            }
+            ClientAction::DeleteIcon { room, id } => {
+                self.change(room, crate::state::Op::DeleteIcon { id }, msg.reference).await
+            }
+            ClientAction::Emit {
+                room,
+                event,
+                data,
+                except_sender,
+            } => {
+                let except = except_sender.then(|| session.id.clone());
+                self.emit(room, event, data, Some(session.id.clone()), except)
+                    .await
+                    .map(|()| ack(msg.reference, None))
+            }
+        };
+        result.unwrap_or_else(|e| vec![e.with_ref(reference).into()])
+    }
+
+    /// Enqueue a message for every member of `room`.
+    async fn broadcast(&self, room: &RoomName, message: &ServerMessage, version: Option<u64>, except: Option<ConnectionId>, seed_state: bool) -> Result<(), BackendError> {
+        let job = FanoutJob::Room(RoomJob {
+            room: room.clone(),
+            version,
+            payload: message.to_v1(),
+            except,
+            seed_state,
+            created_ms: now_ms(),
+        });
+        self.queue.enqueue(vec![job]).await
+    }
+}
+
+/// The `ack` owed for a request: only requests that carry a `ref` are acknowledged.
+fn ack(reference: Option<Ref>, version: Option<u64>) -> Vec<ServerMessage> {
+    reference
+        .map(|reference| ServerMessage::Ack { reference, version })
+        .into_iter()
+        .collect()
+}
+
+/// A storage or queue failure, as the client sees it.
+fn internal(e: BackendError) -> ProtocolError {
+    tracing::error!(error = %e, source = ?e.source, "backend failure");
+    ProtocolError::new(ErrorCode::Internal, format!("the server could not complete the request: {e}"))
+}

@@ -1,0 +1,26 @@
+//! # roomcast-core
+//!
+//! Rooms, per-room game state and the sharded fan-out of roomcast, with no AWS, no
+//! sockets and no runtime assumption beyond `async`. Both homes — the local gateway and
+//! the AWS Lambdas — are thin wiring around this crate.
+//!
+//! ## Layout
+//!
+//! - [`protocol`]: the wire protocol, from sizes to frames: [`protocol::limits`],
+//!   validated values ([`protocol::RoomName`], [`protocol::IconId`], …), the client
+//!   frame parser, server messages per subprotocol, stable error codes.
+//! - [`state`]: a base's `{bg, icons}`, its monotonic version, and the [`state::Op`]s
+//!   (patches) that advance it.
+//! - [`ports`]: the narrow traits core needs: [`ports::RoomStore`],
+//!   [`ports::MembershipStore`], [`ports::FanoutQueue`], [`ports::Poster`].
+//! - [`handler`]: one client frame in, replies out, side effects through the ports.
+//! - [`fanout`]: fan-out jobs, the planner that splits large rooms into shard jobs,
+//!   and the deliverer (bounded concurrency, rate budget, backoff, gone cleanup).
+
+pub mod fanout;
+pub mod handler;
+pub mod ports;
+pub mod protocol;
+pub mod state;
+
+pub use handler::{Handler, Session};

@@ -1,0 +1,155 @@
+//! Ports: the narrow traits core needs from the outside world.
+//!
+//! Each home implements them its own way: the local gateway with an embedded database,
+//! an in-process queue and its sockets; AWS with DynamoDB, SQS and
+//! ApiGatewayManagementApi. Core only ever sees these traits.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::time::Duration;
+
+use crate::fanout::FanoutJob;
+use crate::protocol::{ConnectionId, Protocol, RoomName, RoomSummary};
+use crate::state::{ApplyError, Op, RoomState};
+
+/// A failure of the backing service (I/O, network, throttling beyond retries).
+/// It keeps its source so logs show the real cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+pub struct BackendError {
+    /// What was being done.
+    pub context: String,
+    /// The underlying error.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl BackendError {
+    /// Wrap `source` with what was being done.
+    pub fn new(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Why a commit did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The op does not apply to the current state (unknown icon, full base).
+    #[error(transparent)]
+    Rejected(#[from] ApplyError),
+    /// The store failed; the change may not be assumed committed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Durable per-room game state.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    /// The room's current state; a room never written is version 0 and empty.
+    async fn load(&self, room: &RoomName) -> Result<RoomState, BackendError>;
+
+    /// Apply one op atomically and durably, touching only what the op touches, and
+    /// return the new version. Concurrent commits never lose each other.
+    async fn commit(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError>;
+}
+
+/// A connection as the membership store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its id.
+    pub id: ConnectionId,
+    /// What it speaks, which decides the frames it gets.
+    pub protocol: Protocol,
+}
+
+/// One page of a room's members.
+#[derive(Debug, Clone, Default)]
+pub struct MembersPage {
+    /// Members in this page.
+    pub members: Vec<Member>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<String>,
+}
+
+/// Which connections exist and which rooms each is in.
+#[async_trait]
+pub trait MembershipStore: Send + Sync {
+    /// Record a new connection.
+    async fn connect(&self, member: &Member) -> Result<(), BackendError>;
+
+    /// Forget a connection and all its memberships; returns the rooms it left with
+    /// their new member counts.
+    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<RoomSummary>, BackendError>;
+
+    /// Add a connection to a room (idempotent); returns the room's member count.
+    async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError>;
+
+    /// Remove a connection from a room; returns the new count, or `None` when it was
+    /// not a member.
+    async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError>;
+
+    /// A page of the room's members, at most `limit`, starting at `cursor`.
+    async fn members(&self, room: &RoomName, cursor: Option<String>, limit: usize)
+    -> Result<MembersPage, BackendError>;
+
+    /// The rooms with the most members, at most `limit`, largest first.
+    async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError>;
+}
+
+/// Where fan-out jobs wait for the broadcaster pool.
+#[async_trait]
+pub trait FanoutQueue: Send + Sync {
+    /// Enqueue jobs (SQS: `SendMessageBatch` in tens). All or an error.
+    async fn enqueue(&self, jobs: Vec<FanoutJob>) -> Result<(), BackendError>;
+}
+
+/// Why a post did not arrive.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The connection is gone (HTTP 410): clean it up, never retry.
+    #[error("connection is gone")]
+    Gone,
+    /// Throttled or the client's buffer is full (429 / `LimitExceededException`):
+    /// back off and retry.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Anything else; retried a few times, then reported as failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Sends one frame to one connection (`PostToConnection`).
+#[async_trait]
+pub trait Poster: Send + Sync {
+    /// Post `payload` (a UTF-8 JSON frame) to `to`.
+    async fn post(&self, to: &ConnectionId, payload: &Bytes) -> Result<(), PostError>;
+}
+
+/// What happened to one post, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// Delivered.
+    Delivered,
+    /// The connection was gone and has been cleaned up.
+    Gone,
+    /// Throttled once (it will be retried).
+    Throttled,
+    /// Gave up after retries.
+    Failed,
+}
+
+/// Observes the fan-out, so each home can export metrics its own way.
+pub trait FanoutMetrics: Send + Sync {
+    /// A room job was planned into `shards` shard jobs (0: delivered in place).
+    fn planned(&self, _members: usize, _shards: usize) {}
+    /// A post finished (or was throttled); `since_commit` is the time since the job
+    /// was created, i.e. the delivery latency a client sees.
+    fn post(&self, _outcome: PostOutcome, _since_commit: Duration) {}
+}
+
+/// Metrics that go nowhere.
+pub struct NoMetrics;
+impl FanoutMetrics for NoMetrics {}

@@ -1,0 +1,330 @@
+//! Client → server messages: the frame parser.
+//!
+//! Parsing runs in two passes over the text. The first reads only the envelope
+//! (`action`, `ref`) so that every later error can echo the client's `ref`; the second
+//! deserializes the action's own fields through `serde_path_to_error`, whose path picks
+//! the stable error code (`room` → `invalid_room`, `icon.x` → `invalid_coordinate`, …).
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::error::{ErrorCode, ProtocolError};
+use super::icon::{Background, Icon, IconId, Image};
+use super::limits::MAX_EMIT_DATA_BYTES;
+use super::names::{EventName, Ref, RoomName};
+use crate::protocol::icon::Coord;
+
+/// A parsed, valid client message.
+#[derive(Debug, Clone)]
+pub struct ClientMessage {
+    /// The client's `ref`, echoed on the answer.
+    pub reference: Option<Ref>,
+    /// What the client asks for.
+    pub action: ClientAction,
+}
+
+/// Every action a client can send, with its validated fields.
+#[derive(Debug, Clone)]
+pub enum ClientAction {
+    /// Start receiving the room's patches, events and presence; answered with its state.
+    Join { room: RoomName },
+    /// Stop receiving the room's messages.
+    Leave { room: RoomName },
+    /// Ask for the room's full state.
+    GetState { room: RoomName },
+    /// Set the base's planet background.
+    ChangeBackground { room: RoomName, bg: Background },
+    /// Place a new module; the server assigns its id.
+    AddIcon { room: RoomName, icon: Icon },
+    /// Move (or re-image) an existing module.
+    MoveIcon { room: RoomName, id: IconId, icon: Icon },
+    /// Remove a module.
+    DeleteIcon { room: RoomName, id: IconId },
+    /// Broadcast an application event to the room.
+    Emit {
+        room: RoomName,
+        event: EventName,
+        /// The event's JSON data, kept verbatim (never re-serialized).
+        data: Box<RawValue>,
+        /// Whether the sender is left out (default `true`, like Socket.IO's `socket.to`).
+        except_sender: bool,
+    },
+    /// Ask for the most active rooms and their member counts.
+    ListRooms,
+}
+
+/// Action names as they appear in `action`, in protocol order.
+pub const ACTIONS: [&str; 9] = [
+    "join",
+    "leave",
+    "getState",
+    "changeBackground",
+    "addIcon",
+    "moveIcon",
+    "deleteIcon",
+    "emit",
+    "listRooms",
+];
+
+#[derive(Deserialize)]
+struct Envelope {
+    action: Option<serde_json::Value>,
+    #[serde(rename = "ref")]
+    reference: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RoomFields {
+    room: Option<RoomName>,
+}
+
+#[derive(Deserialize)]
+struct BackgroundFields {
+    room: Option<RoomName>,
+    bg: Background,
+}
+
+#[derive(Deserialize)]
+struct NewIcon {
+    img: Image,
+    x: Coord,
+    y: Coord,
+}
+
+#[derive(Deserialize)]
+struct AddIconFields {
+    room: Option<RoomName>,
+    icon: NewIcon,
+}
+
+#[derive(Deserialize)]
+struct PlacedIcon {
+    id: IconId,
+    img: Image,
+    x: Coord,
+    y: Coord,
+}
+
+#[derive(Deserialize)]
+struct MoveIconFields {
+    room: Option<RoomName>,
+    icon: PlacedIcon,
+}
+
+#[derive(Deserialize)]
+struct DeleteIconFields {
+    room: Option<RoomName>,
+    id: IconId,
+}
+
+#[derive(Deserialize)]
+struct EmitFields {
+    room: Option<RoomName>,
+    event: EventName,
+    data: Option<Box<RawValue>>,
+    #[serde(default = "yes")]
+    except_sender: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ClientMessage {
+    /// Parse a text frame. `default_room` fills a missing `room`: the seed's clients
+    /// never send one, so their connection's room is used; `roomcast.v1` clients pass
+    /// `None` and must name the room.
+    pub fn parse(frame: &str, default_room: Option<&RoomName>) -> Result<Self, ProtocolError> {
+        let envelope: Envelope = serde_json::from_str(frame).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ProtocolError::new(
+                ErrorCode::InvalidMessage,
+                "a message must be a JSON object with an \"action\"",
+            ),
+            _ => ProtocolError::new(ErrorCode::InvalidJson, format!("not valid JSON: {}", strip_position(&e))),
+        })?;
+        // serde also fills a struct from a JSON array, positionally: refuse anything but an object.
+        if !is_object(frame) {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidMessage,
+                "a message must be a JSON object with an \"action\"",
+            ));
+        }
+        let reference = match &envelope.reference {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(Ref::from_json(v).map_err(|e| ProtocolError::new(ErrorCode::InvalidRef, e.0))?),
+        };
+        let action = match envelope.action {
+            None | Some(serde_json::Value::Null) => {
+                return Err(ProtocolError::new(ErrorCode::MissingAction, "missing field `action`").with_ref(reference));
+            }
+            Some(serde_json::Value::String(name)) => name,
+            Some(_) => {
+                return Err(ProtocolError::new(ErrorCode::UnknownAction, "action must be a string").with_ref(reference));
+            }
+        };
+        let room = |r: Option<RoomName>| {
+            r.or_else(|| default_room.cloned())
+                .ok_or_else(|| ProtocolError::new(ErrorCode::MissingField, "missing field `room`"))
+        };
+        let parsed = match action.as_str() {
+            "join" => fields::<RoomFields>(frame).and_then(|f| Ok(ClientAction::Join { room: room(f.room)? })),
+            "leave" => fields::<RoomFields>(frame).and_then(|f| Ok(ClientAction::Leave { room: room(f.room)? })),
+            "getState" => fields::<RoomFields>(frame).and_then(|f| Ok(ClientAction::GetState { room: room(f.room)? })),
+            "changeBackground" => fields::<BackgroundFields>(frame).and_then(|f| {
+                Ok(ClientAction::ChangeBackground {
+                    room: room(f.room)?,
+                    bg: f.bg,
+                })
+            }),
+            "addIcon" => fields::<AddIconFields>(frame).and_then(|f| {
+                Ok(ClientAction::AddIcon {
+                    room: room(f.room)?,
+                    icon: Icon {
+                        img: f.icon.img,
+                        x: f.icon.x,
+                        y: f.icon.y,
+                    },
+                })
+            }),
+            "moveIcon" => fields::<MoveIconFields>(frame).and_then(|f| {
+                Ok(ClientAction::MoveIcon {
+                    room: room(f.room)?,
+                    id: f.icon.id,
+                    icon: Icon {
+                        img: f.icon.img,
+                        x: f.icon.x,
+                        y: f.icon.y,
+                    },
+                })
+            }),
+            "deleteIcon" => fields::<DeleteIconFields>(frame).and_then(|f| {
+                Ok(ClientAction::DeleteIcon {
+                    room: room(f.room)?,
+                    id: f.id,
+                })
+            }),
+            "emit" => fields::<EmitFields>(frame).and_then(|f| {
+                Ok(ClientAction::Emit {
+                    room: room(f.room)?,
+                    event: f.event,
+                    data: emit_data(f.data)?,
+                    except_sender: f.except_sender,
+                })
+            }),
+            "listRooms" => Ok(ClientAction::ListRooms),
+            other => Err(ProtocolError::new(
+                ErrorCode::UnknownAction,
+                format!("unknown action {:?}; expected one of {}", truncate(other, 40), ACTIONS.join(", ")),
+            )),
+        };
+        parsed
+            .map(|action| ClientMessage {
+                reference: reference.clone(),
+                action,
+            })
+            .map_err(|e| e.with_ref(reference))
+    }
+}
+
+/// Server-side publish (`POST /rooms/{room}/emit`): the room comes from the URL.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// Event name.
+    pub event: EventName,
+    /// Event data, verbatim.
+    pub data: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PublishFields {
+    event: EventName,
+    data: Option<Box<RawValue>>,
+}
+
+impl PublishRequest {
+    /// Parse a publish body `{"event": "...", "data": ...}`.
+    pub fn parse(body: &str) -> Result<Self, ProtocolError> {
+        serde_json::from_str::<serde::de::IgnoredAny>(body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ProtocolError::new(ErrorCode::InvalidMessage, "body must be JSON"),
+            _ => ProtocolError::new(ErrorCode::InvalidJson, format!("not valid JSON: {}", strip_position(&e))),
+        })?;
+        if !is_object(body) {
+            return Err(ProtocolError::new(ErrorCode::InvalidMessage, "body must be a JSON object"));
+        }
+        let f = fields::<PublishFields>(body)?;
+        Ok(Self {
+            event: f.event,
+            data: emit_data(f.data)?,
+        })
+    }
+}
+
+/// Emit data defaults to `null` and is bounded so the event fits one post.
+fn emit_data(data: Option<Box<RawValue>>) -> Result<Box<RawValue>, ProtocolError> {
+    let data = data.unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"));
+    if data.get().len() > MAX_EMIT_DATA_BYTES {
+        return Err(ProtocolError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("data is {} bytes; at most {MAX_EMIT_DATA_BYTES} allowed", data.get().len()),
+        ));
+    }
+    Ok(data)
+}
+
+/// Deserialize an action's fields; the failing field's path chooses the error code.
+fn fields<T: DeserializeOwned>(frame: &str) -> Result<T, ProtocolError> {
+    let de = &mut serde_json::Deserializer::from_str(frame);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let field = err.path().iter().rev().find_map(|s| match s {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            _ => None,
+        });
+        let message = strip_position(err.inner());
+        if message.starts_with("missing field") {
+            let message = if path == "." { message } else { format!("{path}: {message}") };
+            return ProtocolError::new(ErrorCode::MissingField, message);
+        }
+        let code = match field.as_deref() {
+            Some("room") => ErrorCode::InvalidRoom,
+            Some("bg") => ErrorCode::InvalidBackground,
+            Some("img") => ErrorCode::InvalidImage,
+            Some("x" | "y") => ErrorCode::InvalidCoordinate,
+            Some("id") => ErrorCode::InvalidIconId,
+            Some("event") => ErrorCode::InvalidEvent,
+            _ => ErrorCode::InvalidField,
+        };
+        // Rule messages from our newtypes read well alone; serde's generic ones need the path.
+        let generic = ["invalid type", "invalid value", "invalid length", "duplicate field"]
+            .iter()
+            .any(|p| message.starts_with(p));
+        let message = if generic || code == ErrorCode::InvalidField {
+            format!("{path}: {message}")
+        } else {
+            message
+        };
+        ProtocolError::new(code, message)
+    })
+}
+
+/// True when `json` (already known to be valid JSON) is an object, not an array or scalar.
+fn is_object(json: &str) -> bool {
+    json.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{')
+}
+
+/// serde_json appends " at line L column C"; a one-line frame does not need it.
+fn strip_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

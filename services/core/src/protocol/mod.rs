@@ -1,0 +1,18 @@
+//! The wire protocol: JSON text frames, routed by `action`.
+//!
+//! Layering, from the bytes up: [`limits`] (sizes), [`names`] and [`icon`] (values that
+//! cannot be invalid), [`client`] (frame → [`ClientMessage`]), [`server`]
+//! ([`ServerMessage`] → frame, per subprotocol), [`error`] (stable codes).
+
+pub mod client;
+pub mod error;
+pub mod icon;
+pub mod limits;
+pub mod names;
+pub mod server;
+
+pub use client::{ACTIONS, ClientAction, ClientMessage, PublishRequest};
+pub use error::{ErrorCode, ProtocolError};
+pub use icon::{Background, Coord, Icon, IconId, Image};
+pub use names::{ConnectionId, EventName, InvalidValue, Ref, RoomName};
+pub use server::{Protocol, RoomSummary, ServerMessage};

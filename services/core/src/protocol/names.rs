@@ -1,0 +1,200 @@
+//! Names that cannot be invalid: rooms, connections, events and request refs.
+//!
+//! Each newtype is built only through `parse`, so any value of the type already passed
+//! validation (parse, don't validate). Serde goes through the same `parse`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// True when `s` is 1..=`max` bytes, each ASCII alphanumeric or one of `extra`.
+fn is_token(s: &str, max: usize, extra: &[u8]) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// Why a value was refused; the message names the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub &'static str);
+
+/// A room (a game base): `[A-Za-z0-9_-]{1,64}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    /// The rule, as clients see it in `invalid_room` errors.
+    pub const RULE: &'static str = "room must match [A-Za-z0-9_-]{1,64}";
+    /// The room a connection lands in when it names none.
+    pub const DEFAULT: &'static str = "default";
+
+    /// Validate a room name.
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
+        let s = s.into();
+        if is_token(&s, 64, b"_-") {
+            Ok(Self(s))
+        } else {
+            Err(InvalidValue(Self::RULE))
+        }
+    }
+
+    /// The `default` room.
+    pub fn default_room() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An API Gateway style connection id. Generated ids are KSUIDs whose 128-bit payload
+/// comes from a CSPRNG, so they cannot be guessed; ids from AWS (base64-ish) parse too.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    /// The rule for ids accepted from outside.
+    pub const RULE: &'static str = "connection id must match [A-Za-z0-9=+/_-]{1,128}";
+
+    /// A fresh, unguessable id.
+    pub fn generate() -> Self {
+        Self(ksuid::Ksuid::with_payload(rand::random()).to_base62())
+    }
+
+    /// Validate an id received from outside (a URL path, a job).
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
+        let s = s.into();
+        if is_token(&s, 128, b"=+/_-") {
+            Ok(Self(s))
+        } else {
+            Err(InvalidValue(Self::RULE))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An `emit` event name: `[A-Za-z0-9_.:-]{1,64}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventName(String);
+
+impl EventName {
+    /// The rule, as clients see it in `invalid_event` errors.
+    pub const RULE: &'static str = "event must match [A-Za-z0-9_.:-]{1,64}";
+
+    /// Validate an event name.
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
+        let s = s.into();
+        if is_token(&s, 64, b"_.:-") {
+            Ok(Self(s))
+        } else {
+            Err(InvalidValue(Self::RULE))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A client-chosen request reference, echoed on the `ack`/`error` that answers it:
+/// a string of at most 64 characters or an integer, returned exactly as sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Ref {
+    /// `"ref": "r7"`
+    Text(String),
+    /// `"ref": 7`
+    Number(i64),
+}
+
+impl Ref {
+    /// The rule, as clients see it in `invalid_ref` errors.
+    pub const RULE: &'static str = "ref must be a string of at most 64 characters or an integer";
+
+    /// Read a `ref` from its JSON value.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, InvalidValue> {
+        match value {
+            serde_json::Value::String(s) if s.chars().count() <= 64 => Ok(Self::Text(s.clone())),
+            serde_json::Value::Number(n) => n.as_i64().map(Self::Number).ok_or(InvalidValue(Self::RULE)),
+            _ => Err(InvalidValue(Self::RULE)),
+        }
+    }
+}
+
+macro_rules! string_newtype_impls {
+    ($($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = InvalidValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+string_newtype_impls!(RoomName, ConnectionId, EventName);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_follow_the_rule() {
+        for ok in ["alpha", "A-b_9", &"x".repeat(64)] {
+            assert_eq!(RoomName::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "has space", "ünï", "a/b", "a.b", &"x".repeat(65)] {
+            assert_eq!(RoomName::parse(bad), Err(InvalidValue(RoomName::RULE)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn generated_connection_ids_are_distinct_and_parse_back() {
+        let a = ConnectionId::generate();
+        let b = ConnectionId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 27);
+        assert_eq!(ConnectionId::parse(a.as_str()).unwrap(), a);
+        assert!(ConnectionId::parse("L0SM9cOFvHcCIhw=").is_ok(), "AWS-style ids parse");
+        assert!(ConnectionId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn refs_are_short_strings_or_integers() {
+        use serde_json::json;
+        assert_eq!(Ref::from_json(&json!("r7")).unwrap(), Ref::Text("r7".into()));
+        assert_eq!(Ref::from_json(&json!(7)).unwrap(), Ref::Number(7));
+        assert!(Ref::from_json(&json!(1.5)).is_err());
+        assert!(Ref::from_json(&json!({"a": 1})).is_err());
+        assert!(Ref::from_json(&json!("x".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn event_names_follow_the_rule() {
+        assert!(EventName::parse("chat:message.v2").is_ok());
+        assert!(EventName::parse("").is_err());
+        assert!(EventName::parse("a b").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Server → client messages and how each subprotocol renders them.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::error::{ErrorCode, ProtocolError};
+use super::names::{ConnectionId, EventName, Ref, RoomName};
+use crate::state::{GameState, Op};
+
+/// The subprotocol a connection negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// `Sec-WebSocket-Protocol: roomcast.v1`: typed envelopes.
+    V1,
+    /// No subprotocol: the seed game's format (full `{bg, icons}` after every change,
+    /// errors as `{"message": ...}`), so the seed's own client keeps working.
+    Seed,
+}
+
+impl Protocol {
+    /// The subprotocol name clients ask for.
+    pub const V1_NAME: &'static str = "roomcast.v1";
+
+    /// Pick the protocol from the names a client offered.
+    pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Self {
+        if offered.into_iter().any(|p| p.trim() == Self::V1_NAME) {
+            Self::V1
+        } else {
+            Self::Seed
+        }
+    }
+}
+
+/// A room and how many connections are in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RoomSummary {
+    /// Room name.
+    pub room: RoomName,
+    /// Member count.
+    pub members: u32,
+}
+
+/// Every message the server sends on `roomcast.v1`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerMessage {
+    /// The room's full state (on join, getState, resync).
+    State {
+        room: RoomName,
+        version: u64,
+        state: GameState,
+    },
+    /// The single change that produced `version`.
+    Patch { room: RoomName, version: u64, op: Op },
+    /// An application event; `from` is the sender, `null` for a server-side publish.
+    Event {
+        room: RoomName,
+        event: EventName,
+        data: Box<RawValue>,
+        from: Option<ConnectionId>,
+    },
+    /// The room's member count changed.
+    Presence { room: RoomName, members: u32 },
+    /// Answer to `listRooms`.
+    Rooms { rooms: Vec<RoomSummary> },
+    /// A request with a `ref` succeeded; `version` is the room version it produced.
+    Ack {
+        #[serde(rename = "ref")]
+        reference: Ref,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+    },
+    /// A request failed; nothing changed.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+}
+
+impl From<ProtocolError> for ServerMessage {
+    fn from(e: ProtocolError) -> Self {
+        ServerMessage::Error {
+            code: e.code,
+            message: e.message,
+            reference: e.reference,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SeedError<'a> {
+    message: &'a str,
+}
+
+impl ServerMessage {
+    /// The frame for a `roomcast.v1` client.
+    pub fn to_v1(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+
+    /// The frame for a seed-format client, if the seed protocol has one for this
+    /// message: the state object for `state`, `{"message"}` for `error`, nothing else.
+    pub fn to_seed(&self) -> Option<String> {
+        match self {
+            ServerMessage::State { state, .. } => Some(state.to_seed()),
+            ServerMessage::Error { message, .. } => {
+                Some(serde_json::to_string(&SeedError { message }).expect("serializes"))
+            }
+            _ => None,
+        }
+    }
+
+    /// The frame for `protocol`, if that protocol carries this message.
+    pub fn render(&self, protocol: Protocol) -> Option<String> {
+        match protocol {
+            Protocol::V1 => Some(self.to_v1()),
+            Protocol::Seed => self.to_seed(),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Building and running the gateway: [`Application::build`] wires the backends, the
+//! broadcaster pool and the router; [`Application::run_until_stopped`] serves until the
+//! shutdown token is cancelled, then waits for every session and worker to finish so
+//! the database is closed when it returns.
+
+use axum::Router;
+use axum::routing::{any, get, post};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use roomcast_core::Handler;
+use roomcast_core::fanout::{Broadcaster, FanoutConfig};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::ServeDir;
+
+use crate::config::Config;
+use crate::fanout::{LocalPoster, LocalQueue, spawn_pool};
+use crate::http::{management, ops, publish};
+use crate::metrics::Metrics;
+use crate::store::{EmbeddedStore, MemoryMembers, OpenError};
+use crate::ws::{self, registry::Connections, registry::OutboundLimits};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The room database could not be opened.
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shared state of every handler and session.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+pub struct Inner {
+    pub config: Config,
+    pub port: u16,
+    pub handler: Handler,
+    pub members: Arc<MemoryMembers>,
+    pub connections: Arc<Connections>,
+    pub poster: Arc<LocalPoster>,
+    pub metrics: Arc<Metrics>,
+    pub outbound_limits: OutboundLimits,
+    pub connect_limiter: DefaultDirectRateLimiter,
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// A gateway bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Open the store, start the broadcaster pool and bind the port.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.port);
+
+        let rooms = Arc::new(EmbeddedStore::open(&config.data_dir, config.icon_cap)?);
+        let members = Arc::new(MemoryMembers::default());
+        let connections = Arc::new(Connections::default());
+        let poster = Arc::new(LocalPoster::new(connections.clone()));
+        let metrics = Arc::new(Metrics::default());
+        let (queue, receiver) = LocalQueue::new();
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+
+        let broadcaster = Arc::new(Broadcaster::new(
+            rooms.clone(),
+            members.clone(),
+            queue.clone(),
+            poster.clone(),
+            metrics.clone(),
+            FanoutConfig {
+                shard_size: config.shard_size as usize,
+                post_concurrency: config.post_concurrency as usize,
+                rate_limit: NonZeroU32::new(config.rate_limit),
+                ..FanoutConfig::default()
+            },
+        ));
+        spawn_pool(
+            config.pool_size as usize,
+            queue.clone(),
+            receiver,
+            broadcaster,
+            metrics.clone(),
+            &tasks,
+            shutdown.clone(),
+        );
+
+        let state = AppState(Arc::new(Inner {
+            handler: Handler::new(rooms, members.clone(), queue),
+            port,
+            members,
+            connections,
+            poster,
+            metrics,
+            outbound_limits: OutboundLimits {
+                frames: config.outbound_frames as usize,
+                bytes: config.outbound_bytes,
+                slow_consumer_timeout: config.slow_consumer_timeout,
+            },
+            connect_limiter: RateLimiter::direct(Quota::per_second(
+                NonZeroU32::new(config.connects_per_second).unwrap_or(NonZeroU32::MIN),
+            )),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+            config,
+        }));
+        let router = app(state);
+        Ok(Self {
+            listener,
+            router,
+            port,
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// The port actually bound (useful with `--port 0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancel this to stop the gateway gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serve until the shutdown token is cancelled; sessions are closed with 1001 and
+    /// every task is awaited before this returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let shutdown = self.shutdown.clone();
+        let served = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        served
+    }
+}
+
+/// The router: the game, the WebSocket API at `/{stage}`, `@connections`, publish, ops.
+pub fn app(state: AppState) -> Router {
+    let stage = state.config.stage.clone();
+    let web = ServeDir::new(&state.config.web_dir);
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/config.json", get(ops::config_json))
+        .route("/rooms/{room}/emit", post(publish::emit))
+        .route(&format!("/{stage}"), any(ws::connect))
+        .route(
+            "/{stage}/@connections/{id}",
+            post(management::post).get(management::get).delete(management::delete),
+        )
+        .fallback_service(web)
+        .with_state(state)
+}

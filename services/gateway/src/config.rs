@@ -1,0 +1,93 @@
+//! Command-line flags and environment variables.
+//!
+//! The four fan-out knobs use the same bare environment names as the Lambdas
+//! (`SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`, `RATE_LIMIT`), so one `.env` serves
+//! both homes; everything else is `ROOMCAST_*`.
+
+use clap::Parser;
+use roomcast_core::protocol::limits;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// roomcast: rooms and real-time broadcast over WebSockets, with API Gateway semantics.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "roomcast", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ROOMCAST_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "ROOMCAST_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// API Gateway stage: the WebSocket API is served at `/{stage}`.
+    #[arg(long, env = "ROOMCAST_STAGE", default_value = "dev", value_parser = parse_stage)]
+    pub stage: String,
+    /// Where room state is persisted (an embedded redb database).
+    #[arg(long, env = "ROOMCAST_DATA_DIR", default_value = ".roomcast")]
+    pub data_dir: PathBuf,
+    /// Static files of the browser game (default: the repository's `web/`).
+    #[arg(long, env = "ROOMCAST_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web"))]
+    pub web_dir: PathBuf,
+
+    /// Rooms up to this many members are delivered in place; larger ones are split
+    /// into shard jobs of this many connections.
+    #[arg(long, env = "SHARD_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub shard_size: u32,
+    /// Broadcaster workers running fan-out jobs in parallel.
+    #[arg(long, env = "POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub pool_size: u32,
+    /// Posts in flight per fan-out job.
+    #[arg(long, env = "POST_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub post_concurrency: u32,
+    /// Posts per second over the whole pool (0: unlimited).
+    #[arg(long, env = "RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+
+    /// Close a connection that sent nothing for this long (API Gateway: 10 min).
+    #[arg(long, env = "ROOMCAST_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Close any connection after this long (API Gateway: 2 h).
+    #[arg(long, env = "ROOMCAST_MAX_LIFETIME", default_value = "2h", value_parser = humantime::parse_duration)]
+    pub max_lifetime: Duration,
+    /// Most icons one base may hold.
+    #[arg(long, env = "ROOMCAST_ICON_CAP", default_value_t = limits::DEFAULT_ICON_CAP)]
+    pub icon_cap: usize,
+    /// New WebSocket connections accepted per second (API Gateway: 500 per account).
+    #[arg(long, env = "ROOMCAST_CONNECTS_PER_SECOND", default_value_t = limits::CONNECTS_PER_SECOND,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub connects_per_second: u32,
+    /// API key required (header `x-api-key`) by the publish API; none: open.
+    #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Frames a connection may have queued before posts to it are throttled.
+    #[arg(long, env = "ROOMCAST_OUTBOUND_FRAMES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub outbound_frames: u32,
+    /// Bytes a connection may have queued before posts to it are throttled.
+    #[arg(long, env = "ROOMCAST_OUTBOUND_BYTES", default_value_t = 4 << 20)]
+    pub outbound_bytes: usize,
+    /// A connection whose queue stays full this long is closed with 1013.
+    #[arg(long, env = "ROOMCAST_SLOW_CONSUMER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub slow_consumer_timeout: Duration,
+}
+
+fn parse_stage(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        Ok(s.to_owned())
+    } else {
+        Err("stage must match [A-Za-z0-9_-]{1,128}".into())
+    }
+}
+
+impl Config {
+    /// Defaults with the given flags applied, as the binary would parse them; for
+    /// tests and embedding.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(std::iter::once("roomcast".into()).chain(args.into_iter().map(Into::into)))
+    }
+}

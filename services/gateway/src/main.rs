@@ -1,0 +1,40 @@
+//! `roomcast`: the local gateway. Thin: parse flags, build, run until Ctrl-C/SIGTERM.
+
+use clap::Parser;
+use roomcast_gateway::{Application, Config};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let config = Config::parse();
+    let (stage, host) = (config.stage.clone(), config.host);
+    let app = Application::build(config).await?;
+    tracing::info!(
+        "roomcast listening: game at http://{host}:{port}/ , WebSocket API at ws://{host}:{port}/{stage}",
+        port = app.port()
+    );
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

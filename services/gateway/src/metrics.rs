@@ -1,0 +1,121 @@
+//! Prometheus metrics (`/metrics`, text format).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use roomcast_core::fanout::FanoutJob;
+use roomcast_core::ports::{FanoutMetrics, PostOutcome};
+use std::time::Duration;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    connections: Gauge,
+    rooms: Gauge,
+    messages: Counter,
+    jobs: Family<Labels, Counter>,
+    shards: Counter,
+    posts: Family<Labels, Counter>,
+    gone: Counter,
+    dead_letters: Counter,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("roomcast");
+        let connections = Gauge::default();
+        let rooms = Gauge::default();
+        let messages = Counter::default();
+        let jobs = Family::<Labels, Counter>::default();
+        let shards = Counter::default();
+        let posts = Family::<Labels, Counter>::default();
+        let gone = Counter::default();
+        let dead_letters = Counter::default();
+        // 1 ms .. ~33 s
+        let latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register("connections", "Live WebSocket connections", connections.clone());
+        registry.register("rooms", "Rooms with at least one member", rooms.clone());
+        registry.register("messages_received", "Client frames received", messages.clone());
+        registry.register("fanout_jobs", "Fan-out jobs run, by kind", jobs.clone());
+        registry.register("fanout_shards", "Shard jobs planned from large rooms", shards.clone());
+        registry.register("posts", "Posts to connections, by outcome", posts.clone());
+        registry.register("gone", "Connections found gone during fan-out", gone.clone());
+        registry.register("fanout_dead_letters", "Fan-out jobs given up after every retry", dead_letters.clone());
+        registry.register(
+            "delivery_latency_seconds",
+            "Time from commit to a post's delivery",
+            latency.clone(),
+        );
+        Self {
+            registry,
+            connections,
+            rooms,
+            messages,
+            jobs,
+            shards,
+            posts,
+            gone,
+            dead_letters,
+            latency,
+        }
+    }
+}
+
+impl Metrics {
+    /// Render all metrics, after setting the gauges read at scrape time.
+    pub fn render(&self, connections: usize, rooms: usize) -> String {
+        self.connections.set(connections as i64);
+        self.rooms.set(rooms as i64);
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    /// A client frame arrived.
+    pub fn message(&self) {
+        self.messages.inc();
+    }
+
+    /// A worker picked up a job.
+    pub fn job(&self, job: &FanoutJob) {
+        let kind = match job {
+            FanoutJob::Room(_) => "room",
+            FanoutJob::Shard(_) => "shard",
+        };
+        self.jobs.get_or_create(&vec![("kind", kind)]).inc();
+    }
+
+    /// A job was given up.
+    pub fn dead_letter(&self) {
+        self.dead_letters.inc();
+    }
+}
+
+impl FanoutMetrics for Metrics {
+    fn planned(&self, _members: usize, shards: usize) {
+        self.shards.inc_by(shards as u64);
+    }
+
+    fn post(&self, outcome: PostOutcome, since_commit: Duration) {
+        let label = match outcome {
+            PostOutcome::Delivered => "delivered",
+            PostOutcome::Gone => "gone",
+            PostOutcome::Throttled => "throttled",
+            PostOutcome::Failed => "failed",
+        };
+        self.posts.get_or_create(&vec![("outcome", label)]).inc();
+        match outcome {
+            PostOutcome::Delivered => self.latency.observe(since_commit.as_secs_f64()),
+            PostOutcome::Gone => {
+                self.gone.inc();
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Room state in redb: one row per room (`version`, `bg`) and one per icon, so a
+//! commit writes only what its op touches, like the DynamoDB `UpdateItem`s on AWS.
+//!
+//! Rooms are cached in memory once read. A per-room async mutex serializes commits to
+//! one room (the version must go up by exactly one) while rooms commit in parallel.
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use redb::{Database, ReadableDatabase, TableDefinition};
+use roomcast_core::ports::{BackendError, CommitError, RoomStore};
+use roomcast_core::protocol::{Background, Icon, IconId, RoomName};
+use roomcast_core::state::{GameState, Op, RoomState};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+const ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rooms");
+const ICONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("icons");
+
+/// The room row.
+#[derive(Serialize, Deserialize)]
+struct RoomRow {
+    version: u64,
+    bg: Background,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The directory could not be created.
+    #[error("cannot create data dir {path}")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// redb refused (locked by another process, corrupt, …).
+    #[error("cannot open database {path}")]
+    Db {
+        path: String,
+        #[source]
+        source: redb::DatabaseError,
+    },
+}
+
+/// Durable room state for the local gateway.
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    rooms: DashMap<RoomName, Arc<Mutex<Option<RoomState>>>>,
+    icon_cap: usize,
+}
+
+impl EmbeddedStore {
+    /// Open (or create) `rooms.redb` under `dir`.
+    pub fn open(dir: &Path, icon_cap: usize) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let path = dir.join("rooms.redb");
+        let db = Database::create(&path).map_err(|source| OpenError::Db {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            db: Arc::new(db),
+            rooms: DashMap::new(),
+            icon_cap,
+        })
+    }
+
+    fn slot(&self, room: &RoomName) -> Arc<Mutex<Option<RoomState>>> {
+        self.rooms.entry(room.clone()).or_default().clone()
+    }
+
+    /// Read a room from disk (blocking; run on the blocking pool).
+    fn read(db: &Database, room: &str) -> Result<RoomState, BackendError> {
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::new(format!("reading room {room}"), e);
+        let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+        let rooms = match txn.open_table(ROOMS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(RoomState::default()),
+            Err(e) => return Err(fail(e.into())),
+        };
+        let Some(row) = rooms.get(room).map_err(|e| fail(e.into()))? else {
+            return Ok(RoomState::default());
+        };
+        let row: RoomRow = serde_json::from_slice(row.value()).map_err(|e| fail(e.into()))?;
+        let mut state = GameState {
+            bg: row.bg,
+            ..GameState::default()
+        };
+        let icons = txn.open_table(ICONS).map_err(|e| fail(e.into()))?;
+        // Icon ids are ASCII alphanumerics, all below '~'.
+        for entry in icons.range((room, "")..(room, "~")).map_err(|e| fail(e.into()))? {
+            let (key, value) = entry.map_err(|e| fail(e.into()))?;
+            let id = IconId::parse(key.value().1).map_err(|e| fail(e.into()))?;
+            let icon: Icon = serde_json::from_slice(value.value()).map_err(|e| fail(e.into()))?;
+            state.icons.insert(id, icon);
+        }
+        Ok(RoomState {
+            version: row.version,
+            state,
+        })
+    }
+
+    /// Write one op's effect durably (blocking; run on the blocking pool).
+    fn write(db: &Database, room: &str, row: &RoomRow, op: &Op) -> Result<(), BackendError> {
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::new(format!("committing to room {room}"), e);
+        let txn = db.begin_write().map_err(|e| fail(e.into()))?;
+        {
+            let mut rooms = txn.open_table(ROOMS).map_err(|e| fail(e.into()))?;
+            let bytes = serde_json::to_vec(row).map_err(|e| fail(e.into()))?;
+            rooms.insert(room, bytes.as_slice()).map_err(|e| fail(e.into()))?;
+            let mut icons = txn.open_table(ICONS).map_err(|e| fail(e.into()))?;
+            match op {
+                Op::ChangeBackground { .. } => {}
+                Op::AddIcon { id, icon } | Op::MoveIcon { id, icon } => {
+                    let bytes = serde_json::to_vec(icon).map_err(|e| fail(e.into()))?;
+                    icons
+                        .insert((room, id.as_str()), bytes.as_slice())
+                        .map_err(|e| fail(e.into()))?;
+                }
+                Op::DeleteIcon { id } => {
+                    icons.remove((room, id.as_str())).map_err(|e| fail(e.into()))?;
+                }
+            }
+        }
+        txn.commit().map_err(|e| fail(e.into()))
+    }
+
+    async fn loaded<'a>(
+        &self,
+        guard: &'a mut tokio::sync::MutexGuard<'_, Option<RoomState>>,
+        room: &RoomName,
+    ) -> Result<&'a mut RoomState, BackendError> {
+        if guard.is_none() {
+            let db = self.db.clone();
+            let name = room.as_str().to_owned();
+            let state = tokio::task::spawn_blocking(move || Self::read(&db, &name))
+                .await
+                .map_err(|e| BackendError::new("reading room", e))??;
+            **guard = Some(state);
+        }
+        Ok(guard.as_mut().expect("loaded above"))
+    }
+}
+
+#[async_trait]
+impl RoomStore for EmbeddedStore {
+    async fn load(&self, room: &RoomName) -> Result<RoomState, BackendError> {
+        let slot = self.slot(room);
+        let mut guard = slot.lock().await;
+        Ok(self.loaded(&mut guard, room).await?.clone())
+    }
+
+    async fn commit(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError> {
+        let slot = self.slot(room);
+        let mut guard = slot.lock().await;
+        let state = self.loaded(&mut guard, room).await?;
+        state.check(op, self.icon_cap)?;
+        let bg = match op {
+            Op::ChangeBackground { bg } => *bg,
+            _ => state.state.bg,
+        };
+        let row = RoomRow {
+            version: state.version + 1,
+            bg,
+        };
+        let (db, name, op_owned) = (self.db.clone(), room.as_str().to_owned(), op.clone());
+        tokio::task::spawn_blocking(move || Self::write(&db, &name, &row, &op_owned))
+            .await
+            .map_err(|e| BackendError::new("committing", e))??;
+        // Durable now; the cache follows (check passed, so apply cannot fail).
+        Ok(state.apply(op, self.icon_cap)?)
+    }
+}

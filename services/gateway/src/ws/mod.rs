@@ -1,0 +1,77 @@
+//! The WebSocket API at `/{stage}`: `$connect` (upgrade), the session loop, and the
+//! registry of live connections.
+
+pub mod registry;
+mod session;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use roomcast_core::Session;
+use roomcast_core::protocol::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
+use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol, RoomName};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+use crate::app::AppState;
+use crate::http::error_response;
+use registry::ConnectionHandle;
+
+/// `?room=NAME&token=JWT`, both optional.
+#[derive(Debug, Deserialize)]
+pub struct ConnectQuery {
+    room: Option<String>,
+}
+
+/// `$connect`: validate, negotiate the subprotocol, upgrade.
+pub async fn connect(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<ConnectQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if app.connect_limiter.check().is_err() {
+        return error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Internal,
+            "too many new connections per second; retry shortly",
+        );
+    }
+    let room = match query.room.map(RoomName::parse).transpose() {
+        Ok(room) => room.unwrap_or_else(RoomName::default_room),
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRoom, e.0),
+    };
+    let protocol = Protocol::negotiate(
+        ws.requested_protocols()
+            .filter_map(|p| p.to_str().ok())
+            .flat_map(|p| p.split(',')),
+    );
+    let ws = match protocol {
+        Protocol::V1 => ws.protocols([Protocol::V1_NAME]),
+        Protocol::Seed => ws,
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let session = Session {
+        id: ConnectionId::generate(),
+        protocol,
+        room,
+    };
+    let (handle, outbound) = ConnectionHandle::new(
+        session.id.clone(),
+        protocol,
+        peer.ip(),
+        user_agent,
+        app.outbound_limits,
+    );
+    let tasks = app.tasks.clone();
+    ws.max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| tasks.track_future(session::run(socket, app, session, handle, outbound)))
+        .into_response()
+}
