@@ -26,7 +26,10 @@ pub struct BackendError {
 
 impl BackendError {
     /// Wrap `source` with what was being done.
-    pub fn new(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub fn new(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Self {
             context: context.into(),
             source: source.into(),
@@ -92,8 +95,12 @@ pub trait MembershipStore: Send + Sync {
     async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError>;
 
     /// A page of the room's members, at most `limit`, starting at `cursor`.
-    async fn members(&self, room: &RoomName, cursor: Option<String>, limit: usize)
-    -> Result<MembersPage, BackendError>;
+    async fn members(
+        &self,
+        room: &RoomName,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<MembersPage, BackendError>;
 
     /// The rooms with the most members, at most `limit`, largest first.
     async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError>;

@@ -138,9 +138,35 @@ mod tests {
     fn each_op_bumps_the_version_by_one() {
         let mut s = RoomState::default();
         let id = IconId::generate();
-        assert_eq!(s.apply(&Op::AddIcon { id: id.clone(), icon: icon(3, 400.0, 400.0) }, 10), Ok(1));
-        assert_eq!(s.apply(&Op::MoveIcon { id: id.clone(), icon: icon(3, 10.0, 20.0) }, 10), Ok(2));
-        assert_eq!(s.apply(&Op::ChangeBackground { bg: Background::parse(4).unwrap() }, 10), Ok(3));
+        assert_eq!(
+            s.apply(
+                &Op::AddIcon {
+                    id: id.clone(),
+                    icon: icon(3, 400.0, 400.0)
+                },
+                10
+            ),
+            Ok(1)
+        );
+        assert_eq!(
+            s.apply(
+                &Op::MoveIcon {
+                    id: id.clone(),
+                    icon: icon(3, 10.0, 20.0)
+                },
+                10
+            ),
+            Ok(2)
+        );
+        assert_eq!(
+            s.apply(
+                &Op::ChangeBackground {
+                    bg: Background::parse(4).unwrap()
+                },
+                10
+            ),
+            Ok(3)
+        );
         assert_eq!(s.state.icons[&id], icon(3, 10.0, 20.0));
         assert_eq!(s.apply(&Op::DeleteIcon { id: id.clone() }, 10), Ok(4));
         assert!(s.state.icons.is_empty());
@@ -153,10 +179,19 @@ mod tests {
         let ghost = IconId::generate();
         let before = s.clone();
         assert_eq!(
-            s.apply(&Op::MoveIcon { id: ghost.clone(), icon: icon(1, 1.0, 1.0) }, 10),
+            s.apply(
+                &Op::MoveIcon {
+                    id: ghost.clone(),
+                    icon: icon(1, 1.0, 1.0)
+                },
+                10
+            ),
             Err(ApplyError::UnknownIcon(ghost.clone()))
         );
-        assert_eq!(s.apply(&Op::DeleteIcon { id: ghost.clone() }, 10), Err(ApplyError::UnknownIcon(ghost)));
+        assert_eq!(
+            s.apply(&Op::DeleteIcon { id: ghost.clone() }, 10),
+            Err(ApplyError::UnknownIcon(ghost))
+        );
         assert_eq!(s, before);
     }
 
@@ -164,21 +199,43 @@ mod tests {
     fn the_icon_cap_is_enforced() {
         let mut s = RoomState::default();
         for _ in 0..3 {
-            s.apply(&Op::AddIcon { id: IconId::generate(), icon: icon(0, 0.0, 0.0) }, 3).unwrap();
+            s.apply(
+                &Op::AddIcon {
+                    id: IconId::generate(),
+                    icon: icon(0, 0.0, 0.0),
+                },
+                3,
+            )
+            .unwrap();
         }
-        let err = s.apply(&Op::AddIcon { id: IconId::generate(), icon: icon(0, 0.0, 0.0) }, 3);
+        let err = s.apply(
+            &Op::AddIcon {
+                id: IconId::generate(),
+                icon: icon(0, 0.0, 0.0),
+            },
+            3,
+        );
         assert_eq!(err, Err(ApplyError::IconLimit(3)));
         assert_eq!(s.version, 3);
-        let code = err.unwrap_err().to_protocol(&RoomName::parse("alpha").unwrap()).code;
+        let code = err
+            .unwrap_err()
+            .to_protocol(&RoomName::parse("alpha").unwrap())
+            .code;
         assert_eq!(code, ErrorCode::IconLimit);
     }
 
     #[test]
     fn patch_ops_have_the_documented_wire_shape() {
         let id = IconId::parse(format!("icon{}", "2JgQq".repeat(5) + "ab")).unwrap();
-        let op = Op::AddIcon { id: id.clone(), icon: icon(3, 400.0, 400.0) };
+        let op = Op::AddIcon {
+            id: id.clone(),
+            icon: icon(3, 400.0, 400.0),
+        };
         let json = serde_json::to_value(&op).unwrap();
-        assert_eq!(json, serde_json::json!({"addIcon": {"id": id.as_str(), "img": 3, "x": 400, "y": 400}}));
+        assert_eq!(
+            json,
+            serde_json::json!({"addIcon": {"id": id.as_str(), "img": 3, "x": 400, "y": 400}})
+        );
         let back: Op = serde_json::from_value(json).unwrap();
         assert_eq!(back, op);
         let state = GameState::default();

@@ -4,8 +4,9 @@
 
 use roomcast_core::protocol::limits::MAX_EMIT_DATA_BYTES;
 use roomcast_core::protocol::{
-    Background, ClientAction, ClientMessage, ConnectionId, Coord, ErrorCode, EventName, Icon, IconId, Image, Protocol,
-    ProtocolError, PublishRequest, Ref, RoomName, RoomSummary, ServerMessage,
+    Background, ClientAction, ClientMessage, ConnectionId, Coord, ErrorCode, EventName, Icon,
+    IconId, Image, Protocol, ProtocolError, PublishRequest, Ref, RoomName, RoomSummary,
+    ServerMessage,
 };
 use roomcast_core::state::{GameState, Op};
 use serde_json::json;
@@ -76,7 +77,9 @@ fn refs_may_be_integers_and_are_kept_exactly() {
     assert_eq!(m.reference, None, "a null ref is no ref");
     // 64 characters (not bytes) is the limit.
     let long = "é".repeat(64);
-    let m = parse_v1(&format!(r#"{{"action":"getState","room":"alpha","ref":"{long}"}}"#));
+    let m = parse_v1(&format!(
+        r#"{{"action":"getState","room":"alpha","ref":"{long}"}}"#
+    ));
     assert_eq!(m.reference, Some(Ref::Text(long)));
     let m = parse_v1(r#"{"action":"getState","room":"alpha","ref":""}"#);
     assert_eq!(m.reference, text_ref(""));
@@ -85,8 +88,14 @@ fn refs_may_be_integers_and_are_kept_exactly() {
 #[test]
 fn change_background_parses() {
     for (frame, reference) in [
-        (r#"{"action":"changeBackground","room":"alpha","bg":4,"ref":"r3"}"#, text_ref("r3")),
-        (r#"{"action":"changeBackground","room":"alpha","bg":4,"ref":3}"#, Some(Ref::Number(3))),
+        (
+            r#"{"action":"changeBackground","room":"alpha","bg":4,"ref":"r3"}"#,
+            text_ref("r3"),
+        ),
+        (
+            r#"{"action":"changeBackground","room":"alpha","bg":4,"ref":3}"#,
+            Some(Ref::Number(3)),
+        ),
     ] {
         let m = parse_v1(frame);
         assert_eq!(m.reference, reference);
@@ -100,14 +109,20 @@ fn change_background_parses() {
     }
     // Both ends of the range.
     for bg in [0, 31] {
-        let m = parse_v1(&format!(r#"{{"action":"changeBackground","room":"alpha","bg":{bg}}}"#));
-        assert!(matches!(m.action, ClientAction::ChangeBackground { bg: b, .. } if i64::from(b.get()) == bg));
+        let m = parse_v1(&format!(
+            r#"{{"action":"changeBackground","room":"alpha","bg":{bg}}}"#
+        ));
+        assert!(
+            matches!(m.action, ClientAction::ChangeBackground { bg: b, .. } if i64::from(b.get()) == bg)
+        );
     }
 }
 
 #[test]
 fn add_icon_parses_from_the_brief_example() {
-    let m = parse_v1(r#"{"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400},"ref":"r7"}"#);
+    let m = parse_v1(
+        r#"{"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400},"ref":"r7"}"#,
+    );
     assert_eq!(m.reference, text_ref("r7"));
     match m.action {
         ClientAction::AddIcon { room: r, icon: i } => {
@@ -116,7 +131,8 @@ fn add_icon_parses_from_the_brief_example() {
         }
         other => panic!("{other:?}"),
     }
-    let m = parse_v1(r#"{"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400},"ref":7}"#);
+    let m =
+        parse_v1(r#"{"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400},"ref":7}"#);
     assert_eq!(m.reference, Some(Ref::Number(7)));
 }
 
@@ -141,11 +157,17 @@ fn coordinates_are_rounded_and_bounded_inclusively() {
 
 #[test]
 fn move_icon_parses() {
-    let frame = format!(r#"{{"action":"moveIcon","room":"alpha","icon":{{"id":"{ICON}","img":5,"x":10,"y":-20}},"ref":"r4"}}"#);
+    let frame = format!(
+        r#"{{"action":"moveIcon","room":"alpha","icon":{{"id":"{ICON}","img":5,"x":10,"y":-20}},"ref":"r4"}}"#
+    );
     let m = parse_v1(&frame);
     assert_eq!(m.reference, text_ref("r4"));
     match m.action {
-        ClientAction::MoveIcon { room: r, id, icon: i } => {
+        ClientAction::MoveIcon {
+            room: r,
+            id,
+            icon: i,
+        } => {
             assert_eq!(r, room("alpha"));
             assert_eq!(id.as_str(), ICON);
             assert_eq!(i, icon(5, 10.0, -20.0));
@@ -158,7 +180,9 @@ fn move_icon_parses() {
 
 #[test]
 fn delete_icon_parses() {
-    let m = parse_v1(&format!(r#"{{"action":"deleteIcon","room":"alpha","id":"{ICON}","ref":"r5"}}"#));
+    let m = parse_v1(&format!(
+        r#"{{"action":"deleteIcon","room":"alpha","id":"{ICON}","ref":"r5"}}"#
+    ));
     assert_eq!(m.reference, text_ref("r5"));
     match m.action {
         ClientAction::DeleteIcon { room: r, id } => {
@@ -167,7 +191,9 @@ fn delete_icon_parses() {
         }
         other => panic!("{other:?}"),
     }
-    let m = parse_v1(&format!(r#"{{"action":"deleteIcon","room":"alpha","id":"{ICON}","ref":5}}"#));
+    let m = parse_v1(&format!(
+        r#"{{"action":"deleteIcon","room":"alpha","id":"{ICON}","ref":5}}"#
+    ));
     assert_eq!(m.reference, Some(Ref::Number(5)));
 }
 
@@ -213,7 +239,9 @@ fn emit_parses_with_explicit_except_sender_and_refs() {
             other => panic!("{other:?}"),
         }
     }
-    let m = parse_v1(r#"{"action":"emit","room":"alpha","event":"chat","data":1,"except_sender":false,"ref":11}"#);
+    let m = parse_v1(
+        r#"{"action":"emit","room":"alpha","event":"chat","data":1,"except_sender":false,"ref":11}"#,
+    );
     assert_eq!(m.reference, Some(Ref::Number(11)));
 }
 
@@ -221,7 +249,9 @@ fn emit_parses_with_explicit_except_sender_and_refs() {
 fn emit_data_is_kept_verbatim_and_defaults_to_null() {
     // Whitespace, key order and number spelling are not normalized.
     let data = r#"{ "b" : 1.50, "a" : [ true , null ] }"#;
-    let m = parse_v1(&format!(r#"{{"action":"emit","room":"alpha","event":"e","data":{data}}}"#));
+    let m = parse_v1(&format!(
+        r#"{{"action":"emit","room":"alpha","event":"e","data":{data}}}"#
+    ));
     assert!(matches!(&m.action, ClientAction::Emit { data: d, .. } if d.get() == data));
 
     let m = parse_v1(r#"{"action":"emit","room":"alpha","event":"e"}"#);
@@ -229,8 +259,13 @@ fn emit_data_is_kept_verbatim_and_defaults_to_null() {
 
     // Any JSON value is data: a string, a number, null.
     for data in [r#""just text""#, "42", "null", "false"] {
-        let m = parse_v1(&format!(r#"{{"action":"emit","room":"alpha","event":"e","data":{data}}}"#));
-        assert!(matches!(&m.action, ClientAction::Emit { data: d, .. } if d.get() == data), "{data}");
+        let m = parse_v1(&format!(
+            r#"{{"action":"emit","room":"alpha","event":"e","data":{data}}}"#
+        ));
+        assert!(
+            matches!(&m.action, ClientAction::Emit { data: d, .. } if d.get() == data),
+            "{data}"
+        );
     }
 }
 
@@ -239,8 +274,12 @@ fn emit_data_limit_is_inclusive() {
     // A JSON string whose raw text is exactly the limit.
     let at_limit = format!("\"{}\"", "a".repeat(MAX_EMIT_DATA_BYTES - 2));
     assert_eq!(at_limit.len(), MAX_EMIT_DATA_BYTES);
-    let m = parse_v1(&format!(r#"{{"action":"emit","room":"alpha","event":"e","data":{at_limit}}}"#));
-    assert!(matches!(&m.action, ClientAction::Emit { data, .. } if data.get().len() == MAX_EMIT_DATA_BYTES));
+    let m = parse_v1(&format!(
+        r#"{{"action":"emit","room":"alpha","event":"e","data":{at_limit}}}"#
+    ));
+    assert!(
+        matches!(&m.action, ClientAction::Emit { data, .. } if data.get().len() == MAX_EMIT_DATA_BYTES)
+    );
 
     let over = format!("\"{}\"", "a".repeat(MAX_EMIT_DATA_BYTES - 1));
     let err = ClientMessage::parse(
@@ -250,7 +289,11 @@ fn emit_data_limit_is_inclusive() {
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::PayloadTooLarge);
     assert_eq!(err.reference, text_ref("big"));
-    assert!(err.message.contains(&MAX_EMIT_DATA_BYTES.to_string()), "{}", err.message);
+    assert!(
+        err.message.contains(&MAX_EMIT_DATA_BYTES.to_string()),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -270,7 +313,9 @@ fn list_rooms_parses_with_and_without_ref() {
 #[test]
 fn envelope_details_do_not_matter() {
     // Field order, whitespace, escapes and unknown fields.
-    let m = parse_v1("\n\t {\"ref\" : \"z\" ,\r\n \"room\":\"\\u0061lpha\", \"action\" : \"join\", \"extra\": {\"x\": [1]} }  \n");
+    let m = parse_v1(
+        "\n\t {\"ref\" : \"z\" ,\r\n \"room\":\"\\u0061lpha\", \"action\" : \"join\", \"extra\": {\"x\": [1]} }  \n",
+    );
     assert_eq!(m.reference, text_ref("z"));
     assert!(matches!(m.action, ClientAction::Join { room: r } if r == room("alpha")));
     // Room names at the limits of the rule.
@@ -296,7 +341,9 @@ fn the_seed_default_room_fills_a_missing_room_only() {
     assert!(matches!(m.action, ClientAction::GetState { room: r } if r == base));
     let m = seed(&format!(r#"{{"action":"deleteIcon","id":"{ICON}"}}"#));
     assert!(matches!(m.action, ClientAction::DeleteIcon { room: r, .. } if r == base));
-    let m = seed(&format!(r#"{{"action":"moveIcon","icon":{{"id":"{ICON}","img":1,"x":1,"y":1}}}}"#));
+    let m = seed(&format!(
+        r#"{{"action":"moveIcon","icon":{{"id":"{ICON}","img":1,"x":1,"y":1}}}}"#
+    ));
     assert!(matches!(m.action, ClientAction::MoveIcon { room: r, .. } if r == base));
     let m = seed(r#"{"action":"emit","event":"e"}"#);
     assert!(matches!(m.action, ClientAction::Emit { room: r, .. } if r == base));
@@ -306,7 +353,11 @@ fn the_seed_default_room_fills_a_missing_room_only() {
     let m = seed(r#"{"action":"getState","room":"other"}"#);
     assert!(matches!(m.action, ClientAction::GetState { room: r } if r == room("other")));
     // An invalid explicit room is an error, not silently replaced by the default.
-    let err = ClientMessage::parse(r#"{"action":"getState","room":"no good","ref":"s"}"#, Some(&base)).unwrap_err();
+    let err = ClientMessage::parse(
+        r#"{"action":"getState","room":"no good","ref":"s"}"#,
+        Some(&base),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidRoom);
     assert_eq!(err.reference, text_ref("s"));
 }
@@ -324,7 +375,12 @@ struct Bad {
     reference: Option<Ref>,
 }
 
-fn bad(what: &'static str, frame: impl Into<String>, code: ErrorCode, reference: Option<Ref>) -> Bad {
+fn bad(
+    what: &'static str,
+    frame: impl Into<String>,
+    code: ErrorCode,
+    reference: Option<Ref>,
+) -> Bad {
     Bad {
         what,
         frame: frame.into(),
@@ -340,7 +396,8 @@ fn r(s: &str) -> Option<Ref> {
 
 fn malformed_frames() -> Vec<Bad> {
     use ErrorCode::*;
-    let add = |icon: &str| format!(r#"{{"action":"addIcon","room":"alpha","icon":{icon},"ref":"a"}}"#);
+    let add =
+        |icon: &str| format!(r#"{{"action":"addIcon","room":"alpha","icon":{icon},"ref":"a"}}"#);
     let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
     let too_big = format!("\"{}\"", "x".repeat(MAX_EMIT_DATA_BYTES));
     vec![
@@ -348,60 +405,281 @@ fn malformed_frames() -> Vec<Bad> {
         bad("not JSON", "hello", InvalidJson, None),
         bad("empty string", "", InvalidJson, None),
         bad("only whitespace", " \n\t ", InvalidJson, None),
-        bad("truncated object", r#"{"action":"join","room":"al"#, InvalidJson, None),
-        bad("truncated after a comma", r#"{"action":"join","#, InvalidJson, None),
-        bad("single quotes", "{'action':'join','room':'alpha'}", InvalidJson, None),
-        bad("trailing comma", r#"{"action":"join","room":"alpha",}"#, InvalidJson, None),
-        bad("trailing garbage", r#"{"action":"join","room":"alpha","ref":"r"} x"#, InvalidJson, None),
-        bad("two objects", r#"{"action":"join","room":"a"}{"action":"join","room":"b"}"#, InvalidJson, None),
-        bad("NaN literal", r#"{"action":"addIcon","room":"alpha","icon":{"img":1,"x":NaN,"y":0},"ref":"a"}"#, InvalidJson, None),
-        bad("Infinity literal", r#"{"action":"changeBackground","room":"alpha","bg":Infinity}"#, InvalidJson, None),
-        bad("ref out of f64 range", r#"{"action":"join","room":"alpha","ref":1e999}"#, InvalidJson, None),
+        bad(
+            "truncated object",
+            r#"{"action":"join","room":"al"#,
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "truncated after a comma",
+            r#"{"action":"join","#,
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "single quotes",
+            "{'action':'join','room':'alpha'}",
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "trailing comma",
+            r#"{"action":"join","room":"alpha",}"#,
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "trailing garbage",
+            r#"{"action":"join","room":"alpha","ref":"r"} x"#,
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "two objects",
+            r#"{"action":"join","room":"a"}{"action":"join","room":"b"}"#,
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "NaN literal",
+            r#"{"action":"addIcon","room":"alpha","icon":{"img":1,"x":NaN,"y":0},"ref":"a"}"#,
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "Infinity literal",
+            r#"{"action":"changeBackground","room":"alpha","bg":Infinity}"#,
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "ref out of f64 range",
+            r#"{"action":"join","room":"alpha","ref":1e999}"#,
+            InvalidJson,
+            None,
+        ),
         // JSON, but not an object.
         bad("empty array", "[]", InvalidMessage, None),
         bad("array of scalars", "[1,2]", InvalidMessage, None),
-        bad("array shaped like listRooms", r#"["listRooms","r1"]"#, InvalidMessage, None),
-        bad("array shaped like changeBackground", r#"["changeBackground",3]"#, InvalidMessage, None),
-        bad("array holding an object", r#"[{"action":"join","room":"alpha"}]"#, InvalidMessage, None),
+        bad(
+            "array shaped like listRooms",
+            r#"["listRooms","r1"]"#,
+            InvalidMessage,
+            None,
+        ),
+        bad(
+            "array shaped like changeBackground",
+            r#"["changeBackground",3]"#,
+            InvalidMessage,
+            None,
+        ),
+        bad(
+            "array holding an object",
+            r#"[{"action":"join","room":"alpha"}]"#,
+            InvalidMessage,
+            None,
+        ),
         bad("JSON string", r#""join""#, InvalidMessage, None),
         bad("JSON number", "42", InvalidMessage, None),
         bad("JSON null", "null", InvalidMessage, None),
         bad("JSON boolean", "true", InvalidMessage, None),
         // The envelope.
         bad("empty object", "{}", MissingAction, None),
-        bad("missing action", r#"{"room":"alpha","ref":"m1"}"#, MissingAction, r("m1")),
-        bad("null action", r#"{"action":null,"room":"alpha","ref":5}"#, MissingAction, Some(Ref::Number(5))),
-        bad("action is a number", r#"{"action":7,"room":"alpha","ref":"n"}"#, UnknownAction, r("n")),
-        bad("action is an object", r#"{"ref":"o","action":{"join":true}}"#, UnknownAction, r("o")),
-        bad("action is an array", r#"{"action":["join"],"ref":"ar"}"#, UnknownAction, r("ar")),
-        bad("unknown action", r#"{"action":"fly","room":"alpha","ref":"u1"}"#, UnknownAction, r("u1")),
-        bad("action in the wrong case", r#"{"action":"JOIN","room":"alpha","ref":2}"#, UnknownAction, Some(Ref::Number(2))),
-        bad("seed-only route name", r#"{"action":"$default","ref":"d"}"#, UnknownAction, r("d")),
-        bad("duplicate action key", r#"{"action":"join","action":"leave","room":"alpha","ref":"d"}"#, InvalidMessage, None),
+        bad(
+            "missing action",
+            r#"{"room":"alpha","ref":"m1"}"#,
+            MissingAction,
+            r("m1"),
+        ),
+        bad(
+            "null action",
+            r#"{"action":null,"room":"alpha","ref":5}"#,
+            MissingAction,
+            Some(Ref::Number(5)),
+        ),
+        bad(
+            "action is a number",
+            r#"{"action":7,"room":"alpha","ref":"n"}"#,
+            UnknownAction,
+            r("n"),
+        ),
+        bad(
+            "action is an object",
+            r#"{"ref":"o","action":{"join":true}}"#,
+            UnknownAction,
+            r("o"),
+        ),
+        bad(
+            "action is an array",
+            r#"{"action":["join"],"ref":"ar"}"#,
+            UnknownAction,
+            r("ar"),
+        ),
+        bad(
+            "unknown action",
+            r#"{"action":"fly","room":"alpha","ref":"u1"}"#,
+            UnknownAction,
+            r("u1"),
+        ),
+        bad(
+            "action in the wrong case",
+            r#"{"action":"JOIN","room":"alpha","ref":2}"#,
+            UnknownAction,
+            Some(Ref::Number(2)),
+        ),
+        bad(
+            "seed-only route name",
+            r#"{"action":"$default","ref":"d"}"#,
+            UnknownAction,
+            r("d"),
+        ),
+        bad(
+            "duplicate action key",
+            r#"{"action":"join","action":"leave","room":"alpha","ref":"d"}"#,
+            InvalidMessage,
+            None,
+        ),
         // Refs.
-        bad("ref is an object", r#"{"action":"join","room":"alpha","ref":{"id":1}}"#, InvalidRef, None),
-        bad("ref is an array", r#"{"action":"join","room":"alpha","ref":["r"]}"#, InvalidRef, None),
-        bad("ref is a bool", r#"{"action":"join","room":"alpha","ref":true}"#, InvalidRef, None),
-        bad("ref is a float", r#"{"action":"join","room":"alpha","ref":1.5}"#, InvalidRef, None),
-        bad("ref is 1.0", r#"{"action":"join","room":"alpha","ref":1.0}"#, InvalidRef, None),
-        bad("ref over i64", r#"{"action":"join","room":"alpha","ref":18446744073709551615}"#, InvalidRef, None),
-        bad("ref of 65 chars", format!(r#"{{"action":"join","room":"alpha","ref":"{}"}}"#, "r".repeat(65)), InvalidRef, None),
-        bad("bad ref wins over a bad action", r#"{"action":"fly","ref":{"x":1}}"#, InvalidRef, None),
+        bad(
+            "ref is an object",
+            r#"{"action":"join","room":"alpha","ref":{"id":1}}"#,
+            InvalidRef,
+            None,
+        ),
+        bad(
+            "ref is an array",
+            r#"{"action":"join","room":"alpha","ref":["r"]}"#,
+            InvalidRef,
+            None,
+        ),
+        bad(
+            "ref is a bool",
+            r#"{"action":"join","room":"alpha","ref":true}"#,
+            InvalidRef,
+            None,
+        ),
+        bad(
+            "ref is a float",
+            r#"{"action":"join","room":"alpha","ref":1.5}"#,
+            InvalidRef,
+            None,
+        ),
+        bad(
+            "ref is 1.0",
+            r#"{"action":"join","room":"alpha","ref":1.0}"#,
+            InvalidRef,
+            None,
+        ),
+        bad(
+            "ref over i64",
+            r#"{"action":"join","room":"alpha","ref":18446744073709551615}"#,
+            InvalidRef,
+            None,
+        ),
+        bad(
+            "ref of 65 chars",
+            format!(
+                r#"{{"action":"join","room":"alpha","ref":"{}"}}"#,
+                "r".repeat(65)
+            ),
+            InvalidRef,
+            None,
+        ),
+        bad(
+            "bad ref wins over a bad action",
+            r#"{"action":"fly","ref":{"x":1}}"#,
+            InvalidRef,
+            None,
+        ),
         // Room names.
-        bad("empty room", r#"{"action":"join","room":"","ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("65-char room", format!(r#"{{"action":"join","room":"{}","ref":"r8"}}"#, "x".repeat(65)), InvalidRoom, r("r8")),
-        bad("room with a space", r#"{"action":"getState","room":"my base","ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("unicode room", r#"{"action":"join","room":"café","ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("escaped unicode room", r#"{"action":"join","room":"caf\u00e9","ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("room with a slash", r#"{"action":"leave","room":"a/b","ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("room with a dot", r#"{"action":"join","room":"a.b","ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("room is a number", r#"{"action":"join","room":5,"ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("room is an object", r#"{"action":"join","room":{"name":"alpha"},"ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("room in an emit", r#"{"action":"emit","room":"a b","event":"chat","ref":"r8"}"#, InvalidRoom, r("r8")),
-        bad("missing room (v1 join)", r#"{"action":"join","ref":"r9"}"#, MissingField, r("r9")),
-        bad("null room (v1 getState)", r#"{"action":"getState","room":null,"ref":"r9"}"#, MissingField, r("r9")),
-        bad("missing room (v1 addIcon)", r#"{"action":"addIcon","icon":{"img":1,"x":1,"y":1},"ref":9}"#, MissingField, Some(Ref::Number(9))),
-        bad("missing room (v1 emit)", r#"{"action":"emit","event":"chat","ref":"r9"}"#, MissingField, r("r9")),
+        bad(
+            "empty room",
+            r#"{"action":"join","room":"","ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "65-char room",
+            format!(
+                r#"{{"action":"join","room":"{}","ref":"r8"}}"#,
+                "x".repeat(65)
+            ),
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "room with a space",
+            r#"{"action":"getState","room":"my base","ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "unicode room",
+            r#"{"action":"join","room":"café","ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "escaped unicode room",
+            r#"{"action":"join","room":"caf\u00e9","ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "room with a slash",
+            r#"{"action":"leave","room":"a/b","ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "room with a dot",
+            r#"{"action":"join","room":"a.b","ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "room is a number",
+            r#"{"action":"join","room":5,"ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "room is an object",
+            r#"{"action":"join","room":{"name":"alpha"},"ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "room in an emit",
+            r#"{"action":"emit","room":"a b","event":"chat","ref":"r8"}"#,
+            InvalidRoom,
+            r("r8"),
+        ),
+        bad(
+            "missing room (v1 join)",
+            r#"{"action":"join","ref":"r9"}"#,
+            MissingField,
+            r("r9"),
+        ),
+        bad(
+            "null room (v1 getState)",
+            r#"{"action":"getState","room":null,"ref":"r9"}"#,
+            MissingField,
+            r("r9"),
+        ),
+        bad(
+            "missing room (v1 addIcon)",
+            r#"{"action":"addIcon","icon":{"img":1,"x":1,"y":1},"ref":9}"#,
+            MissingField,
+            Some(Ref::Number(9)),
+        ),
+        bad(
+            "missing room (v1 emit)",
+            r#"{"action":"emit","event":"chat","ref":"r9"}"#,
+            MissingField,
+            r("r9"),
+        ),
         Bad {
             what: "bad room is not replaced by the seed default",
             frame: r#"{"action":"join","room":"../etc","ref":"s1"}"#.into(),
@@ -410,13 +688,48 @@ fn malformed_frames() -> Vec<Bad> {
             reference: r("s1"),
         },
         // Missing fields.
-        bad("missing icon", r#"{"action":"addIcon","room":"alpha","ref":"f"}"#, MissingField, r("f")),
-        bad("missing icon.x", add(r#"{"img":1,"y":0}"#), MissingField, r("a")),
-        bad("missing icon.img", add(r#"{"x":1,"y":0}"#), MissingField, r("a")),
-        bad("missing id (deleteIcon)", r#"{"action":"deleteIcon","room":"alpha","ref":"f"}"#, MissingField, r("f")),
-        bad("missing icon.id (moveIcon)", r#"{"action":"moveIcon","room":"alpha","icon":{"img":1,"x":1,"y":1},"ref":"f"}"#, MissingField, r("f")),
-        bad("missing event", r#"{"action":"emit","room":"alpha","data":1,"ref":"f"}"#, MissingField, r("f")),
-        bad("missing bg", r#"{"action":"changeBackground","room":"alpha","ref":"f"}"#, MissingField, r("f")),
+        bad(
+            "missing icon",
+            r#"{"action":"addIcon","room":"alpha","ref":"f"}"#,
+            MissingField,
+            r("f"),
+        ),
+        bad(
+            "missing icon.x",
+            add(r#"{"img":1,"y":0}"#),
+            MissingField,
+            r("a"),
+        ),
+        bad(
+            "missing icon.img",
+            add(r#"{"x":1,"y":0}"#),
+            MissingField,
+            r("a"),
+        ),
+        bad(
+            "missing id (deleteIcon)",
+            r#"{"action":"deleteIcon","room":"alpha","ref":"f"}"#,
+            MissingField,
+            r("f"),
+        ),
+        bad(
+            "missing icon.id (moveIcon)",
+            r#"{"action":"moveIcon","room":"alpha","icon":{"img":1,"x":1,"y":1},"ref":"f"}"#,
+            MissingField,
+            r("f"),
+        ),
+        bad(
+            "missing event",
+            r#"{"action":"emit","room":"alpha","data":1,"ref":"f"}"#,
+            MissingField,
+            r("f"),
+        ),
+        bad(
+            "missing bg",
+            r#"{"action":"changeBackground","room":"alpha","ref":"f"}"#,
+            MissingField,
+            r("f"),
+        ),
         Bad {
             what: "missing bg (seed)",
             frame: r#"{"action":"changeBackground","ref":"f"}"#.into(),
@@ -425,48 +738,224 @@ fn malformed_frames() -> Vec<Bad> {
             reference: r("f"),
         },
         // Wrong types and ranges.
-        bad("bg as a string", r#"{"action":"changeBackground","room":"alpha","bg":"4","ref":"t"}"#, InvalidBackground, r("t")),
-        bad("bg 3.5", r#"{"action":"changeBackground","room":"alpha","bg":3.5,"ref":"t"}"#, InvalidBackground, r("t")),
-        bad("bg 32", r#"{"action":"changeBackground","room":"alpha","bg":32,"ref":"t"}"#, InvalidBackground, r("t")),
-        bad("bg -1", r#"{"action":"changeBackground","room":"alpha","bg":-1,"ref":"t"}"#, InvalidBackground, r("t")),
-        bad("bg null", r#"{"action":"changeBackground","room":"alpha","bg":null,"ref":"t"}"#, InvalidBackground, r("t")),
-        bad("img negative", add(r#"{"img":-1,"x":1,"y":1}"#), InvalidImage, r("a")),
-        bad("img 64", add(r#"{"img":64,"x":1,"y":1}"#), InvalidImage, r("a")),
-        bad("img as a string", add(r#"{"img":"3","x":1,"y":1}"#), InvalidImage, r("a")),
-        bad("x as a string", add(r#"{"img":1,"x":"400","y":1}"#), InvalidCoordinate, r("a")),
-        bad("x 1e300", add(r#"{"img":1,"x":1e300,"y":1}"#), InvalidCoordinate, r("a")),
-        bad("x -10001", add(r#"{"img":1,"x":-10001,"y":1}"#), InvalidCoordinate, r("a")),
-        bad("y 10000.6", add(r#"{"img":1,"x":1,"y":10000.6}"#), InvalidCoordinate, r("a")),
-        bad("x as a bool", add(r#"{"img":1,"x":true,"y":1}"#), InvalidCoordinate, r("a")),
-        bad("x null", add(r#"{"img":1,"x":null,"y":1}"#), InvalidCoordinate, r("a")),
+        bad(
+            "bg as a string",
+            r#"{"action":"changeBackground","room":"alpha","bg":"4","ref":"t"}"#,
+            InvalidBackground,
+            r("t"),
+        ),
+        bad(
+            "bg 3.5",
+            r#"{"action":"changeBackground","room":"alpha","bg":3.5,"ref":"t"}"#,
+            InvalidBackground,
+            r("t"),
+        ),
+        bad(
+            "bg 32",
+            r#"{"action":"changeBackground","room":"alpha","bg":32,"ref":"t"}"#,
+            InvalidBackground,
+            r("t"),
+        ),
+        bad(
+            "bg -1",
+            r#"{"action":"changeBackground","room":"alpha","bg":-1,"ref":"t"}"#,
+            InvalidBackground,
+            r("t"),
+        ),
+        bad(
+            "bg null",
+            r#"{"action":"changeBackground","room":"alpha","bg":null,"ref":"t"}"#,
+            InvalidBackground,
+            r("t"),
+        ),
+        bad(
+            "img negative",
+            add(r#"{"img":-1,"x":1,"y":1}"#),
+            InvalidImage,
+            r("a"),
+        ),
+        bad(
+            "img 64",
+            add(r#"{"img":64,"x":1,"y":1}"#),
+            InvalidImage,
+            r("a"),
+        ),
+        bad(
+            "img as a string",
+            add(r#"{"img":"3","x":1,"y":1}"#),
+            InvalidImage,
+            r("a"),
+        ),
+        bad(
+            "x as a string",
+            add(r#"{"img":1,"x":"400","y":1}"#),
+            InvalidCoordinate,
+            r("a"),
+        ),
+        bad(
+            "x 1e300",
+            add(r#"{"img":1,"x":1e300,"y":1}"#),
+            InvalidCoordinate,
+            r("a"),
+        ),
+        bad(
+            "x -10001",
+            add(r#"{"img":1,"x":-10001,"y":1}"#),
+            InvalidCoordinate,
+            r("a"),
+        ),
+        bad(
+            "y 10000.6",
+            add(r#"{"img":1,"x":1,"y":10000.6}"#),
+            InvalidCoordinate,
+            r("a"),
+        ),
+        bad(
+            "x as a bool",
+            add(r#"{"img":1,"x":true,"y":1}"#),
+            InvalidCoordinate,
+            r("a"),
+        ),
+        bad(
+            "x null",
+            add(r#"{"img":1,"x":null,"y":1}"#),
+            InvalidCoordinate,
+            r("a"),
+        ),
         // 1e999 is valid JSON grammar but no f64: the coordinate is refused.
-        bad("x 1e999", add(r#"{"img":1,"x":1e999,"y":1}"#), InvalidCoordinate, r("a")),
+        bad(
+            "x 1e999",
+            add(r#"{"img":1,"x":1e999,"y":1}"#),
+            InvalidCoordinate,
+            r("a"),
+        ),
         bad("icon is a string", add(r#""here""#), InvalidField, r("a")),
-        bad("except_sender as a string", r#"{"action":"emit","room":"alpha","event":"e","except_sender":"no","ref":"t"}"#, InvalidField, r("t")),
+        bad(
+            "except_sender as a string",
+            r#"{"action":"emit","room":"alpha","event":"e","except_sender":"no","ref":"t"}"#,
+            InvalidField,
+            r("t"),
+        ),
         // Icon ids.
-        bad("icon id too short", r#"{"action":"deleteIcon","room":"alpha","id":"icon123","ref":"i"}"#, InvalidIconId, r("i")),
-        bad("icon id without the prefix", format!(r#"{{"action":"deleteIcon","room":"alpha","id":"{}","ref":"i"}}"#, "x".repeat(31)), InvalidIconId, r("i")),
-        bad("icon id with punctuation", format!(r#"{{"action":"deleteIcon","room":"alpha","id":"icon{}","ref":"i"}}"#, "-".repeat(27)), InvalidIconId, r("i")),
-        bad("icon id too long", format!(r#"{{"action":"deleteIcon","room":"alpha","id":"{ICON}x","ref":"i"}}"#), InvalidIconId, r("i")),
-        bad("icon id is a number", r#"{"action":"deleteIcon","room":"alpha","id":42,"ref":"i"}"#, InvalidIconId, r("i")),
-        bad("moveIcon with a bad icon.id", r#"{"action":"moveIcon","room":"alpha","icon":{"id":"iconX","img":1,"x":1,"y":1},"ref":"i"}"#, InvalidIconId, r("i")),
+        bad(
+            "icon id too short",
+            r#"{"action":"deleteIcon","room":"alpha","id":"icon123","ref":"i"}"#,
+            InvalidIconId,
+            r("i"),
+        ),
+        bad(
+            "icon id without the prefix",
+            format!(
+                r#"{{"action":"deleteIcon","room":"alpha","id":"{}","ref":"i"}}"#,
+                "x".repeat(31)
+            ),
+            InvalidIconId,
+            r("i"),
+        ),
+        bad(
+            "icon id with punctuation",
+            format!(
+                r#"{{"action":"deleteIcon","room":"alpha","id":"icon{}","ref":"i"}}"#,
+                "-".repeat(27)
+            ),
+            InvalidIconId,
+            r("i"),
+        ),
+        bad(
+            "icon id too long",
+            format!(r#"{{"action":"deleteIcon","room":"alpha","id":"{ICON}x","ref":"i"}}"#),
+            InvalidIconId,
+            r("i"),
+        ),
+        bad(
+            "icon id is a number",
+            r#"{"action":"deleteIcon","room":"alpha","id":42,"ref":"i"}"#,
+            InvalidIconId,
+            r("i"),
+        ),
+        bad(
+            "moveIcon with a bad icon.id",
+            r#"{"action":"moveIcon","room":"alpha","icon":{"id":"iconX","img":1,"x":1,"y":1},"ref":"i"}"#,
+            InvalidIconId,
+            r("i"),
+        ),
         // Event names.
-        bad("empty event", r#"{"action":"emit","room":"alpha","event":"","ref":"e"}"#, InvalidEvent, r("e")),
-        bad("event with a space", r#"{"action":"emit","room":"alpha","event":"a b","ref":"e"}"#, InvalidEvent, r("e")),
-        bad("event with a slash", r#"{"action":"emit","room":"alpha","event":"chat/x","ref":"e"}"#, InvalidEvent, r("e")),
-        bad("65-char event", format!(r#"{{"action":"emit","room":"alpha","event":"{}","ref":"e"}}"#, "e".repeat(65)), InvalidEvent, r("e")),
-        bad("event is a number", r#"{"action":"emit","room":"alpha","event":7,"ref":"e"}"#, InvalidEvent, r("e")),
+        bad(
+            "empty event",
+            r#"{"action":"emit","room":"alpha","event":"","ref":"e"}"#,
+            InvalidEvent,
+            r("e"),
+        ),
+        bad(
+            "event with a space",
+            r#"{"action":"emit","room":"alpha","event":"a b","ref":"e"}"#,
+            InvalidEvent,
+            r("e"),
+        ),
+        bad(
+            "event with a slash",
+            r#"{"action":"emit","room":"alpha","event":"chat/x","ref":"e"}"#,
+            InvalidEvent,
+            r("e"),
+        ),
+        bad(
+            "65-char event",
+            format!(
+                r#"{{"action":"emit","room":"alpha","event":"{}","ref":"e"}}"#,
+                "e".repeat(65)
+            ),
+            InvalidEvent,
+            r("e"),
+        ),
+        bad(
+            "event is a number",
+            r#"{"action":"emit","room":"alpha","event":7,"ref":"e"}"#,
+            InvalidEvent,
+            r("e"),
+        ),
         // Sizes.
-        bad("emit data over 64 KiB", format!(r#"{{"action":"emit","room":"alpha","event":"e","data":{too_big},"ref":"big"}}"#), PayloadTooLarge, r("big")),
+        bad(
+            "emit data over 64 KiB",
+            format!(
+                r#"{{"action":"emit","room":"alpha","event":"e","data":{too_big},"ref":"big"}}"#
+            ),
+            PayloadTooLarge,
+            r("big"),
+        ),
         // Duplicate keys.
-        bad("duplicate room key", r#"{"action":"join","room":"alpha","room":"beta","ref":"dup"}"#, InvalidField, r("dup")),
-        bad("duplicate icon.x key", add(r#"{"img":1,"x":1,"y":1,"x":2}"#), InvalidField, r("a")),
+        bad(
+            "duplicate room key",
+            r#"{"action":"join","room":"alpha","room":"beta","ref":"dup"}"#,
+            InvalidField,
+            r("dup"),
+        ),
+        bad(
+            "duplicate icon.x key",
+            add(r#"{"img":1,"x":1,"y":1,"x":2}"#),
+            InvalidField,
+            r("a"),
+        ),
         // Deep nesting.
         bad("deeply nested arrays", deep.clone(), InvalidJson, None),
-        bad("unclosed deep nesting", "[".repeat(10_000), InvalidJson, None),
-        bad("deeply nested action", format!(r#"{{"action":{deep},"ref":"n"}}"#), InvalidJson, None),
+        bad(
+            "unclosed deep nesting",
+            "[".repeat(10_000),
+            InvalidJson,
+            None,
+        ),
+        bad(
+            "deeply nested action",
+            format!(r#"{{"action":{deep},"ref":"n"}}"#),
+            InvalidJson,
+            None,
+        ),
         // Valid JSON: the room is refused at its first `[`, before any depth is reached.
-        bad("deeply nested room", format!(r#"{{"action":"join","room":{deep},"ref":"n"}}"#), InvalidRoom, r("n")),
+        bad(
+            "deeply nested room",
+            format!(r#"{{"action":"join","room":{deep},"ref":"n"}}"#),
+            InvalidRoom,
+            r("n"),
+        ),
     ]
 }
 
@@ -491,15 +980,28 @@ fn malformed_frames_get_the_exact_error_code_and_echo_a_valid_ref() {
                     failures.push(format!("{}: empty message", case.what));
                 }
                 // The error goes out as a v1 `error` frame carrying the same code and ref.
-                let frame: serde_json::Value = serde_json::from_str(&ServerMessage::from(e.clone()).to_v1()).unwrap();
-                let expected_ref = e.reference.as_ref().map(|r| serde_json::to_value(r).unwrap());
-                if frame["type"] != "error" || frame["code"] != e.code.as_str() || frame.get("ref") != expected_ref.as_ref() {
+                let frame: serde_json::Value =
+                    serde_json::from_str(&ServerMessage::from(e.clone()).to_v1()).unwrap();
+                let expected_ref = e
+                    .reference
+                    .as_ref()
+                    .map(|r| serde_json::to_value(r).unwrap());
+                if frame["type"] != "error"
+                    || frame["code"] != e.code.as_str()
+                    || frame.get("ref") != expected_ref.as_ref()
+                {
                     failures.push(format!("{}: rendered as {frame}", case.what));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -515,34 +1017,72 @@ fn a_bad_room_reads_the_rule() {
     // A room of the wrong type still gets invalid_room, with serde's explanation and the path.
     let err = ClientMessage::parse(r#"{"action":"join","room":5}"#, None).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidRoom);
-    assert!(err.message.starts_with("room: invalid type"), "{}", err.message);
+    assert!(
+        err.message.starts_with("room: invalid type"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
 fn rule_messages_name_the_rule_and_generic_ones_name_the_path() {
     let msg = |frame: &str| ClientMessage::parse(frame, None).unwrap_err().message;
-    assert_eq!(msg(r#"{"action":"changeBackground","room":"a","bg":99}"#), Background::RULE);
-    assert_eq!(msg(r#"{"action":"addIcon","room":"a","icon":{"img":99,"x":1,"y":1}}"#), Image::RULE);
-    assert_eq!(msg(r#"{"action":"addIcon","room":"a","icon":{"img":1,"x":1e300,"y":1}}"#), Coord::RULE);
-    assert_eq!(msg(r#"{"action":"deleteIcon","room":"a","id":"nope"}"#), IconId::RULE);
-    assert_eq!(msg(r#"{"action":"emit","room":"a","event":"no way"}"#), EventName::RULE);
+    assert_eq!(
+        msg(r#"{"action":"changeBackground","room":"a","bg":99}"#),
+        Background::RULE
+    );
+    assert_eq!(
+        msg(r#"{"action":"addIcon","room":"a","icon":{"img":99,"x":1,"y":1}}"#),
+        Image::RULE
+    );
+    assert_eq!(
+        msg(r#"{"action":"addIcon","room":"a","icon":{"img":1,"x":1e300,"y":1}}"#),
+        Coord::RULE
+    );
+    assert_eq!(
+        msg(r#"{"action":"deleteIcon","room":"a","id":"nope"}"#),
+        IconId::RULE
+    );
+    assert_eq!(
+        msg(r#"{"action":"emit","room":"a","event":"no way"}"#),
+        EventName::RULE
+    );
     assert_eq!(msg(r#"{"action":"join","room":"a","ref":{}}"#), Ref::RULE);
-    assert_eq!(msg(r#"{"action":"addIcon","room":"a","icon":{"img":1,"y":1}}"#), "icon: missing field `x`");
-    assert_eq!(msg(r#"{"action":"addIcon","room":"a"}"#), "missing field `icon`");
+    assert_eq!(
+        msg(r#"{"action":"addIcon","room":"a","icon":{"img":1,"y":1}}"#),
+        "icon: missing field `x`"
+    );
+    assert_eq!(
+        msg(r#"{"action":"addIcon","room":"a"}"#),
+        "missing field `icon`"
+    );
     assert_eq!(msg(r#"{"action":"join"}"#), "missing field `room`");
-    assert!(msg(r#"{"action":"addIcon","room":"a","icon":{"img":1,"x":"1","y":1}}"#).starts_with("icon.x: invalid type"));
+    assert!(
+        msg(r#"{"action":"addIcon","room":"a","icon":{"img":1,"x":"1","y":1}}"#)
+            .starts_with("icon.x: invalid type")
+    );
     // serde_json's " at line L column C" is stripped.
     let m = msg(r#"{"action":"join","room":"a""#);
-    assert!(m.starts_with("not valid JSON") && !m.contains("line"), "{m}");
+    assert!(
+        m.starts_with("not valid JSON") && !m.contains("line"),
+        "{m}"
+    );
     // An unknown action is named (truncated) and the valid ones listed.
     let m = msg(&format!(r#"{{"action":"{}"}}"#, "z".repeat(100)));
-    assert!(m.contains(&"z".repeat(40)) && !m.contains(&"z".repeat(41)), "{m}");
-    assert!(m.contains("listRooms") && m.contains("changeBackground"), "{m}");
+    assert!(
+        m.contains(&"z".repeat(40)) && !m.contains(&"z".repeat(41)),
+        "{m}"
+    );
+    assert!(
+        m.contains("listRooms") && m.contains("changeBackground"),
+        "{m}"
+    );
 }
 
 #[test]
 fn a_parse_error_renders_as_the_brief_error_frame() {
-    let err = ClientMessage::parse(r#"{"action":"join","room":"bad room!","ref":"r8"}"#, None).unwrap_err();
+    let err = ClientMessage::parse(r#"{"action":"join","room":"bad room!","ref":"r8"}"#, None)
+        .unwrap_err();
     assert_eq!(
         ServerMessage::from(err).to_v1(),
         r#"{"type":"error","code":"invalid_room","message":"room must match [A-Za-z0-9_-]{1,64}","ref":"r8"}"#
@@ -567,17 +1107,40 @@ fn publish_requests_parse() {
 
 #[test]
 fn bad_publish_requests_get_stable_codes() {
-    let too_big = format!(r#"{{"event":"e","data":"{}"}}"#, "x".repeat(MAX_EMIT_DATA_BYTES));
+    let too_big = format!(
+        r#"{{"event":"e","data":"{}"}}"#,
+        "x".repeat(MAX_EMIT_DATA_BYTES)
+    );
     let cases: Vec<(&str, String, ErrorCode)> = vec![
         ("not JSON", "event=e".into(), ErrorCode::InvalidJson),
         ("empty body", "".into(), ErrorCode::InvalidJson),
-        ("truncated", r#"{"event":"e""#.into(), ErrorCode::InvalidJson),
-        ("array", r#"["chat",null]"#.into(), ErrorCode::InvalidMessage),
+        (
+            "truncated",
+            r#"{"event":"e""#.into(),
+            ErrorCode::InvalidJson,
+        ),
+        (
+            "array",
+            r#"["chat",null]"#.into(),
+            ErrorCode::InvalidMessage,
+        ),
         ("string", r#""chat""#.into(), ErrorCode::InvalidMessage),
         ("null", "null".into(), ErrorCode::InvalidMessage),
-        ("missing event", r#"{"data":1}"#.into(), ErrorCode::MissingField),
-        ("bad event", r#"{"event":"a b"}"#.into(), ErrorCode::InvalidEvent),
-        ("event not a string", r#"{"event":1}"#.into(), ErrorCode::InvalidEvent),
+        (
+            "missing event",
+            r#"{"data":1}"#.into(),
+            ErrorCode::MissingField,
+        ),
+        (
+            "bad event",
+            r#"{"event":"a b"}"#.into(),
+            ErrorCode::InvalidEvent,
+        ),
+        (
+            "event not a string",
+            r#"{"event":1}"#.into(),
+            ErrorCode::InvalidEvent,
+        ),
         ("data too large", too_big, ErrorCode::PayloadTooLarge),
     ];
     for (what, body, code) in cases {
@@ -648,7 +1211,11 @@ fn ack_renders_with_ref_and_version() {
         reference: Ref::Number(7),
         version: None,
     };
-    assert_eq!(ack.to_v1(), r#"{"type":"ack","ref":7}"#, "no version, no field; integer refs stay integers");
+    assert_eq!(
+        ack.to_v1(),
+        r#"{"type":"ack","ref":7}"#,
+        "no version, no field; integer refs stay integers"
+    );
 }
 
 #[test]
@@ -663,15 +1230,28 @@ fn patch_renders_with_a_one_key_op() {
     };
     assert_eq!(
         patch.to_v1(),
-        format!(r#"{{"type":"patch","room":"alpha","version":13,"op":{{"addIcon":{{"id":"{ICON}","img":3,"x":400,"y":400}}}}}}"#)
+        format!(
+            r#"{{"type":"patch","room":"alpha","version":13,"op":{{"addIcon":{{"id":"{ICON}","img":3,"x":400,"y":400}}}}}}"#
+        )
     );
     let ops = [
-        (Op::ChangeBackground { bg: Background::parse(4).unwrap() }, json!({"changeBackground": {"bg": 4}})),
         (
-            Op::MoveIcon { id: icon_id(), icon: icon(1, -5.0, 6.0) },
+            Op::ChangeBackground {
+                bg: Background::parse(4).unwrap(),
+            },
+            json!({"changeBackground": {"bg": 4}}),
+        ),
+        (
+            Op::MoveIcon {
+                id: icon_id(),
+                icon: icon(1, -5.0, 6.0),
+            },
             json!({"moveIcon": {"id": ICON, "img": 1, "x": -5, "y": 6}}),
         ),
-        (Op::DeleteIcon { id: icon_id() }, json!({"deleteIcon": {"id": ICON}})),
+        (
+            Op::DeleteIcon { id: icon_id() },
+            json!({"deleteIcon": {"id": ICON}}),
+        ),
     ];
     for (op, expected) in ops {
         let message = ServerMessage::Patch {
@@ -680,7 +1260,10 @@ fn patch_renders_with_a_one_key_op() {
             op: op.clone(),
         };
         let v: serde_json::Value = serde_json::from_str(&message.to_v1()).unwrap();
-        assert_eq!(v, json!({"type": "patch", "room": "alpha", "version": 2, "op": expected}));
+        assert_eq!(
+            v,
+            json!({"type": "patch", "room": "alpha", "version": 2, "op": expected})
+        );
         // The op reads back, so clients in Rust (the SDK) can apply it.
         assert_eq!(serde_json::from_value::<Op>(v["op"].clone()).unwrap(), op);
     }
@@ -695,14 +1278,19 @@ fn state_renders_as_in_the_brief() {
     };
     assert_eq!(
         state.to_v1(),
-        format!(r#"{{"type":"state","room":"alpha","version":13,"state":{{"bg":4,"icons":{{"{ICON}":{{"img":3,"x":400,"y":400}}}}}}}}"#)
+        format!(
+            r#"{{"type":"state","room":"alpha","version":13,"state":{{"bg":4,"icons":{{"{ICON}":{{"img":3,"x":400,"y":400}}}}}}}}"#
+        )
     );
     let empty = ServerMessage::State {
         room: room("fresh"),
         version: 0,
         state: GameState::default(),
     };
-    assert_eq!(empty.to_v1(), r#"{"type":"state","room":"fresh","version":0,"state":{"bg":0,"icons":{}}}"#);
+    assert_eq!(
+        empty.to_v1(),
+        r#"{"type":"state","room":"fresh","version":0,"state":{"bg":0,"icons":{}}}"#
+    );
 }
 
 #[test]
@@ -725,7 +1313,10 @@ fn event_renders_with_verbatim_data_and_from() {
         data: raw(r#"{ "n" : 1.50 }"#),
         from: None,
     };
-    assert_eq!(event.to_v1(), r#"{"type":"event","room":"alpha","event":"tick","data":{ "n" : 1.50 },"from":null}"#);
+    assert_eq!(
+        event.to_v1(),
+        r#"{"type":"event","room":"alpha","event":"tick","data":{ "n" : 1.50 },"from":null}"#
+    );
 }
 
 #[test]
@@ -734,7 +1325,10 @@ fn presence_rooms_and_error_render_as_in_the_brief() {
         room: room("alpha"),
         members: 3,
     };
-    assert_eq!(presence.to_v1(), r#"{"type":"presence","room":"alpha","members":3}"#);
+    assert_eq!(
+        presence.to_v1(),
+        r#"{"type":"presence","room":"alpha","members":3}"#
+    );
 
     let rooms = ServerMessage::Rooms {
         rooms: vec![
@@ -763,7 +1357,10 @@ fn presence_rooms_and_error_render_as_in_the_brief() {
         r#"{"type":"error","code":"invalid_room","message":"room must match [A-Za-z0-9_-]{1,64}","ref":"r8"}"#
     );
     let error = ServerMessage::from(ProtocolError::new(ErrorCode::UnknownIcon, "no such icon"));
-    assert_eq!(error.to_v1(), r#"{"type":"error","code":"unknown_icon","message":"no such icon"}"#);
+    assert_eq!(
+        error.to_v1(),
+        r#"{"type":"error","code":"unknown_icon","message":"no such icon"}"#
+    );
 }
 
 #[test]
@@ -774,7 +1371,9 @@ fn every_error_code_has_a_distinct_snake_case_wire_name() {
         assert_eq!(wire, json!(code.as_str()), "{code:?}");
         assert_eq!(code.to_string(), code.as_str());
         assert!(
-            code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            code.as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'),
             "{code}"
         );
         assert!(seen.insert(code.as_str()), "duplicate {code}");
@@ -800,7 +1399,10 @@ fn seed_rendering_is_the_bare_state_or_a_message() {
         message: "quote \" and backslash \\".into(),
         reference: Some(Ref::Number(1)),
     };
-    assert_eq!(error.to_seed().unwrap(), r#"{"message":"quote \" and backslash \\"}"#);
+    assert_eq!(
+        error.to_seed().unwrap(),
+        r#"{"message":"quote \" and backslash \\"}"#
+    );
 
     for message in all_messages() {
         let seed = message.to_seed();
@@ -827,11 +1429,25 @@ fn protocol_negotiation() {
     assert_eq!(Protocol::V1_NAME, "roomcast.v1");
     assert_eq!(Protocol::negotiate(["roomcast.v1"]), Protocol::V1);
     assert_eq!(Protocol::negotiate(["chat", "roomcast.v1"]), Protocol::V1);
-    assert_eq!(Protocol::negotiate([" roomcast.v1 "]), Protocol::V1, "header lists carry spaces");
-    assert_eq!(Protocol::negotiate("graphql-ws, roomcast.v1".split(',')), Protocol::V1);
-    assert_eq!(Protocol::negotiate(std::iter::empty::<&str>()), Protocol::Seed);
+    assert_eq!(
+        Protocol::negotiate([" roomcast.v1 "]),
+        Protocol::V1,
+        "header lists carry spaces"
+    );
+    assert_eq!(
+        Protocol::negotiate("graphql-ws, roomcast.v1".split(',')),
+        Protocol::V1
+    );
+    assert_eq!(
+        Protocol::negotiate(std::iter::empty::<&str>()),
+        Protocol::Seed
+    );
     assert_eq!(Protocol::negotiate([""]), Protocol::Seed);
     assert_eq!(Protocol::negotiate(["roomcast.v2"]), Protocol::Seed);
-    assert_eq!(Protocol::negotiate(["RoomCast.V1"]), Protocol::Seed, "subprotocol tokens are case-sensitive");
+    assert_eq!(
+        Protocol::negotiate(["RoomCast.V1"]),
+        Protocol::Seed,
+        "subprotocol tokens are case-sensitive"
+    );
     assert_eq!(Protocol::negotiate(["roomcast.v1.1"]), Protocol::Seed);
 }

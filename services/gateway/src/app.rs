@@ -81,7 +81,10 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.port);
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(config.port);
 
         let rooms = Arc::new(EmbeddedStore::open(&config.data_dir, config.icon_cap)?);
         let members = Arc::new(MemoryMembers::default());
@@ -160,7 +163,8 @@ impl Application {
         let shutdown = self.shutdown.clone();
         let served = axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
@@ -183,7 +187,9 @@ pub fn app(state: AppState) -> Router {
         .route(&format!("/{stage}"), any(ws::connect))
         .route(
             "/{stage}/@connections/{id}",
-            post(management::post).get(management::get).delete(management::delete),
+            post(management::post)
+                .get(management::get)
+                .delete(management::delete),
         )
         .fallback_service(web)
         .with_state(state)

@@ -73,7 +73,11 @@ pub struct Config {
 }
 
 fn parse_stage(s: &str) -> Result<String, String> {
-    if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         Ok(s.to_owned())
     } else {
         Err("stage must match [A-Za-z0-9_-]{1,128}".into())
@@ -88,6 +92,8 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Self::try_parse_from(std::iter::once("roomcast".into()).chain(args.into_iter().map(Into::into)))
+        Self::try_parse_from(
+            std::iter::once("roomcast".into()).chain(args.into_iter().map(Into::into)),
+        )
     }
 }

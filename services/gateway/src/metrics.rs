@@ -39,14 +39,34 @@ impl Default for Metrics {
         let dead_letters = Counter::default();
         // 1 ms .. ~33 s
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
-        registry.register("connections", "Live WebSocket connections", connections.clone());
+        registry.register(
+            "connections",
+            "Live WebSocket connections",
+            connections.clone(),
+        );
         registry.register("rooms", "Rooms with at least one member", rooms.clone());
-        registry.register("messages_received", "Client frames received", messages.clone());
+        registry.register(
+            "messages_received",
+            "Client frames received",
+            messages.clone(),
+        );
         registry.register("fanout_jobs", "Fan-out jobs run, by kind", jobs.clone());
-        registry.register("fanout_shards", "Shard jobs planned from large rooms", shards.clone());
+        registry.register(
+            "fanout_shards",
+            "Shard jobs planned from large rooms",
+            shards.clone(),
+        );
         registry.register("posts", "Posts to connections, by outcome", posts.clone());
-        registry.register("gone", "Connections found gone during fan-out", gone.clone());
-        registry.register("fanout_dead_letters", "Fan-out jobs given up after every retry", dead_letters.clone());
+        registry.register(
+            "gone",
+            "Connections found gone during fan-out",
+            gone.clone(),
+        );
+        registry.register(
+            "fanout_dead_letters",
+            "Fan-out jobs given up after every retry",
+            dead_letters.clone(),
+        );
         registry.register(
             "delivery_latency_seconds",
             "Time from commit to a post's delivery",

@@ -88,7 +88,9 @@ impl Deliverer {
         metrics: Arc<dyn FanoutMetrics>,
         config: FanoutConfig,
     ) -> Self {
-        let budget = config.rate_limit.map(|r| RateLimiter::direct(Quota::per_second(r)));
+        let budget = config
+            .rate_limit
+            .map(|r| RateLimiter::direct(Quota::per_second(r)));
         Self {
             poster,
             members,
@@ -99,7 +101,12 @@ impl Deliverer {
     }
 
     /// Post `payload` to every connection in `to`, `post_concurrency` at a time.
-    pub(crate) async fn deliver(&self, payload: &Bytes, to: &[ConnectionId], created_ms: u64) -> Delivery {
+    pub(crate) async fn deliver(
+        &self,
+        payload: &Bytes,
+        to: &[ConnectionId],
+        created_ms: u64,
+    ) -> Delivery {
         let concurrency = self.config.post_concurrency.max(1);
         // Owned ids: a closure over borrowed items makes the future's Send-ness
         // higher-ranked, which spawned workers cannot prove.

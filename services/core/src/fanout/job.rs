@@ -88,7 +88,10 @@ mod tests {
             attempt: 0,
         });
         let text = serde_json::to_string(&job).unwrap();
-        assert!(text.starts_with(r#"{"kind":"shard","room":"alpha","version":13"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"kind":"shard","room":"alpha","version":13"#),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<FanoutJob>(&text).unwrap(), job);
     }
 }

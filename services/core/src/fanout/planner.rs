@@ -90,7 +90,9 @@ impl Broadcaster {
                 let bytes = Bytes::from(payload.clone());
                 let delivery = self.deliverer.deliver(&bytes, &ids, job.created_ms).await;
                 if !delivery.failed.is_empty() {
-                    report.retry.push(shard(&payload, delivery.failed.clone(), 1));
+                    report
+                        .retry
+                        .push(shard(&payload, delivery.failed.clone(), 1));
                 }
                 report.delivery.absorb(delivery);
             }
@@ -117,7 +119,11 @@ impl Broadcaster {
         let (mut v1, mut seed) = (Vec::new(), Vec::new());
         let mut cursor = None;
         loop {
-            let members = self.deliverer.members.members(&job.room, cursor, page).await?;
+            let members = self
+                .deliverer
+                .members
+                .members(&job.room, cursor, page)
+                .await?;
             for m in members.members {
                 if job.except.as_ref() == Some(&m.id) {
                     continue;
@@ -137,7 +143,10 @@ impl Broadcaster {
 
     async fn deliver_shard(&self, job: &ShardJob) -> JobReport {
         let bytes = Bytes::from(job.payload.clone());
-        let delivery = self.deliverer.deliver(&bytes, &job.connections, job.created_ms).await;
+        let delivery = self
+            .deliverer
+            .deliver(&bytes, &job.connections, job.created_ms)
+            .await;
         let retry = if delivery.failed.is_empty() {
             vec![]
         } else {

@@ -4,7 +4,9 @@ use serde_json::value::RawValue;
 
 use super::{Handler, internal};
 use crate::ports::BackendError;
-use crate::protocol::{ConnectionId, EventName, ProtocolError, PublishRequest, RoomName, ServerMessage};
+use crate::protocol::{
+    ConnectionId, EventName, ProtocolError, PublishRequest, RoomName, ServerMessage,
+};
 
 impl Handler {
     pub(super) async fn emit(
@@ -21,12 +23,18 @@ impl Handler {
             data,
             from,
         };
-        self.broadcast(&room, &message, None, except, false).await.map_err(internal)
+        self.broadcast(&room, &message, None, except, false)
+            .await
+            .map_err(internal)
     }
 
     /// Server-side publish (`POST /rooms/{room}/emit`, the SDK's publisher): an event
     /// to every member, `from: null`.
-    pub async fn publish(&self, room: RoomName, request: PublishRequest) -> Result<(), BackendError> {
+    pub async fn publish(
+        &self,
+        room: RoomName,
+        request: PublishRequest,
+    ) -> Result<(), BackendError> {
         let message = ServerMessage::Event {
             room: room.clone(),
             event: request.event,

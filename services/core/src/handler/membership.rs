@@ -23,8 +23,17 @@ impl Handler {
 
     /// Join, then read the state: a commit after the join is fanned out to us, one
     /// before it is in the state we read, so nothing falls between.
-    pub(super) async fn join(&self, session: &Session, room: RoomName, reference: Option<Ref>) -> Result<Vec<ServerMessage>, ProtocolError> {
-        let members = self.members.join(&room, &session.member()).await.map_err(internal)?;
+    pub(super) async fn join(
+        &self,
+        session: &Session,
+        room: RoomName,
+        reference: Option<Ref>,
+    ) -> Result<Vec<ServerMessage>, ProtocolError> {
+        let members = self
+            .members
+            .join(&room, &session.member())
+            .await
+            .map_err(internal)?;
         let state = self.rooms.load(&room).await.map_err(internal)?;
         self.presence(&room, members).await.map_err(internal)?;
         let mut replies = ack(reference, Some(state.version));
@@ -36,16 +45,35 @@ impl Handler {
         Ok(replies)
     }
 
-    pub(super) async fn leave(&self, session: &Session, room: RoomName, reference: Option<Ref>) -> Result<Vec<ServerMessage>, ProtocolError> {
-        if let Some(members) = self.members.leave(&room, &session.id).await.map_err(internal)? {
+    pub(super) async fn leave(
+        &self,
+        session: &Session,
+        room: RoomName,
+        reference: Option<Ref>,
+    ) -> Result<Vec<ServerMessage>, ProtocolError> {
+        if let Some(members) = self
+            .members
+            .leave(&room, &session.id)
+            .await
+            .map_err(internal)?
+        {
             self.presence(&room, members).await.map_err(internal)?;
         }
         Ok(ack(reference, None))
     }
 
-    pub(super) async fn list_rooms(&self) -> Result<Vec<ServerMessage>, ProtocolError> {
-        let rooms = self.members.rooms(LIST_ROOMS_LIMIT).await.map_err(internal)?;
-        Ok(vec![ServerMessage::Rooms { rooms }])
+    pub(super) async fn list_rooms(
+        &self,
+        reference: Option<Ref>,
+    ) -> Result<Vec<ServerMessage>, ProtocolError> {
+        let rooms = self
+            .members
+            .rooms(LIST_ROOMS_LIMIT)
+            .await
+            .map_err(internal)?;
+        let mut replies = ack(reference, None);
+        replies.push(ServerMessage::Rooms { rooms });
+        Ok(replies)
     }
 
     async fn presence(&self, room: &RoomName, members: u32) -> Result<(), BackendError> {

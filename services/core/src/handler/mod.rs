@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use crate::fanout::{FanoutJob, RoomJob, now_ms};
 use crate::ports::{BackendError, FanoutQueue, Member, MembershipStore, RoomStore};
-use crate::protocol::{ClientAction, ClientMessage, ConnectionId, ErrorCode, Protocol, ProtocolError, Ref, RoomName, ServerMessage};
+use crate::protocol::{
+    ClientAction, ClientMessage, ConnectionId, ErrorCode, Protocol, ProtocolError, Ref, RoomName,
+    ServerMessage,
+};
 
 /// One connection, as the handler sees it.
 #[derive(Debug, Clone)]
@@ -42,8 +45,16 @@ pub struct Handler {
 
 impl Handler {
     /// Wire a handler from its ports.
-    pub fn new(rooms: Arc<dyn RoomStore>, members: Arc<dyn MembershipStore>, queue: Arc<dyn FanoutQueue>) -> Self {
-        Self { rooms, members, queue }
+    pub fn new(
+        rooms: Arc<dyn RoomStore>,
+        members: Arc<dyn MembershipStore>,
+        queue: Arc<dyn FanoutQueue>,
+    ) -> Self {
+        Self {
+            rooms,
+            members,
+            queue,
+        }
     }
 
     /// Handle one text frame from `session`; returns the frames owed to the sender
@@ -58,11 +69,15 @@ impl Handler {
         let result = match msg.action {
             ClientAction::Join { room } => self.join(session, room, msg.reference).await,
             ClientAction::Leave { room } => self.leave(session, room, msg.reference).await,
-            ClientAction::ListRooms => self.list_rooms().await,
-            ClientAction::GetState { room } => self.get_state(room).await,
+            ClientAction::ListRooms => self.list_rooms(msg.reference).await,
+            ClientAction::GetState { room } => self.get_state(room, msg.reference).await,
             ClientAction::ChangeBackground { room, bg } => {
-                self.change(room, crate::state::Op::ChangeBackground { bg }, msg.reference)
-                    .await
+                self.change(
+                    room,
+                    crate::state::Op::ChangeBackground { bg },
+                    msg.reference,
+                )
+                .await
             }
             ClientAction::AddIcon { room, icon } => self.add_icon(room, icon, msg.reference).await,
             ClientAction::MoveIcon { room, id, icon } => {
@@ -70,7 +85,8 @@ impl Handler {
                     .await
             }
             ClientAction::DeleteIcon { room, id } => {
-                self.change(room, crate::state::Op::DeleteIcon { id }, msg.reference).await
+                self.change(room, crate::state::Op::DeleteIcon { id }, msg.reference)
+                    .await
             }
             ClientAction::Emit {
                 room,
@@ -88,7 +104,14 @@ impl Handler {
     }
 
     /// Enqueue a message for every member of `room`.
-    async fn broadcast(&self, room: &RoomName, message: &ServerMessage, version: Option<u64>, except: Option<ConnectionId>, seed_state: bool) -> Result<(), BackendError> {
+    async fn broadcast(
+        &self,
+        room: &RoomName,
+        message: &ServerMessage,
+        version: Option<u64>,
+        except: Option<ConnectionId>,
+        seed_state: bool,
+    ) -> Result<(), BackendError> {
         let job = FanoutJob::Room(RoomJob {
             room: room.clone(),
             version,
@@ -112,5 +135,8 @@ fn ack(reference: Option<Ref>, version: Option<u64>) -> Vec<ServerMessage> {
 /// A storage or queue failure, as the client sees it.
 fn internal(e: BackendError) -> ProtocolError {
     tracing::error!(error = %e, source = ?e.source, "backend failure");
-    ProtocolError::new(ErrorCode::Internal, format!("the server could not complete the request: {e}"))
+    ProtocolError::new(
+        ErrorCode::Internal,
+        format!("the server could not complete the request: {e}"),
+    )
 }

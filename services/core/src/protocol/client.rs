@@ -38,7 +38,11 @@ pub enum ClientAction {
     /// Place a new module; the server assigns its id.
     AddIcon { room: RoomName, icon: Icon },
     /// Move (or re-image) an existing module.
-    MoveIcon { room: RoomName, id: IconId, icon: Icon },
+    MoveIcon {
+        room: RoomName,
+        id: IconId,
+        icon: Icon,
+    },
     /// Remove a module.
     DeleteIcon { room: RoomName, id: IconId },
     /// Broadcast an application event to the room.
@@ -141,7 +145,10 @@ impl ClientMessage {
                 ErrorCode::InvalidMessage,
                 "a message must be a JSON object with an \"action\"",
             ),
-            _ => ProtocolError::new(ErrorCode::InvalidJson, format!("not valid JSON: {}", strip_position(&e))),
+            _ => ProtocolError::new(
+                ErrorCode::InvalidJson,
+                format!("not valid JSON: {}", strip_position(&e)),
+            ),
         })?;
         // serde also fills a struct from a JSON array, positionally: refuse anything but an object.
         if !is_object(frame) {
@@ -152,15 +159,24 @@ impl ClientMessage {
         }
         let reference = match &envelope.reference {
             None | Some(serde_json::Value::Null) => None,
-            Some(v) => Some(Ref::from_json(v).map_err(|e| ProtocolError::new(ErrorCode::InvalidRef, e.0))?),
+            Some(v) => Some(
+                Ref::from_json(v).map_err(|e| ProtocolError::new(ErrorCode::InvalidRef, e.0))?,
+            ),
         };
         let action = match envelope.action {
             None | Some(serde_json::Value::Null) => {
-                return Err(ProtocolError::new(ErrorCode::MissingAction, "missing field `action`").with_ref(reference));
+                return Err(
+                    ProtocolError::new(ErrorCode::MissingAction, "missing field `action`")
+                        .with_ref(reference),
+                );
             }
             Some(serde_json::Value::String(name)) => name,
             Some(_) => {
-                return Err(ProtocolError::new(ErrorCode::UnknownAction, "action must be a string").with_ref(reference));
+                return Err(ProtocolError::new(
+                    ErrorCode::UnknownAction,
+                    "action must be a string",
+                )
+                .with_ref(reference));
             }
         };
         let room = |r: Option<RoomName>| {
@@ -168,9 +184,21 @@ impl ClientMessage {
                 .ok_or_else(|| ProtocolError::new(ErrorCode::MissingField, "missing field `room`"))
         };
         let parsed = match action.as_str() {
-            "join" => fields::<RoomFields>(frame).and_then(|f| Ok(ClientAction::Join { room: room(f.room)? })),
-            "leave" => fields::<RoomFields>(frame).and_then(|f| Ok(ClientAction::Leave { room: room(f.room)? })),
-            "getState" => fields::<RoomFields>(frame).and_then(|f| Ok(ClientAction::GetState { room: room(f.room)? })),
+            "join" => fields::<RoomFields>(frame).and_then(|f| {
+                Ok(ClientAction::Join {
+                    room: room(f.room)?,
+                })
+            }),
+            "leave" => fields::<RoomFields>(frame).and_then(|f| {
+                Ok(ClientAction::Leave {
+                    room: room(f.room)?,
+                })
+            }),
+            "getState" => fields::<RoomFields>(frame).and_then(|f| {
+                Ok(ClientAction::GetState {
+                    room: room(f.room)?,
+                })
+            }),
             "changeBackground" => fields::<BackgroundFields>(frame).and_then(|f| {
                 Ok(ClientAction::ChangeBackground {
                     room: room(f.room)?,
@@ -215,7 +243,11 @@ impl ClientMessage {
             "listRooms" => Ok(ClientAction::ListRooms),
             other => Err(ProtocolError::new(
                 ErrorCode::UnknownAction,
-                format!("unknown action {:?}; expected one of {}", truncate(other, 40), ACTIONS.join(", ")),
+                format!(
+                    "unknown action {:?}; expected one of {}",
+                    truncate(other, 40),
+                    ACTIONS.join(", ")
+                ),
             )),
         };
         parsed
@@ -246,11 +278,19 @@ impl PublishRequest {
     /// Parse a publish body `{"event": "...", "data": ...}`.
     pub fn parse(body: &str) -> Result<Self, ProtocolError> {
         serde_json::from_str::<serde::de::IgnoredAny>(body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ProtocolError::new(ErrorCode::InvalidMessage, "body must be JSON"),
-            _ => ProtocolError::new(ErrorCode::InvalidJson, format!("not valid JSON: {}", strip_position(&e))),
+            serde_json::error::Category::Data => {
+                ProtocolError::new(ErrorCode::InvalidMessage, "body must be JSON")
+            }
+            _ => ProtocolError::new(
+                ErrorCode::InvalidJson,
+                format!("not valid JSON: {}", strip_position(&e)),
+            ),
         })?;
         if !is_object(body) {
-            return Err(ProtocolError::new(ErrorCode::InvalidMessage, "body must be a JSON object"));
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidMessage,
+                "body must be a JSON object",
+            ));
         }
         let f = fields::<PublishFields>(body)?;
         Ok(Self {
@@ -266,7 +306,10 @@ fn emit_data(data: Option<Box<RawValue>>) -> Result<Box<RawValue>, ProtocolError
     if data.get().len() > MAX_EMIT_DATA_BYTES {
         return Err(ProtocolError::new(
             ErrorCode::PayloadTooLarge,
-            format!("data is {} bytes; at most {MAX_EMIT_DATA_BYTES} allowed", data.get().len()),
+            format!(
+                "data is {} bytes; at most {MAX_EMIT_DATA_BYTES} allowed",
+                data.get().len()
+            ),
         ));
     }
     Ok(data)
@@ -283,7 +326,11 @@ fn fields<T: DeserializeOwned>(frame: &str) -> Result<T, ProtocolError> {
         });
         let message = strip_position(err.inner());
         if message.starts_with("missing field") {
-            let message = if path == "." { message } else { format!("{path}: {message}") };
+            let message = if path == "." {
+                message
+            } else {
+                format!("{path}: {message}")
+            };
             return ProtocolError::new(ErrorCode::MissingField, message);
         }
         let code = match field.as_deref() {
@@ -296,9 +343,14 @@ fn fields<T: DeserializeOwned>(frame: &str) -> Result<T, ProtocolError> {
             _ => ErrorCode::InvalidField,
         };
         // Rule messages from our newtypes read well alone; serde's generic ones need the path.
-        let generic = ["invalid type", "invalid value", "invalid length", "duplicate field"]
-            .iter()
-            .any(|p| message.starts_with(p));
+        let generic = [
+            "invalid type",
+            "invalid value",
+            "invalid length",
+            "duplicate field",
+        ]
+        .iter()
+        .any(|p| message.starts_with(p));
         let message = if generic || code == ErrorCode::InvalidField {
             format!("{path}: {message}")
         } else {
@@ -310,7 +362,8 @@ fn fields<T: DeserializeOwned>(frame: &str) -> Result<T, ProtocolError> {
 
 /// True when `json` (already known to be valid JSON) is an object, not an array or scalar.
 fn is_object(json: &str) -> bool {
-    json.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{')
+    json.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
 }
 
 /// serde_json appends " at line L column C"; a one-line frame does not need it.

@@ -186,7 +186,12 @@ mod tests {
         assert!(id.as_str().starts_with("icon"));
         assert_eq!(id.as_str().len(), 31);
         assert_eq!(IconId::parse(id.as_str()).unwrap(), id);
-        for bad in ["icon", "nope2JgQqxxxxxxxxxxxxxxxxxxxxxxx", "icon2JgQq", "icon!!!!!!!!!!!!!!!!!!!!!!!!!!!"] {
+        for bad in [
+            "icon",
+            "nope2JgQqxxxxxxxxxxxxxxxxxxxxxxx",
+            "icon2JgQq",
+            "icon!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        ] {
             assert!(IconId::parse(bad).is_err(), "{bad}");
         }
     }

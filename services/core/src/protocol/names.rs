@@ -8,7 +8,10 @@ use std::fmt;
 
 /// True when `s` is 1..=`max` bytes, each ASCII alphanumeric or one of `extra`.
 fn is_token(s: &str, max: usize, extra: &[u8]) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 /// Why a value was refused; the message names the rule it broke.
@@ -123,7 +126,9 @@ impl Ref {
     pub fn from_json(value: &serde_json::Value) -> Result<Self, InvalidValue> {
         match value {
             serde_json::Value::String(s) if s.chars().count() <= 64 => Ok(Self::Text(s.clone())),
-            serde_json::Value::Number(n) => n.as_i64().map(Self::Number).ok_or(InvalidValue(Self::RULE)),
+            serde_json::Value::Number(n) => {
+                n.as_i64().map(Self::Number).ok_or(InvalidValue(Self::RULE))
+            }
             _ => Err(InvalidValue(Self::RULE)),
         }
     }
@@ -166,7 +171,11 @@ mod tests {
             assert_eq!(RoomName::parse(ok).unwrap().as_str(), ok);
         }
         for bad in ["", "has space", "ünï", "a/b", "a.b", &"x".repeat(65)] {
-            assert_eq!(RoomName::parse(bad), Err(InvalidValue(RoomName::RULE)), "{bad:?}");
+            assert_eq!(
+                RoomName::parse(bad),
+                Err(InvalidValue(RoomName::RULE)),
+                "{bad:?}"
+            );
         }
     }
 
@@ -177,14 +186,20 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 27);
         assert_eq!(ConnectionId::parse(a.as_str()).unwrap(), a);
-        assert!(ConnectionId::parse("L0SM9cOFvHcCIhw=").is_ok(), "AWS-style ids parse");
+        assert!(
+            ConnectionId::parse("L0SM9cOFvHcCIhw=").is_ok(),
+            "AWS-style ids parse"
+        );
         assert!(ConnectionId::parse("a b").is_err());
     }
 
     #[test]
     fn refs_are_short_strings_or_integers() {
         use serde_json::json;
-        assert_eq!(Ref::from_json(&json!("r7")).unwrap(), Ref::Text("r7".into()));
+        assert_eq!(
+            Ref::from_json(&json!("r7")).unwrap(),
+            Ref::Text("r7".into())
+        );
         assert_eq!(Ref::from_json(&json!(7)).unwrap(), Ref::Number(7));
         assert!(Ref::from_json(&json!(1.5)).is_err());
         assert!(Ref::from_json(&json!({"a": 1})).is_err());

@@ -52,7 +52,11 @@ pub enum ServerMessage {
         state: GameState,
     },
     /// The single change that produced `version`.
-    Patch { room: RoomName, version: u64, op: Op },
+    Patch {
+        room: RoomName,
+        version: u64,
+        op: Op,
+    },
     /// An application event; `from` is the sender, `null` for a server-side publish.
     Event {
         room: RoomName,

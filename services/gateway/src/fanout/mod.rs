@@ -1,8 +1,8 @@
 //! The local home of the fan-out: an in-process queue, a pool of broadcaster workers
 //! running core's planner and deliverer, and a poster that writes to the sockets.
 
-mod poster;
 mod pool;
+mod poster;
 
-pub use poster::LocalPoster;
 pub use pool::{LocalQueue, spawn_pool};
+pub use poster::LocalPoster;

@@ -84,7 +84,12 @@ pub fn spawn_pool(
     shutdown: CancellationToken,
 ) {
     for worker in 0..size.max(1) {
-        let (queue, broadcaster, metrics, shutdown) = (queue.clone(), broadcaster.clone(), metrics.clone(), shutdown.clone());
+        let (queue, broadcaster, metrics, shutdown) = (
+            queue.clone(),
+            broadcaster.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
         let (rooms, shards) = (receiver.rooms.clone(), receiver.shards.clone());
         let retries = tasks.clone();
         tasks.spawn(async move {
@@ -96,7 +101,16 @@ pub fn spawn_pool(
                     Ok(q) = rooms.recv() => q,
                     else => break,
                 };
-                run(worker, next, &queue, &broadcaster, &metrics, &retries, &shutdown).await;
+                run(
+                    worker,
+                    next,
+                    &queue,
+                    &broadcaster,
+                    &metrics,
+                    &retries,
+                    &shutdown,
+                )
+                .await;
             }
         });
     }

@@ -24,10 +24,13 @@ impl LocalPoster {
     pub fn post_now(&self, to: &ConnectionId, payload: Bytes) -> Result<(), PostError> {
         let handle = self.connections.get(to).ok_or(PostError::Gone)?;
         // The payload's bytes are shared, not copied; this only checks UTF-8.
-        let frame = Utf8Bytes::try_from(payload).map_err(|e| PostError::Backend(BackendError::new("payload is not UTF-8", e)))?;
+        let frame = Utf8Bytes::try_from(payload)
+            .map_err(|e| PostError::Backend(BackendError::new("payload is not UTF-8", e)))?;
         match handle.try_push(frame) {
             Ok(()) => Ok(()),
-            Err(PushError::Full) => Err(PostError::Throttled("the client side buffer is full".into())),
+            Err(PushError::Full) => Err(PostError::Throttled(
+                "the client side buffer is full".into(),
+            )),
             Err(PushError::SlowConsumer | PushError::Closed) => Err(PostError::Gone),
         }
     }

@@ -1,9 +1,9 @@
 //! `/healthz`, `/metrics`, `/config.json`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use roomcast_core::protocol::Protocol;
 use serde_json::json;
 
@@ -21,8 +21,17 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let body = app.metrics.render(app.connections.len(), app.members.room_count());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    let body = app
+        .metrics
+        .render(app.connections.len(), app.members.room_count());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Where the page finds the socket: the same host, at `/{stage}`. On AWS the same file

@@ -1,9 +1,9 @@
 //! `POST /rooms/{room}/emit`: server-side publish into a room (the SDK's publisher).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use roomcast_core::protocol::{ErrorCode, PublishRequest, RoomName};
 use serde_json::json;
 
@@ -11,11 +11,20 @@ use super::error_response;
 use crate::app::AppState;
 
 /// Body `{"event": "chat", "data": {...}}` → `202 {"room", "event"}`.
-pub async fn emit(State(app): State<AppState>, Path(room): Path<String>, headers: HeaderMap, body: String) -> Response {
+pub async fn emit(
+    State(app): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     if let Some(key) = &app.config.api_key {
         let given = headers.get("x-api-key").and_then(|v| v.to_str().ok());
         if given != Some(key.as_str()) {
-            return error_response(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "missing or wrong x-api-key");
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "missing or wrong x-api-key",
+            );
         }
     }
     let room = match RoomName::parse(room) {
@@ -35,7 +44,15 @@ pub async fn emit(State(app): State<AppState>, Path(room): Path<String>, headers
     };
     let event = request.event.clone();
     match app.handler.publish(room.clone(), request).await {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "room": room, "event": event }))).into_response(),
-        Err(e) => error_response(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal, e.to_string()),
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "room": room, "event": event })),
+        )
+            .into_response(),
+        Err(e) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal,
+            e.to_string(),
+        ),
     }
 }

@@ -76,7 +76,9 @@ impl EmbeddedStore {
 
     /// Read a room from disk (blocking; run on the blocking pool).
     fn read(db: &Database, room: &str) -> Result<RoomState, BackendError> {
-        let fail = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::new(format!("reading room {room}"), e);
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| {
+            BackendError::new(format!("reading room {room}"), e)
+        };
         let txn = db.begin_read().map_err(|e| fail(e.into()))?;
         let rooms = match txn.open_table(ROOMS) {
             Ok(t) => t,
@@ -93,7 +95,10 @@ impl EmbeddedStore {
         };
         let icons = txn.open_table(ICONS).map_err(|e| fail(e.into()))?;
         // Icon ids are ASCII alphanumerics, all below '~'.
-        for entry in icons.range((room, "")..(room, "~")).map_err(|e| fail(e.into()))? {
+        for entry in icons
+            .range((room, "")..(room, "~"))
+            .map_err(|e| fail(e.into()))?
+        {
             let (key, value) = entry.map_err(|e| fail(e.into()))?;
             let id = IconId::parse(key.value().1).map_err(|e| fail(e.into()))?;
             let icon: Icon = serde_json::from_slice(value.value()).map_err(|e| fail(e.into()))?;
@@ -107,12 +112,16 @@ impl EmbeddedStore {
 
     /// Write one op's effect durably (blocking; run on the blocking pool).
     fn write(db: &Database, room: &str, row: &RoomRow, op: &Op) -> Result<(), BackendError> {
-        let fail = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::new(format!("committing to room {room}"), e);
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| {
+            BackendError::new(format!("committing to room {room}"), e)
+        };
         let txn = db.begin_write().map_err(|e| fail(e.into()))?;
         {
             let mut rooms = txn.open_table(ROOMS).map_err(|e| fail(e.into()))?;
             let bytes = serde_json::to_vec(row).map_err(|e| fail(e.into()))?;
-            rooms.insert(room, bytes.as_slice()).map_err(|e| fail(e.into()))?;
+            rooms
+                .insert(room, bytes.as_slice())
+                .map_err(|e| fail(e.into()))?;
             let mut icons = txn.open_table(ICONS).map_err(|e| fail(e.into()))?;
             match op {
                 Op::ChangeBackground { .. } => {}
@@ -123,7 +132,9 @@ impl EmbeddedStore {
                         .map_err(|e| fail(e.into()))?;
                 }
                 Op::DeleteIcon { id } => {
-                    icons.remove((room, id.as_str())).map_err(|e| fail(e.into()))?;
+                    icons
+                        .remove((room, id.as_str()))
+                        .map_err(|e| fail(e.into()))?;
                 }
             }
         }

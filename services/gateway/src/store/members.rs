@@ -50,7 +50,10 @@ fn count(n: usize) -> u32 {
 #[async_trait]
 impl MembershipStore for MemoryMembers {
     async fn connect(&self, member: &Member) -> Result<(), BackendError> {
-        self.lock().connections.entry(member.id.clone()).or_default();
+        self.lock()
+            .connections
+            .entry(member.id.clone())
+            .or_default();
         Ok(())
     }
 
@@ -130,7 +133,10 @@ impl MembershipStore for MemoryMembers {
         } else {
             None
         };
-        Ok(MembersPage { members: page, next })
+        Ok(MembersPage {
+            members: page,
+            next,
+        })
     }
 
     async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError> {

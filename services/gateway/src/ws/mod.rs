@@ -72,6 +72,8 @@ pub async fn connect(
     let tasks = app.tasks.clone();
     ws.max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| tasks.track_future(session::run(socket, app, session, handle, outbound)))
+        .on_upgrade(move |socket| {
+            tasks.track_future(session::run(socket, app, session, handle, outbound))
+        })
         .into_response()
 }

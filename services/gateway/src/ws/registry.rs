@@ -107,7 +107,13 @@ impl ConnectionHandle {
             close: CancellationToken::new(),
             close_reason: Mutex::new(None),
         });
-        (handle, Outbound { frames, queued_bytes })
+        (
+            handle,
+            Outbound {
+                frames,
+                queued_bytes,
+            },
+        )
     }
 
     /// Queue a fan-out frame without waiting.
@@ -135,10 +141,14 @@ impl ConnectionHandle {
     /// has been full for longer than the slow-consumer timeout.
     fn full(&self) -> PushError {
         let now = now_ms();
-        let since = match self.full_since_ms.compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => now,
-            Err(since) => since,
-        };
+        let since =
+            match self
+                .full_since_ms
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => now,
+                Err(since) => since,
+            };
         if Duration::from_millis(now.saturating_sub(since)) >= self.limits.slow_consumer_timeout {
             self.close(1013, "slow consumer: outbound queue stayed full");
             PushError::SlowConsumer
@@ -176,7 +186,10 @@ impl ConnectionHandle {
 
     /// The close asked for, if any.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.close_reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.close_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Record client activity (for the idle timeout and `lastActiveAt`).

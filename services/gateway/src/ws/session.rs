@@ -5,7 +5,7 @@
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use roomcast_core::Session;
-use roomcast_core::protocol::{ErrorCode, ServerMessage};
+use roomcast_core::protocol::{ErrorCode, ProtocolError, ServerMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
@@ -22,7 +22,13 @@ mod close {
     pub const INTERNAL: u16 = 1011;
 }
 
-pub(super) async fn run(socket: WebSocket, app: AppState, session: Session, handle: Arc<ConnectionHandle>, outbound: Outbound) {
+pub(super) async fn run(
+    socket: WebSocket,
+    app: AppState,
+    session: Session,
+    handle: Arc<ConnectionHandle>,
+    outbound: Outbound,
+) {
     let (sink, stream) = socket.split();
     let writer = tokio::spawn(write(sink, outbound, handle.clone()));
     app.connections.insert(handle.clone());
@@ -63,23 +69,18 @@ where
             Some(Ok(Message::Text(text))) => {
                 app.metrics.message();
                 for reply in app.handler.message(session, text.as_str()).await {
-                    if let Some(frame) = reply.render(session.protocol) {
-                        if handle.push(Utf8Bytes::from(frame)).await.is_err() {
-                            return;
-                        }
+                    if !send(handle, session, reply).await {
+                        return;
                     }
                 }
             }
             Some(Ok(Message::Binary(_))) => {
-                let reply: ServerMessage = roomcast_core::protocol::ProtocolError::new(
+                let reply = ProtocolError::new(
                     ErrorCode::UnsupportedFrame,
                     "binary frames are not supported; send JSON text",
-                )
-                .into();
-                if let Some(frame) = reply.render(session.protocol) {
-                    if handle.push(Utf8Bytes::from(frame)).await.is_err() {
-                        return;
-                    }
+                );
+                if !send(handle, session, reply.into()).await {
+                    return;
                 }
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
@@ -96,6 +97,15 @@ where
                 return;
             }
         }
+    }
+}
+
+/// Queue a reply in the session's protocol (some messages have no seed form);
+/// false once the connection is closed.
+async fn send(handle: &ConnectionHandle, session: &Session, reply: ServerMessage) -> bool {
+    match reply.render(session.protocol) {
+        Some(frame) => handle.push(Utf8Bytes::from(frame)).await.is_ok(),
+        None => true,
     }
 }
 

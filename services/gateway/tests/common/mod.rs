@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
@@ -101,12 +101,18 @@ impl Client {
                 .headers_mut()
                 .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(p).unwrap());
         }
-        let (ws, response) = tokio_tungstenite::connect_async(request).await.expect("connects");
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connects");
         let protocol = response
             .headers()
             .get("Sec-WebSocket-Protocol")
             .map(|v| v.to_str().unwrap().to_owned());
-        Client { ws, protocol, next_ref: 0 }
+        Client {
+            ws,
+            protocol,
+            next_ref: 0,
+        }
     }
 
     pub async fn send(&mut self, v: Value) {
@@ -181,7 +187,8 @@ impl Client {
 
     /// This connection's id, learned by emitting to itself.
     pub async fn id(&mut self, room: &str) -> String {
-        self.send(json!({"action":"emit","room":room,"event":"whoami","except_sender":false})).await;
+        self.send(json!({"action":"emit","room":room,"event":"whoami","except_sender":false}))
+            .await;
         loop {
             let m = self.recv_type("event").await;
             if m["event"] == "whoami" {
@@ -193,7 +200,10 @@ impl Client {
     /// The close frame the server sends next (skipping text frames).
     pub async fn closed(&mut self) -> Option<(u16, String)> {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("closed in time") {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("closed in time")
+            {
                 Some(Ok(Message::Close(frame))) => {
                     return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
                 }
@@ -219,7 +229,13 @@ pub async fn http_get(gw: &Gateway, path: &str) -> String {
 }
 
 /// A minimal HTTP/1.1 request; returns (status, body).
-pub async fn http(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub async fn http(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
     let mut req = format!(
@@ -238,8 +254,17 @@ pub async fn http(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str
     let text = String::from_utf8_lossy(&buf).to_string();
     let status = text[9..12].parse().unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    (status, if chunked { decode_chunked(body) } else { body.to_owned() })
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            decode_chunked(body)
+        } else {
+            body.to_owned()
+        },
+    )
 }
 
 fn decode_chunked(body: &str) -> String {
