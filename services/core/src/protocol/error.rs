@@ -12,7 +12,8 @@ use super::names::Ref;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// The frame is not valid JSON (syntax error, truncated, number out of range).
+    /// The frame is not valid JSON (syntax error, truncated). A number out of range in
+    /// a typed field is that field's error instead (e.g. `invalid_coordinate`).
     InvalidJson,
     /// The frame is JSON but not an object.
     InvalidMessage,
@@ -46,6 +47,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The client sent a binary frame; the protocol is JSON text.
     UnsupportedFrame,
+    /// Too many requests: new connections per second (HTTP 429 on connect).
+    RateLimited,
     /// Missing or wrong API key on an HTTP API.
     Unauthorized,
     /// The connection id is not connected (HTTP APIs).
@@ -76,6 +79,7 @@ impl ErrorCode {
             Self::IconLimit => "icon_limit",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedFrame => "unsupported_frame",
+            Self::RateLimited => "rate_limited",
             Self::Unauthorized => "unauthorized",
             Self::Gone => "gone",
             Self::Internal => "internal",
@@ -83,7 +87,7 @@ impl ErrorCode {
     }
 
     /// All codes, for documentation tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::InvalidJson,
         Self::InvalidMessage,
         Self::MissingAction,
@@ -101,6 +105,7 @@ impl ErrorCode {
         Self::IconLimit,
         Self::PayloadTooLarge,
         Self::UnsupportedFrame,
+        Self::RateLimited,
         Self::Unauthorized,
         Self::Gone,
         Self::Internal,

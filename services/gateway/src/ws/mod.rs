@@ -35,7 +35,7 @@ pub async fn connect(
     if app.connect_limiter.check().is_err() {
         return error_response(
             StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Internal,
+            ErrorCode::RateLimited,
             "too many new connections per second; retry shortly",
         );
     }

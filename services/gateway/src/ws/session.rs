@@ -18,6 +18,7 @@ mod close {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const UNSUPPORTED: u16 = 1003;
+    pub const INVALID_PAYLOAD: u16 = 1007;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
 }
@@ -86,10 +87,12 @@ where
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             Some(Ok(Message::Close(_))) | None => return,
             Some(Err(e)) => {
-                // tungstenite reports an over-size frame or message as a capacity error.
-                let too_big = e.to_string().contains("Space limit exceeded");
-                if too_big {
+                // tungstenite's errors are only visible here through their text.
+                let text = e.to_string();
+                if text.contains("Space limit exceeded") {
                     handle.close(close::TOO_BIG, "message too big");
+                } else if text.contains("UTF-8") {
+                    handle.close(close::INVALID_PAYLOAD, "text frame is not valid UTF-8");
                 } else {
                     tracing::debug!(connection = %session.id, error = %e, "read error");
                     handle.close(close::UNSUPPORTED, "protocol error");
