@@ -1451,3 +1451,15 @@ fn protocol_negotiation() {
     );
     assert_eq!(Protocol::negotiate(["roomcast.v1.1"]), Protocol::Seed);
 }
+
+#[test]
+fn an_icon_must_be_an_object_not_a_positional_array() {
+    for frame in [
+        r#"{"action":"addIcon","room":"alpha","icon":[1,2,3],"ref":"r1"}"#,
+        r#"{"action":"moveIcon","room":"alpha","icon":["icon0000000000000000000000000AB",1,2,3],"ref":"r1"}"#,
+    ] {
+        let err = ClientMessage::parse(frame, None).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidField, "{frame}");
+        assert_eq!(err.reference, Some(Ref::Text("r1".into())));
+    }
+}

@@ -7,12 +7,12 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::{Client as ManagementClient, Config};
 use common::Gateway;
 
-fn management(gw: &Gateway) -> ManagementClient {
+fn management(gw: &Gateway, stage: &str) -> ManagementClient {
     let config = Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(format!("http://127.0.0.1:{}/dev", gw.port))
+        .endpoint_url(format!("http://127.0.0.1:{}/{stage}", gw.port))
         .build();
     ManagementClient::from_conf(config)
 }
@@ -20,7 +20,7 @@ fn management(gw: &Gateway) -> ManagementClient {
 #[tokio::test]
 async fn the_aws_sdk_posts_inspects_and_deletes_a_connection() {
     let gw = Gateway::start(&[]).await;
-    let api = management(&gw);
+    let api = management(&gw, "dev");
     let mut client = gw.v1(Some("alpha")).await;
     let id = client.id("alpha").await;
 

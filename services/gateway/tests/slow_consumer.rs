@@ -26,24 +26,24 @@ async fn a_stalled_reader_is_closed_with_1013_and_the_room_keeps_flowing() {
     // The reader keeps up in its own task while the sender floods the room with 60 KB
     // events; nobody reads `stalled`, so the kernel buffers and then its queue fill.
     let reading = tokio::spawn(async move {
-        let mut got = 0;
+        let (mut got, mut members) = (0, 0);
         while got < EVENTS {
-            if reader.recv_type("event").await["event"] == "blob" {
-                got += 1;
+            let m = reader.recv().await;
+            match m["type"].as_str() {
+                Some("event") if m["event"] == "blob" => got += 1,
+                Some("presence") => members = m["members"].as_u64().unwrap(),
+                _ => {}
             }
         }
-        got
+        (got, members, reader)
     });
     for _ in 0..EVENTS {
         sender
             .ok(json!({"action":"emit","room":"alpha","event":"blob","data":blob}))
             .await;
     }
-    assert_eq!(
-        reading.await.unwrap(),
-        EVENTS,
-        "the reading member got every event"
-    );
+    let (got, mut members, mut reader) = reading.await.unwrap();
+    assert_eq!(got, EVENTS, "the reading member got every event");
 
     let close = stalled.closed().await;
     assert_eq!(
@@ -51,6 +51,12 @@ async fn a_stalled_reader_is_closed_with_1013_and_the_room_keeps_flowing() {
         Some(1013),
         "the stalled member is closed with 1013"
     );
+    // The room hears that the stalled member is gone.
+    while members != 2 {
+        members = reader.recv_type("presence").await["members"]
+            .as_u64()
+            .unwrap();
+    }
     assert!(metric(&gw, "roomcast_posts_total{outcome=\"throttled\"}").await >= 1.0);
     assert!(metric(&gw, "roomcast_gone_total").await >= 1.0);
     gw.stop().await;

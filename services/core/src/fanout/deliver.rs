@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{FanoutMetrics, MembershipStore, PostError, PostOutcome, Poster};
+use crate::ports::{FanoutMetrics, FanoutQueue, MembershipStore, PostError, PostOutcome, Poster};
 use crate::protocol::ConnectionId;
 
 use super::job::now_ms;
@@ -70,6 +70,7 @@ impl Delivery {
 pub(crate) struct Deliverer {
     pub(crate) poster: Arc<dyn Poster>,
     pub(crate) members: Arc<dyn MembershipStore>,
+    pub(crate) queue: Arc<dyn FanoutQueue>,
     pub(crate) metrics: Arc<dyn FanoutMetrics>,
     pub(crate) config: FanoutConfig,
     budget: Option<DefaultDirectRateLimiter>,
@@ -85,6 +86,7 @@ impl Deliverer {
     pub(crate) fn new(
         poster: Arc<dyn Poster>,
         members: Arc<dyn MembershipStore>,
+        queue: Arc<dyn FanoutQueue>,
         metrics: Arc<dyn FanoutMetrics>,
         config: FanoutConfig,
     ) -> Self {
@@ -94,6 +96,7 @@ impl Deliverer {
         Self {
             poster,
             members,
+            queue,
             metrics,
             config,
             budget,
@@ -137,7 +140,9 @@ impl Deliverer {
                     return (One::Delivered, throttles);
                 }
                 Err(PostError::Gone) => {
-                    if let Err(e) = self.members.disconnect(&id).await {
+                    let departed =
+                        crate::handler::depart(self.members.as_ref(), self.queue.as_ref(), &id);
+                    if let Err(e) = departed.await {
                         tracing::warn!(connection = %id, error = %e, "could not clean up a gone connection");
                     }
                     self.metrics.post(PostOutcome::Gone, since(created_ms));

@@ -43,7 +43,7 @@ impl Broadcaster {
         config: FanoutConfig,
     ) -> Self {
         Self {
-            deliverer: Deliverer::new(poster, members, metrics, config),
+            deliverer: Deliverer::new(poster, members, queue.clone(), metrics, config),
             rooms,
             queue,
         }

@@ -3,7 +3,7 @@
 use super::{Handler, Session, ack, internal};
 use crate::ports::BackendError;
 use crate::protocol::limits::LIST_ROOMS_LIMIT;
-use crate::protocol::{ConnectionId, ProtocolError, Ref, RoomName, RoomSummary, ServerMessage};
+use crate::protocol::{ConnectionId, ProtocolError, Ref, RoomName, ServerMessage};
 
 impl Handler {
     /// `$connect`: record the connection and join its connect room.
@@ -15,10 +15,7 @@ impl Handler {
 
     /// `$disconnect`: forget the connection; the rooms it was in hear the new counts.
     pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), BackendError> {
-        for RoomSummary { room, members } in self.members.disconnect(id).await? {
-            self.presence(&room, members).await?;
-        }
-        Ok(())
+        super::depart(self.members.as_ref(), self.queue.as_ref(), id).await
     }
 
     /// Join, then read the state: a commit after the join is fanned out to us, one

@@ -112,16 +112,52 @@ impl Handler {
         except: Option<ConnectionId>,
         seed_state: bool,
     ) -> Result<(), BackendError> {
-        let job = FanoutJob::Room(RoomJob {
-            room: room.clone(),
-            version,
-            payload: message.to_v1(),
-            except,
-            seed_state,
-            created_ms: now_ms(),
-        });
+        let job = room_job(room, message, version, except, seed_state);
         self.queue.enqueue(vec![job]).await
     }
+}
+
+fn room_job(
+    room: &RoomName,
+    message: &ServerMessage,
+    version: Option<u64>,
+    except: Option<ConnectionId>,
+    seed_state: bool,
+) -> FanoutJob {
+    FanoutJob::Room(RoomJob {
+        room: room.clone(),
+        version,
+        payload: message.to_v1(),
+        except,
+        seed_state,
+        created_ms: now_ms(),
+    })
+}
+
+/// Forget a connection and tell the rooms it was in their new member counts. Shared by
+/// `$disconnect` and the deliverer's cleanup of gone connections, so members hear the
+/// same presence either way.
+pub(crate) async fn depart(
+    members: &dyn MembershipStore,
+    queue: &dyn FanoutQueue,
+    id: &ConnectionId,
+) -> Result<(), BackendError> {
+    let jobs: Vec<FanoutJob> = members
+        .disconnect(id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let message = ServerMessage::Presence {
+                room: r.room.clone(),
+                members: r.members,
+            };
+            room_job(&r.room, &message, None, None, false)
+        })
+        .collect();
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    queue.enqueue(jobs).await
 }
 
 /// The `ack` owed for a request: only requests that carry a `ref` are acknowledged.

@@ -76,6 +76,52 @@ struct Envelope {
     action: Option<serde_json::Value>,
     #[serde(rename = "ref")]
     reference: Option<serde_json::Value>,
+    /// Checked for shape only: serde would otherwise read `[img, x, y]` by position.
+    icon: Option<IsObject>,
+}
+
+/// Whether a JSON value is an object, read without building it (so its contents are
+/// validated, with their own error codes, by the second pass).
+struct IsObject(bool);
+
+impl<'de> Deserialize<'de> for IsObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = IsObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IsObject, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IsObject(true))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IsObject, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IsObject(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_unit<E>(self) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 #[derive(Deserialize)]
@@ -183,6 +229,14 @@ impl ClientMessage {
             r.or_else(|| default_room.cloned())
                 .ok_or_else(|| ProtocolError::new(ErrorCode::MissingField, "missing field `room`"))
         };
+        if matches!(action.as_str(), "addIcon" | "moveIcon")
+            && envelope.icon.as_ref().is_some_and(|i| !i.0)
+        {
+            return Err(
+                ProtocolError::new(ErrorCode::InvalidField, "icon: must be an object")
+                    .with_ref(reference),
+            );
+        }
         let parsed = match action.as_str() {
             "join" => fields::<RoomFields>(frame).and_then(|f| {
                 Ok(ClientAction::Join {

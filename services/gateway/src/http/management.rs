@@ -49,7 +49,15 @@ impl IntoResponse for AwsError {
     }
 }
 
-fn parse_id(id: String) -> Result<ConnectionId, AwsError> {
+/// The connection a request names, on this gateway's stage only.
+fn target(app: &AppState, stage: &str, id: String) -> Result<ConnectionId, AwsError> {
+    if stage != app.config.stage {
+        return Err(AwsError::new(
+            StatusCode::FORBIDDEN,
+            "ForbiddenException",
+            format!("no stage {stage}"),
+        ));
+    }
     ConnectionId::parse(id)
         .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "BadRequestException", e.0))
 }
@@ -61,10 +69,10 @@ fn timestamp(t: SystemTime) -> String {
 /// `PostToConnection`.
 pub async fn post(
     State(app): State<AppState>,
-    Path((_stage, id)): Path<(String, String)>,
+    Path((stage, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, AwsError> {
-    let id = parse_id(id)?;
+    let id = target(&app, &stage, id)?;
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(AwsError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -94,11 +102,11 @@ pub async fn post(
 /// `GetConnection`.
 pub async fn get(
     State(app): State<AppState>,
-    Path((_stage, id)): Path<(String, String)>,
+    Path((stage, id)): Path<(String, String)>,
 ) -> Result<Response, AwsError> {
     let c = app
         .connections
-        .get(&parse_id(id)?)
+        .get(&target(&app, &stage, id)?)
         .ok_or_else(AwsError::gone)?;
     Ok(Json(json!({
         "connectedAt": timestamp(c.connected_at),
@@ -111,11 +119,11 @@ pub async fn get(
 /// `DeleteConnection`: the client is disconnected (and `$disconnect` runs).
 pub async fn delete(
     State(app): State<AppState>,
-    Path((_stage, id)): Path<(String, String)>,
+    Path((stage, id)): Path<(String, String)>,
 ) -> Result<StatusCode, AwsError> {
     let c = app
         .connections
-        .get(&parse_id(id)?)
+        .get(&target(&app, &stage, id)?)
         .ok_or_else(AwsError::gone)?;
     c.close(1000, "deleted by the server");
     Ok(StatusCode::NO_CONTENT)
