@@ -31,15 +31,8 @@ impl Handler {
             .join(&room, &session.member())
             .await
             .map_err(internal)?;
-        let state = self.rooms.load(&room).await.map_err(internal)?;
         self.presence(&room, members).await.map_err(internal)?;
-        let mut replies = ack(reference, Some(state.version));
-        replies.push(ServerMessage::State {
-            room,
-            version: state.version,
-            state: state.state,
-        });
-        Ok(replies)
+        self.get_state(room, reference).await
     }
 
     pub(super) async fn leave(
@@ -74,10 +67,8 @@ impl Handler {
     }
 
     async fn presence(&self, room: &RoomName, members: u32) -> Result<(), BackendError> {
-        let message = ServerMessage::Presence {
-            room: room.clone(),
-            members,
-        };
-        self.broadcast(room, &message, None, None, false).await
+        self.queue
+            .enqueue(vec![super::presence_job(room, members)])
+            .await
     }
 }

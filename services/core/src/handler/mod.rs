@@ -134,6 +134,15 @@ fn room_job(
     })
 }
 
+/// "The room now has `members` members", for everyone in it.
+fn presence_job(room: &RoomName, members: u32) -> FanoutJob {
+    let message = ServerMessage::Presence {
+        room: room.clone(),
+        members,
+    };
+    room_job(room, &message, None, None, false)
+}
+
 /// Forget a connection and tell the rooms it was in their new member counts. Shared by
 /// `$disconnect` and the deliverer's cleanup of gone connections, so members hear the
 /// same presence either way.
@@ -146,13 +155,7 @@ pub(crate) async fn depart(
         .disconnect(id)
         .await?
         .into_iter()
-        .map(|r| {
-            let message = ServerMessage::Presence {
-                room: r.room.clone(),
-                members: r.members,
-            };
-            room_job(&r.room, &message, None, None, false)
-        })
+        .map(|r| presence_job(&r.room, r.members))
         .collect();
     if jobs.is_empty() {
         return Ok(());

@@ -28,15 +28,6 @@ impl MemoryMembers {
         self.lock().rooms.len()
     }
 
-    /// Rooms `id` is in.
-    pub fn rooms_of(&self, id: &ConnectionId) -> Vec<RoomName> {
-        self.lock()
-            .connections
-            .get(id)
-            .map(|rooms| rooms.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves plain maps behind; keep serving.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
