@@ -1,0 +1,1 @@
+//! roomcast infra tooling (in progress).

@@ -1,0 +1,1 @@
+//! roomcast SDK (in progress).

@@ -1,0 +1,1 @@
+//! roomcast on AWS (in progress).
