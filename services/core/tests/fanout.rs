@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use roomcast_core::auth::RoomAccess;
 use roomcast_core::fanout::{Broadcaster, FanoutConfig, FanoutJob, RoomJob, ShardJob, now_ms};
 use roomcast_core::ports::{
     BackendError, CommitError, FanoutMetrics, FanoutQueue, Member, MembersPage, MembershipStore,
@@ -1205,6 +1206,7 @@ fn session(id: &str, protocol: Protocol) -> Session {
         id: conn(id),
         protocol,
         room: RoomName::default_room(),
+        access: RoomAccess::Any,
     }
 }
 

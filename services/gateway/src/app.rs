@@ -7,6 +7,7 @@ use axum::Router;
 use axum::routing::{any, get, post};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use roomcast_core::Handler;
+use roomcast_core::auth::TokenVerifier;
 use roomcast_core::fanout::{Broadcaster, FanoutConfig};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -30,6 +31,9 @@ pub enum StartError {
     /// The room database could not be opened.
     #[error(transparent)]
     Store(#[from] OpenError),
+    /// The JWT settings are unusable (both keys, a bad PEM, an unreadable key file).
+    #[error("bad JWT settings: {0}")]
+    Auth(String),
     /// The port could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -53,6 +57,8 @@ pub struct Inner {
     pub poster: Arc<LocalPoster>,
     pub metrics: Arc<Metrics>,
     pub outbound_limits: OutboundLimits,
+    /// Verifies connect tokens; `None`: open auth.
+    pub verifier: Option<TokenVerifier>,
     pub connect_limiter: DefaultDirectRateLimiter,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
@@ -86,6 +92,18 @@ impl Application {
             .map(|a| a.port())
             .unwrap_or(config.port);
 
+        let auth = config
+            .auth()
+            .map_err(|e| StartError::Auth(format!("JWT_PUBLIC_KEY file: {e}")))?;
+        let verifier = auth
+            .verifier()
+            .map_err(|e| StartError::Auth(e.to_string()))?;
+        match &verifier {
+            None => tracing::warn!(
+                "auth is OPEN: no JWT_SECRET or JWT_PUBLIC_KEY, every connection may use every room"
+            ),
+            Some(v) => tracing::info!(verifier = ?v, "connect tokens required"),
+        }
         let rooms = Arc::new(EmbeddedStore::open(&config.data_dir, config.icon_cap)?);
         let members = Arc::new(MemoryMembers::default());
         let connections = Arc::new(Connections::default());
@@ -130,6 +148,7 @@ impl Application {
                 bytes: config.outbound_bytes,
                 slow_consumer_timeout: config.slow_consumer_timeout,
             },
+            verifier,
             connect_limiter: RateLimiter::direct(Quota::per_second(
                 NonZeroU32::new(config.connects_per_second).unwrap_or(NonZeroU32::MIN),
             )),

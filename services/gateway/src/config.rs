@@ -5,6 +5,7 @@
 //! both homes; everything else is `ROOMCAST_*`.
 
 use clap::Parser;
+use roomcast_core::auth::AuthConfig;
 use roomcast_core::protocol::limits;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -61,6 +62,20 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// HS256 secret for connect tokens (same as the AWS authorizer's); with no key set,
+    /// auth is open.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256 public key for connect tokens: PEM text, or a path to a PEM file.
+    #[arg(long, env = "JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+    /// Required `aud` claim.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Required `iss` claim.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
     /// Frames a connection may have queued before posts to it are throttled.
     #[arg(long, env = "ROOMCAST_OUTBOUND_FRAMES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub outbound_frames: u32,
@@ -85,6 +100,23 @@ fn parse_stage(s: &str) -> Result<String, String> {
 }
 
 impl Config {
+    /// The token settings, shared with the AWS authorizer (a `--jwt-public-key` that is
+    /// not PEM text is read as a file path).
+    pub fn auth(&self) -> std::io::Result<AuthConfig> {
+        let public_key_pem = match &self.jwt_public_key {
+            Some(k) if !k.trim_start().starts_with("-----BEGIN") => {
+                Some(std::fs::read_to_string(k)?)
+            }
+            other => other.clone(),
+        };
+        Ok(AuthConfig {
+            secret: self.jwt_secret.clone(),
+            public_key_pem,
+            audience: self.jwt_audience.clone(),
+            issuer: self.jwt_issuer.clone(),
+        })
+    }
+
     /// Defaults with the given flags applied, as the binary would parse them; for
     /// tests and embedding.
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>

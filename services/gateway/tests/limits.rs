@@ -4,41 +4,12 @@
 
 mod common;
 
-use common::Gateway;
+use common::{Gateway, try_connect};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::{self, Message};
-
-/// Try a `roomcast.v1` handshake: the open connection, or the HTTP status and body
-/// of a refused upgrade.
-async fn try_connect(
-    url: &str,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    (u16, String),
-> {
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("roomcast.v1"),
-    );
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::Error::Http(response)) => {
-            let body = response
-                .body()
-                .as_deref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            Err((response.status().as_u16(), body))
-        }
-        Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
-    }
-}
+use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_silent_client_is_closed_after_the_idle_timeout_an_active_one_is_not() {
@@ -121,7 +92,7 @@ async fn an_invalid_room_in_the_connect_url_fails_the_upgrade_with_400() {
     let gw = Gateway::start(&[]).await;
     for room in ["bad%20room", "a%2Fb", &"x".repeat(65), ""] {
         let url = format!("ws://127.0.0.1:{}/dev?room={room}", gw.port);
-        match try_connect(&url).await {
+        match try_connect(&url, None).await {
             Ok(_) => panic!("?room={room} was accepted"),
             Err((status, body)) => {
                 assert_eq!(status, 400, "?room={room}: {body}");
@@ -142,7 +113,7 @@ async fn connects_beyond_the_per_second_quota_are_refused_with_429() {
     let mut open = vec![];
     let mut refused = vec![];
     for _ in 0..10 {
-        match try_connect(&url).await {
+        match try_connect(&url, None).await {
             Ok(ws) => open.push(ws),
             Err((status, body)) => refused.push((status, body)),
         }
@@ -160,7 +131,7 @@ async fn connects_beyond_the_per_second_quota_are_refused_with_429() {
     }
     // The quota refills: after a pause a new connection is accepted.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut later = try_connect(&url)
+    let mut later = try_connect(&url, None)
         .await
         .expect("accepted once the quota refilled");
     later

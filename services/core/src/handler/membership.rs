@@ -52,15 +52,18 @@ impl Handler {
         Ok(ack(reference, None))
     }
 
+    /// The most active rooms; a token limited to some rooms sees only those.
     pub(super) async fn list_rooms(
         &self,
+        session: &Session,
         reference: Option<Ref>,
     ) -> Result<Vec<ServerMessage>, ProtocolError> {
-        let rooms = self
+        let mut rooms = self
             .members
             .rooms(LIST_ROOMS_LIMIT)
             .await
             .map_err(internal)?;
+        rooms.retain(|r| session.access.allows(&r.room));
         let mut replies = ack(reference, None);
         replies.push(ServerMessage::Rooms { rooms });
         Ok(replies)

@@ -8,6 +8,7 @@ mod membership;
 
 use std::sync::Arc;
 
+use crate::auth::RoomAccess;
 use crate::fanout::{FanoutJob, RoomJob, now_ms};
 use crate::ports::{BackendError, FanoutQueue, Member, MembershipStore, RoomStore};
 use crate::protocol::{
@@ -24,6 +25,8 @@ pub struct Session {
     pub protocol: Protocol,
     /// The room given at connect (`?room=`), else `default`: seed clients' actions go here.
     pub room: RoomName,
+    /// The rooms its token grants ([`RoomAccess::Any`] under open auth).
+    pub access: RoomAccess,
 }
 
 impl Session {
@@ -66,10 +69,17 @@ impl Handler {
             Err(e) => return vec![e.into()],
         };
         let reference = msg.reference.clone();
+        if let Some(room) = msg.action.room().filter(|r| !session.access.allows(r)) {
+            let e = ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!("your token does not grant room {room}"),
+            );
+            return vec![e.with_ref(reference).into()];
+        }
         let result = match msg.action {
             ClientAction::Join { room } => self.join(session, room, msg.reference).await,
             ClientAction::Leave { room } => self.leave(session, room, msg.reference).await,
-            ClientAction::ListRooms => self.list_rooms(msg.reference).await,
+            ClientAction::ListRooms => self.list_rooms(session, msg.reference).await,
             ClientAction::GetState { room } => self.get_state(room, msg.reference).await,
             ClientAction::ChangeBackground { room, bg } => {
                 self.change(

@@ -58,6 +58,23 @@ pub enum ClientAction {
     ListRooms,
 }
 
+impl ClientAction {
+    /// The room the action uses (`leave` and `listRooms` need no grant: leaving is
+    /// always allowed and the room list is filtered instead).
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            ClientAction::Join { room }
+            | ClientAction::GetState { room }
+            | ClientAction::ChangeBackground { room, .. }
+            | ClientAction::AddIcon { room, .. }
+            | ClientAction::MoveIcon { room, .. }
+            | ClientAction::DeleteIcon { room, .. }
+            | ClientAction::Emit { room, .. } => Some(room),
+            ClientAction::Leave { .. } | ClientAction::ListRooms => None,
+        }
+    }
+}
+
 /// Action names as they appear in `action`, in protocol order.
 pub const ACTIONS: [&str; 9] = [
     "join",

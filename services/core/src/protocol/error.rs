@@ -49,8 +49,10 @@ pub enum ErrorCode {
     UnsupportedFrame,
     /// Too many requests: new connections per second (HTTP 429 on connect).
     RateLimited,
-    /// Missing or wrong API key on an HTTP API.
+    /// Missing or wrong API key on an HTTP API, or a missing/invalid token at connect.
     Unauthorized,
+    /// The connection's token does not grant this room (its `rooms` claim).
+    Forbidden,
     /// The connection id is not connected (HTTP APIs).
     Gone,
     /// The server could not complete the request (storage or queue failure); nothing
@@ -81,13 +83,14 @@ impl ErrorCode {
             Self::UnsupportedFrame => "unsupported_frame",
             Self::RateLimited => "rate_limited",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::Gone => "gone",
             Self::Internal => "internal",
         }
     }
 
     /// All codes, for documentation tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::InvalidJson,
         Self::InvalidMessage,
         Self::MissingAction,
@@ -107,6 +110,7 @@ impl ErrorCode {
         Self::UnsupportedFrame,
         Self::RateLimited,
         Self::Unauthorized,
+        Self::Forbidden,
         Self::Gone,
         Self::Internal,
     ];

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use roomcast_core::Session;
+use roomcast_core::auth::{AuthError, authorize_connect, bearer};
 use roomcast_core::protocol::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
 use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol, RoomName};
 use serde::Deserialize;
@@ -22,6 +23,7 @@ use registry::ConnectionHandle;
 #[derive(Debug, Deserialize)]
 pub struct ConnectQuery {
     room: Option<String>,
+    token: Option<String>,
 }
 
 /// `$connect`: validate, negotiate the subprotocol, upgrade.
@@ -43,6 +45,27 @@ pub async fn connect(
         Ok(room) => room.unwrap_or_else(RoomName::default_room),
         Err(e) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRoom, e.0),
     };
+    // The same decision as the AWS authorizer: `?token=` or `Authorization: Bearer`.
+    let token = query.token.as_deref().or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(bearer)
+    });
+    let principal = match authorize_connect(app.verifier.as_ref(), token, &room) {
+        Ok(p) => p,
+        Err(e @ AuthError::RoomNotGranted(_)) => {
+            return error_response(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.to_string());
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "connect refused");
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                e.to_string(),
+            );
+        }
+    };
     let protocol = Protocol::negotiate(
         ws.requested_protocols()
             .filter_map(|p| p.to_str().ok())
@@ -61,6 +84,7 @@ pub async fn connect(
         id: ConnectionId::generate(),
         protocol,
         room,
+        access: principal.rooms,
     };
     let (handle, outbound) = ConnectionHandle::new(
         session.id.clone(),

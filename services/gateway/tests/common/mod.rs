@@ -280,3 +280,36 @@ fn decode_chunked(body: &str) -> String {
     }
     out
 }
+
+/// Try a `roomcast.v1` handshake (with an optional `Authorization` header): the open
+/// connection, or the HTTP status and body of a refused upgrade.
+pub async fn try_connect(
+    url: &str,
+    authorization: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    (u16, String),
+> {
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("roomcast.v1"),
+    );
+    if let Some(a) = authorization {
+        request
+            .headers_mut()
+            .insert("Authorization", HeaderValue::from_str(a).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err((response.status().as_u16(), body))
+        }
+        Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
+    }
+}
