@@ -121,6 +121,40 @@ impl RoomState {
     }
 }
 
+/// What the version rule did with a patch (docs/protocol.md, "Versions and resync").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchOutcome {
+    /// The patch was `version + 1`; it is applied and the version advanced.
+    Applied,
+    /// The patch is at or below the held version: a duplicate, or already part of the
+    /// state. Dropped; nothing changed.
+    Stale,
+    /// The patch is past `version + 1`: one in between is missing. Nothing changed;
+    /// ask for the state (`getState`).
+    Gap,
+    /// The patch is `version + 1` but does not apply (the held state is not the
+    /// server's). Nothing changed; ask for the state.
+    Diverged(ApplyError),
+}
+
+impl RoomState {
+    /// A client's side of the version rule: apply the patch that produced `version`
+    /// only if it is `self.version + 1`. The server already checked the op (icon cap
+    /// included), so no cap is applied here.
+    pub fn apply_patch(&mut self, version: u64, op: &Op) -> PatchOutcome {
+        if version <= self.version {
+            return PatchOutcome::Stale;
+        }
+        if version - self.version > 1 {
+            return PatchOutcome::Gap;
+        }
+        match self.apply(op, usize::MAX) {
+            Ok(_) => PatchOutcome::Applied,
+            Err(e) => PatchOutcome::Diverged(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +256,36 @@ mod tests {
             .to_protocol(&RoomName::parse("alpha").unwrap())
             .code;
         assert_eq!(code, ErrorCode::IconLimit);
+    }
+
+    #[test]
+    fn patches_follow_the_version_rule() {
+        let mut s = RoomState::default();
+        let id = IconId::generate();
+        let add = Op::AddIcon {
+            id: id.clone(),
+            icon: icon(3, 1.0, 2.0),
+        };
+        let bg = Op::ChangeBackground {
+            bg: Background::parse(7).unwrap(),
+        };
+        assert_eq!(s.apply_patch(2, &bg), PatchOutcome::Gap);
+        assert_eq!(s, RoomState::default(), "a gap changes nothing");
+        assert_eq!(s.apply_patch(1, &add), PatchOutcome::Applied);
+        assert_eq!(s.apply_patch(1, &add), PatchOutcome::Stale, "a duplicate");
+        assert_eq!(s.apply_patch(0, &bg), PatchOutcome::Stale);
+        assert_eq!(s.apply_patch(2, &bg), PatchOutcome::Applied);
+        assert_eq!(s.version, 2);
+        assert_eq!(s.state.bg.get(), 7);
+        assert_eq!(s.state.icons[&id], icon(3, 1.0, 2.0));
+        let ghost = IconId::generate();
+        let before = s.clone();
+        assert_eq!(
+            s.apply_patch(3, &Op::DeleteIcon { id: ghost.clone() }),
+            PatchOutcome::Diverged(ApplyError::UnknownIcon(ghost))
+        );
+        assert_eq!(s, before);
+        assert_eq!(s.apply_patch(u64::MAX, &bg), PatchOutcome::Gap);
     }
 
     #[test]

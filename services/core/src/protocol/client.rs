@@ -16,6 +16,10 @@ use super::names::{EventName, Ref, RoomName};
 use crate::protocol::icon::Coord;
 
 /// A parsed, valid client message.
+///
+/// It also serializes to the frame a client sends (`{"action":…,"room":…,"ref":…}`, the
+/// shapes in docs/protocol.md), so clients build frames from the same types the server
+/// parses: `ClientMessage::parse(&serde_json::to_string(&m)?, None)` gives `m` back.
 #[derive(Debug, Clone)]
 pub struct ClientMessage {
     /// The client's `ref`, echoed on the answer.
@@ -331,7 +335,10 @@ impl ClientMessage {
 }
 
 /// Server-side publish (`POST /rooms/{room}/emit`): the room comes from the URL.
-#[derive(Debug, Clone)]
+///
+/// Serializes to the request body `{"event":…,"data":…}` that [`PublishRequest::parse`]
+/// reads.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct PublishRequest {
     /// Event name.
     pub event: EventName,
@@ -368,6 +375,69 @@ impl PublishRequest {
             event: f.event,
             data: emit_data(f.data)?,
         })
+    }
+}
+
+/// `moveIcon`'s `icon`: the id travels with the image and position.
+#[derive(serde::Serialize)]
+struct PlacedIconRef<'a> {
+    id: &'a IconId,
+    img: Image,
+    x: Coord,
+    y: Coord,
+}
+
+impl serde::Serialize for ClientMessage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        let (action, room) = match &self.action {
+            ClientAction::Join { room } => ("join", Some(room)),
+            ClientAction::Leave { room } => ("leave", Some(room)),
+            ClientAction::GetState { room } => ("getState", Some(room)),
+            ClientAction::ChangeBackground { room, .. } => ("changeBackground", Some(room)),
+            ClientAction::AddIcon { room, .. } => ("addIcon", Some(room)),
+            ClientAction::MoveIcon { room, .. } => ("moveIcon", Some(room)),
+            ClientAction::DeleteIcon { room, .. } => ("deleteIcon", Some(room)),
+            ClientAction::Emit { room, .. } => ("emit", Some(room)),
+            ClientAction::ListRooms => ("listRooms", None),
+        };
+        m.serialize_entry("action", action)?;
+        if let Some(room) = room {
+            m.serialize_entry("room", room)?;
+        }
+        match &self.action {
+            ClientAction::ChangeBackground { bg, .. } => m.serialize_entry("bg", bg)?,
+            ClientAction::AddIcon { icon, .. } => m.serialize_entry("icon", icon)?,
+            ClientAction::MoveIcon { id, icon, .. } => m.serialize_entry(
+                "icon",
+                &PlacedIconRef {
+                    id,
+                    img: icon.img,
+                    x: icon.x,
+                    y: icon.y,
+                },
+            )?,
+            ClientAction::DeleteIcon { id, .. } => m.serialize_entry("id", id)?,
+            ClientAction::Emit {
+                event,
+                data,
+                except_sender,
+                ..
+            } => {
+                m.serialize_entry("event", event)?;
+                m.serialize_entry("data", data)?;
+                m.serialize_entry("except_sender", except_sender)?;
+            }
+            ClientAction::Join { .. }
+            | ClientAction::Leave { .. }
+            | ClientAction::GetState { .. }
+            | ClientAction::ListRooms => {}
+        }
+        if let Some(reference) = &self.reference {
+            m.serialize_entry("ref", reference)?;
+        }
+        m.end()
     }
 }
 

@@ -3,13 +3,13 @@
 //! Codes are part of the wire contract: clients switch on them, so a code is never
 //! renamed or reused. Messages are for humans and may change.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::names::Ref;
 
 /// Every error code the server can answer with, as `snake_case` on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not valid JSON (syntax error, truncated). A number out of range in

@@ -134,6 +134,15 @@ impl Ref {
     }
 }
 
+/// Reads a `ref` through [`Ref::from_json`], so a decoded `ref` obeys the same rule
+/// as one the server parses (clients decode the `ack`/`error` that echo it).
+impl<'de> Deserialize<'de> for Ref {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Self::from_json(&value).map_err(serde::de::Error::custom)
+    }
+}
+
 macro_rules! string_newtype_impls {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {
@@ -204,6 +213,16 @@ mod tests {
         assert!(Ref::from_json(&json!(1.5)).is_err());
         assert!(Ref::from_json(&json!({"a": 1})).is_err());
         assert!(Ref::from_json(&json!("x".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn refs_deserialize_by_the_same_rule() {
+        for r in [Ref::Text("r7".into()), Ref::Number(-3)] {
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Ref>(&text).unwrap(), r);
+        }
+        assert!(serde_json::from_str::<Ref>("1.5").is_err());
+        assert!(serde_json::from_str::<Ref>("{}").is_err());
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct RoomSummary {
 }
 
 /// Every message the server sends on `roomcast.v1`.
+///
+/// It serializes to the `roomcast.v1` frame ([`ServerMessage::to_v1`]) and deserializes
+/// from one (clients such as the SDK read frames with it). Deserialize from JSON text or
+/// a `serde_json::Value`: an event's `data` is kept verbatim as a `RawValue`, which only
+/// serde_json's deserializers can produce.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
@@ -123,5 +128,81 @@ impl ServerMessage {
             Protocol::V1 => Some(self.to_v1()),
             Protocol::Seed => self.to_seed(),
         }
+    }
+}
+
+/// Every field any `roomcast.v1` message has; [`ServerMessage`]'s `Deserialize` reads
+/// one of these and checks the fields its `type` requires. (A derived internally tagged
+/// enum would buffer the frame, and an event's `RawValue` `data` cannot be read from a
+/// buffer.) Unknown fields are ignored, as in client frames.
+#[derive(serde::Deserialize)]
+struct WireMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    room: Option<RoomName>,
+    version: Option<u64>,
+    state: Option<GameState>,
+    op: Option<Op>,
+    event: Option<EventName>,
+    data: Option<Box<RawValue>>,
+    from: Option<ConnectionId>,
+    members: Option<u32>,
+    rooms: Option<Vec<RoomSummary>>,
+    #[serde(rename = "ref")]
+    reference: Option<Ref>,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+}
+
+/// The `type`s a `roomcast.v1` frame may have.
+const MESSAGE_TYPES: &[&str] = &[
+    "state", "patch", "event", "presence", "rooms", "ack", "error",
+];
+
+impl<'de> serde::Deserialize<'de> for ServerMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let w = WireMessage::deserialize(d)?;
+        fn need<T, E: Error>(v: Option<T>, field: &'static str) -> Result<T, E> {
+            v.ok_or_else(|| E::missing_field(field))
+        }
+        Ok(match w.kind.as_str() {
+            "state" => ServerMessage::State {
+                room: need(w.room, "room")?,
+                version: need(w.version, "version")?,
+                state: need(w.state, "state")?,
+            },
+            "patch" => ServerMessage::Patch {
+                room: need(w.room, "room")?,
+                version: need(w.version, "version")?,
+                op: need(w.op, "op")?,
+            },
+            "event" => ServerMessage::Event {
+                room: need(w.room, "room")?,
+                event: need(w.event, "event")?,
+                data: match w.data {
+                    Some(data) => data,
+                    None => RawValue::from_string("null".into()).map_err(D::Error::custom)?,
+                },
+                from: w.from,
+            },
+            "presence" => ServerMessage::Presence {
+                room: need(w.room, "room")?,
+                members: need(w.members, "members")?,
+            },
+            "rooms" => ServerMessage::Rooms {
+                rooms: need(w.rooms, "rooms")?,
+            },
+            "ack" => ServerMessage::Ack {
+                reference: need(w.reference, "ref")?,
+                version: w.version,
+            },
+            "error" => ServerMessage::Error {
+                code: need(w.code, "code")?,
+                message: w.message.unwrap_or_default(),
+                reference: w.reference,
+            },
+            other => return Err(D::Error::unknown_variant(other, MESSAGE_TYPES)),
+        })
     }
 }
