@@ -146,17 +146,20 @@ impl<'de> Deserialize<'de> for IsObject {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct RoomFields {
     room: Option<RoomName>,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct BackgroundFields {
     room: Option<RoomName>,
     bg: Background,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct NewIcon {
     img: Image,
     x: Coord,
@@ -164,12 +167,14 @@ struct NewIcon {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct AddIconFields {
     room: Option<RoomName>,
     icon: NewIcon,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct PlacedIcon {
     id: IconId,
     img: Image,
@@ -178,18 +183,21 @@ struct PlacedIcon {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct MoveIconFields {
     room: Option<RoomName>,
     icon: PlacedIcon,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct DeleteIconFields {
     room: Option<RoomName>,
     id: IconId,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct EmitFields {
     room: Option<RoomName>,
     event: EventName,
@@ -200,6 +208,27 @@ struct EmitFields {
 
 fn yes() -> bool {
     true
+}
+
+/// The JSON Schema of an action's own fields: the very structs the parser reads them
+/// with (the `match` in [`ClientMessage::parse`]), so the request models cannot drift
+/// from it. `None` for a name that is not an action.
+#[cfg(feature = "schemars")]
+pub(super) fn fields_schema(
+    action: &str,
+    generator: &mut schemars::SchemaGenerator,
+) -> Option<schemars::Schema> {
+    use schemars::JsonSchema;
+    Some(match action {
+        "join" | "leave" | "getState" => RoomFields::json_schema(generator),
+        "changeBackground" => BackgroundFields::json_schema(generator),
+        "addIcon" => AddIconFields::json_schema(generator),
+        "moveIcon" => MoveIconFields::json_schema(generator),
+        "deleteIcon" => DeleteIconFields::json_schema(generator),
+        "emit" => EmitFields::json_schema(generator),
+        "listRooms" => schemars::json_schema!({ "type": "object" }),
+        _ => return None,
+    })
 }
 
 impl ClientMessage {

@@ -9,6 +9,8 @@ pub mod error;
 pub mod icon;
 pub mod limits;
 pub mod names;
+#[cfg(feature = "schemars")]
+pub mod schema;
 pub mod server;
 
 pub use client::{ACTIONS, ClientAction, ClientMessage, PublishRequest};
