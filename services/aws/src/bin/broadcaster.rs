@@ -1,0 +1,29 @@
+//! SQS consumer: plan and deliver fan-out jobs, partial batch failures.
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use roomcast_aws::env::{Knobs, Wiring, required};
+use roomcast_aws::handlers::BroadcasterFn;
+use roomcast_aws::handlers::broadcaster::DEFAULT_MAX_JOB_ATTEMPTS;
+use roomcast_aws::poster::ApiGwPoster;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    roomcast_aws::observe::init_logging();
+    let wiring = Wiring::from_env().await?;
+    let knobs = Knobs::from_env()?;
+    tracing::info!(?knobs, "broadcaster knobs");
+    let poster = ApiGwPoster::new(&wiring.sdk, required("APIGW_ENDPOINT")?);
+    let broadcaster = wiring.broadcaster(poster, knobs.fanout_config());
+    let function = Arc::new(BroadcasterFn::new(
+        broadcaster,
+        wiring.queue.clone(),
+        DEFAULT_MAX_JOB_ATTEMPTS,
+    ));
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let function = function.clone();
+        async move { Ok::<_, Error>(function.handle(event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,136 @@
+//! The single DynamoDB table (`pk`/`sk`, TTL attribute `exp`).
+//!
+//! | item | pk | sk | attributes |
+//! | --- | --- | --- | --- |
+//! | connection | `CONN#<id>` | `CONN` | rooms (string set), room, user, connectedAt, protocol, exp |
+//! | membership | `ROOM#<room>` | `CONN#<id>` | protocol, joinedAt, exp |
+//! | room state | `ROOM#<room>` | `STATE` | version, bg, icons (map id → {img,x,y}), iconCount, members, lpk |
+//!
+//! State mutations are single `UpdateItem`s that touch only their icon and
+//! `ADD version :one`, returning the new version: concurrent edits never lose each other
+//! and nothing is read-modify-written. Joins and leaves are transactions that keep the
+//! room's `members` count in step with its membership items. Room state items carry
+//! `lpk = "ROOMS"` so the `byMembers` index (`lpk`, `members`) lists the busiest rooms.
+
+mod members;
+mod rooms;
+mod table;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use roomcast_core::ports::BackendError;
+use roomcast_core::protocol::{ConnectionId, Protocol, RoomName};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use table::create_table;
+
+/// The index listing rooms by member count.
+pub const BY_MEMBERS_INDEX: &str = "byMembers";
+/// `lpk` of every room state item (the index's one partition).
+pub const ROOMS_LPK: &str = "ROOMS";
+/// Connection and membership items expire this long after connect: API Gateway's 2 h
+/// maximum lifetime plus a margin, so a missed `$disconnect` never leaves them forever.
+pub const CONNECTION_TTL_SECS: u64 = 2 * 60 * 60 + 15 * 60;
+
+/// Rooms, memberships and connections in one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    icon_cap: usize,
+}
+
+impl DynamoStore {
+    /// A store on `table`; a base holds at most `icon_cap` icons (the 400 KB item limit
+    /// bounds a room state item, so the cap must stay well under it).
+    pub fn new(client: Client, table: impl Into<String>, icon_cap: usize) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            icon_cap,
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn conn_pk(id: &ConnectionId) -> AttributeValue {
+    s(format!("CONN#{}", id.as_str()))
+}
+
+fn room_pk(room: &RoomName) -> AttributeValue {
+    s(format!("ROOM#{}", room.as_str()))
+}
+
+fn member_sk(id: &ConnectionId) -> AttributeValue {
+    s(format!("CONN#{}", id.as_str()))
+}
+
+const CONN_SK: &str = "CONN";
+const STATE_SK: &str = "STATE";
+
+fn protocol_attr(p: Protocol) -> AttributeValue {
+    s(match p {
+        Protocol::V1 => Protocol::V1_NAME,
+        Protocol::Seed => "seed",
+    })
+}
+
+fn parse_protocol(v: Option<&AttributeValue>) -> Protocol {
+    match v.and_then(|v| v.as_s().ok()).map(String::as_str) {
+        Some("seed") => Protocol::Seed,
+        _ => Protocol::V1,
+    }
+}
+
+fn now() -> std::time::Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// `exp` for connection and membership items (epoch seconds, DynamoDB TTL format).
+fn expiry() -> AttributeValue {
+    n(now().as_secs() + CONNECTION_TTL_SECS)
+}
+
+fn now_ms() -> AttributeValue {
+    n(now().as_millis())
+}
+
+fn number<T: std::str::FromStr>(v: Option<&AttributeValue>) -> Option<T> {
+    v.and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+/// Wrap an SDK error with what was being done; the SDK error (and its service error
+/// code) stays the source.
+fn backend<E>(context: impl Into<String>) -> impl FnOnce(E) -> BackendError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| BackendError::new(context, e)
+}
+
+/// The service error code of an SDK error (`ConditionalCheckFailedException`, …).
+fn error_code<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|se| se.code())
+}

@@ -1,0 +1,223 @@
+//! What the Lambdas read from their environment, read once at cold start.
+//!
+//! The names match the local gateway's flags and the SAM template's `Environment`, so
+//! one set of settings describes both homes.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use roomcast_core::auth::AuthConfig;
+use roomcast_core::fanout::FanoutConfig;
+use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
+
+/// A missing or malformed setting: the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// A required variable is unset or empty.
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    /// A variable does not parse.
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A required variable.
+pub fn required(name: &'static str) -> Result<String, EnvError> {
+    var(name).ok_or(EnvError::Missing(name))
+}
+
+/// An optional variable.
+pub fn optional(name: &'static str) -> Option<String> {
+    var(name)
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, EnvError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|e: T::Err| EnvError::Invalid {
+            name,
+            reason: e.to_string(),
+            value,
+        }),
+    }
+}
+
+/// The DynamoDB table (`TABLE_NAME`).
+pub fn table_name() -> Result<String, EnvError> {
+    required("TABLE_NAME")
+}
+
+/// The fan-out queue (`QUEUE_URL`).
+pub fn queue_url() -> Result<String, EnvError> {
+    required("QUEUE_URL")
+}
+
+/// The most icons a base may hold (`ICON_CAP`).
+pub fn icon_cap() -> Result<usize, EnvError> {
+    number("ICON_CAP", DEFAULT_ICON_CAP)
+}
+
+/// The four fan-out knobs as one broadcaster instance should use them.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    /// `SHARD_SIZE`: rooms up to this size are delivered in place.
+    pub shard_size: u32,
+    /// `POOL_SIZE`: the event source mapping's maximum concurrency.
+    pub pool_size: u32,
+    /// `POST_CONCURRENCY`: posts in flight per invocation.
+    pub post_concurrency: u32,
+    /// `RATE_LIMIT`: posts per second over the whole pool (0: unlimited).
+    pub rate_limit: u32,
+}
+
+impl Knobs {
+    /// Read the knobs (defaults as in the local gateway).
+    pub fn from_env() -> Result<Self, EnvError> {
+        let knobs = Self {
+            shard_size: number("SHARD_SIZE", 500)?,
+            pool_size: number("POOL_SIZE", 4)?,
+            post_concurrency: number("POST_CONCURRENCY", 64)?,
+            rate_limit: number("RATE_LIMIT", 0)?,
+        };
+        for (name, value) in [
+            ("SHARD_SIZE", knobs.shard_size),
+            ("POOL_SIZE", knobs.pool_size),
+            ("POST_CONCURRENCY", knobs.post_concurrency),
+        ] {
+            if value == 0 {
+                return Err(EnvError::Invalid {
+                    name,
+                    value: "0".into(),
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+        Ok(knobs)
+    }
+
+    /// The deliverer's settings for **one** instance. Locally the pool shares one rate
+    /// limiter; on AWS each of the `POOL_SIZE` concurrent instances has its own, so each
+    /// gets `RATE_LIMIT / POOL_SIZE` (at least 1) and the pool as a whole stays under
+    /// `RATE_LIMIT`.
+    pub fn fanout_config(&self) -> FanoutConfig {
+        let per_instance = (self.rate_limit > 0)
+            .then(|| (self.rate_limit / self.pool_size.max(1)).max(1))
+            .and_then(NonZeroU32::new);
+        FanoutConfig {
+            shard_size: self.shard_size as usize,
+            post_concurrency: self.post_concurrency as usize,
+            rate_limit: per_instance,
+            backoff_max: Duration::from_secs(2),
+            ..FanoutConfig::default()
+        }
+    }
+}
+
+/// JWT settings. `JWT_SECRET` may be given directly (local runs) but on AWS the
+/// template passes `JWT_SECRET_PARAM`, the name of an SSM SecureString the authorizer
+/// reads at cold start, so the secret never sits in the function's configuration.
+pub fn auth_settings() -> AuthSettings {
+    AuthSettings {
+        config: AuthConfig {
+            secret: var("JWT_SECRET"),
+            public_key_pem: var("JWT_PUBLIC_KEY"),
+            audience: var("JWT_AUDIENCE"),
+            issuer: var("JWT_ISSUER"),
+        },
+        secret_param: var("JWT_SECRET_PARAM"),
+    }
+}
+
+/// JWT settings before the SSM secret is fetched.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// Settings given directly.
+    pub config: AuthConfig,
+    /// SSM parameter holding the HS256 secret, if any.
+    pub secret_param: Option<String>,
+}
+
+/// The shared AWS SDK configuration: region and credentials from the Lambda
+/// environment; `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_*`) redirect
+/// clients to an emulator such as moto in tests.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// What most functions build at cold start: the SDK config, the table and the queue.
+#[derive(Clone, Debug)]
+pub struct Wiring {
+    /// Region, credentials, endpoints.
+    pub sdk: aws_config::SdkConfig,
+    /// The table (`TABLE_NAME`, `ICON_CAP`).
+    pub store: crate::dynamo::DynamoStore,
+    /// The fan-out queue (`QUEUE_URL`).
+    pub queue: crate::sqs::SqsQueue,
+}
+
+impl Wiring {
+    /// Read the environment and build the clients.
+    pub async fn from_env() -> Result<Self, EnvError> {
+        let sdk = sdk_config().await;
+        Ok(Self::new(&sdk, table_name()?, queue_url()?, icon_cap()?))
+    }
+
+    /// Build from explicit settings (tests, tools).
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        table: String,
+        queue_url: String,
+        icon_cap: usize,
+    ) -> Self {
+        Self {
+            store: crate::dynamo::DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+                icon_cap,
+            ),
+            queue: crate::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url),
+            sdk: sdk.clone(),
+        }
+    }
+
+    /// Core's handler on these adapters.
+    pub fn handler(&self) -> roomcast_core::Handler {
+        use std::sync::Arc;
+        roomcast_core::Handler::new(
+            Arc::new(self.store.clone()),
+            Arc::new(self.store.clone()),
+            Arc::new(self.queue.clone()),
+        )
+    }
+
+    /// Core's broadcaster on these adapters, posting through `poster`.
+    pub fn broadcaster(
+        &self,
+        poster: crate::poster::ApiGwPoster,
+        config: FanoutConfig,
+    ) -> roomcast_core::fanout::Broadcaster {
+        use std::sync::Arc;
+        roomcast_core::fanout::Broadcaster::new(
+            Arc::new(self.store.clone()),
+            Arc::new(self.store.clone()),
+            Arc::new(self.queue.clone()),
+            Arc::new(poster),
+            Arc::new(roomcast_core::ports::NoMetrics),
+            config,
+        )
+    }
+}

@@ -1,0 +1,170 @@
+//! Every custom route and `$default`: the frame goes through the same core
+//! [`Handler`] the local gateway uses; the replies owed to the sender (acks, errors,
+//! state) are posted back to it through `@connections`.
+
+use std::time::Instant;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use bytes::Bytes;
+use dashmap::DashMap;
+use roomcast_core::auth::RoomAccess;
+use roomcast_core::ports::{PostError, Poster};
+use roomcast_core::protocol::{ErrorCode, ProtocolError, RoomName, ServerMessage};
+use roomcast_core::{Handler, Session};
+
+use super::session::{authorizer_context, connection_id};
+use super::{error_response, response};
+use crate::dynamo::DynamoStore;
+use crate::observe::request_line;
+use crate::poster::{ApiGwPoster, endpoint_for};
+
+/// Just the room, for the request's log line (the handler does the real parsing).
+#[derive(serde::Deserialize)]
+struct RoomField {
+    room: Option<String>,
+}
+
+/// The `actions` function.
+pub struct Actions {
+    handler: Handler,
+    store: DynamoStore,
+    sdk: aws_config::SdkConfig,
+    /// `APIGW_ENDPOINT`, when set, wins over the event's domain and stage.
+    endpoint_override: Option<String>,
+    /// One management client per endpoint, reused across invocations.
+    posters: DashMap<String, ApiGwPoster>,
+}
+
+impl Actions {
+    /// Wire it.
+    pub fn new(
+        handler: Handler,
+        store: DynamoStore,
+        sdk: aws_config::SdkConfig,
+        endpoint_override: Option<String>,
+    ) -> Self {
+        Self {
+            handler,
+            store,
+            sdk,
+            endpoint_override,
+            posters: DashMap::new(),
+        }
+    }
+
+    fn poster(&self, event: &ApiGatewayWebsocketProxyRequest) -> Option<ApiGwPoster> {
+        let ctx = &event.request_context;
+        let endpoint = match &self.endpoint_override {
+            Some(e) => e.clone(),
+            None => endpoint_for(ctx.domain_name.as_deref()?, ctx.stage.as_deref()?),
+        };
+        Some(
+            self.posters
+                .entry(endpoint.clone())
+                .or_insert_with(|| ApiGwPoster::new(&self.sdk, endpoint))
+                .clone(),
+        )
+    }
+
+    async fn session(
+        &self,
+        event: &ApiGatewayWebsocketProxyRequest,
+    ) -> Result<Session, ProtocolError> {
+        let id = connection_id(event).ok_or_else(|| {
+            ProtocolError::new(ErrorCode::InvalidField, "no connection id in the event")
+        })?;
+        if let Some(ctx) = authorizer_context(event)
+            && let (Some(protocol), Some(room)) = (ctx.protocol, ctx.room.clone())
+        {
+            return Ok(Session {
+                id,
+                protocol,
+                room,
+                access: ctx.rooms,
+            });
+        }
+        // No authorizer on this API: the connection item knows protocol and room.
+        let (protocol, room) = self
+            .store
+            .connection(&id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, source = ?e.source, "reading the connection");
+                ProtocolError::new(ErrorCode::Internal, "could not read the connection")
+            })?
+            .unwrap_or((
+                roomcast_core::protocol::Protocol::V1,
+                RoomName::default_room(),
+            ));
+        Ok(Session {
+            id,
+            protocol,
+            room,
+            access: RoomAccess::Any,
+        })
+    }
+
+    /// Handle one message event.
+    pub async fn handle(&self, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+        let start = Instant::now();
+        let route = event
+            .request_context
+            .route_key
+            .clone()
+            .unwrap_or_else(|| "$default".into());
+        let Some(poster) = self.poster(&event) else {
+            return error_response(
+                400,
+                ErrorCode::InvalidField,
+                "no domainName/stage in the event and no APIGW_ENDPOINT",
+            );
+        };
+        let session = match self.session(&event).await {
+            Ok(s) => s,
+            Err(e) => return error_response(500, e.code, e.message),
+        };
+        let body = event.body.as_deref().unwrap_or_default();
+        let room = serde_json::from_str::<RoomField>(body)
+            .ok()
+            .and_then(|r| r.room);
+        let replies: Vec<ServerMessage> = if event.is_base64_encoded {
+            vec![
+                ProtocolError::new(
+                    ErrorCode::UnsupportedFrame,
+                    "binary frames are not supported; send JSON text",
+                )
+                .into(),
+            ]
+        } else {
+            self.handler.message(&session, body).await
+        };
+        let outcome = replies
+            .iter()
+            .find_map(|r| match r {
+                ServerMessage::Error { code, .. } => Some(code.as_str()),
+                _ => None,
+            })
+            .unwrap_or("ok");
+        for reply in &replies {
+            let Some(frame) = reply.render(session.protocol) else {
+                continue;
+            };
+            match poster.post(&session.id, &Bytes::from(frame)).await {
+                Ok(()) => {}
+                // The sender left meanwhile: nobody to answer.
+                Err(PostError::Gone) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, connection = %session.id, "reply not delivered");
+                }
+            }
+        }
+        request_line(
+            &route,
+            room.as_deref(),
+            Some(session.id.as_str()),
+            start.elapsed(),
+            outcome,
+        );
+        response(200, None)
+    }
+}

@@ -1,0 +1,180 @@
+//! The REQUEST authorizer on `$connect`: the same decision as the local gateway
+//! ([`roomcast_core::auth::authorize_connect`]), answered as an IAM policy.
+//!
+//! Allowed connections carry `principal`, `rooms`, `protocol` and `room` in the
+//! authorizer context, which API Gateway passes to every later route. A refusal is an
+//! explicit `Deny` (the client sees 403), with the reason logged, never returned.
+
+use std::time::Instant;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use roomcast_core::auth::{
+    AuthConfig, AuthError, Principal, TokenVerifier, authorize_connect, bearer,
+};
+use roomcast_core::protocol::RoomName;
+use serde_json::{Value, json};
+
+use super::session::{
+    CTX_PRINCIPAL, CTX_PROTOCOL, CTX_ROOM, CTX_ROOMS, protocol_from_headers, protocol_name,
+};
+use crate::env::AuthSettings;
+use crate::observe::request_line;
+
+/// Why the authorizer cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizerInitError {
+    /// The SSM parameter could not be read.
+    #[error("reading the JWT secret from SSM parameter {name}")]
+    Ssm {
+        /// The parameter name.
+        name: String,
+        /// The SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The settings are unusable.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// The `authorizer` function.
+#[derive(Debug)]
+pub struct Authorizer {
+    verifier: Option<TokenVerifier>,
+}
+
+impl Authorizer {
+    /// From settings; `None` verifier = open auth (logged loudly).
+    pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        let verifier = config.verifier()?;
+        match &verifier {
+            None => tracing::warn!(
+                "auth is OPEN: no JWT_SECRET, JWT_SECRET_PARAM or JWT_PUBLIC_KEY; every connection is allowed every room"
+            ),
+            Some(v) => tracing::info!(verifier = ?v, "connect tokens required"),
+        }
+        Ok(Self { verifier })
+    }
+
+    /// Resolve `JWT_SECRET_PARAM` through SSM (a SecureString, decrypted), then build.
+    pub async fn from_settings(
+        settings: AuthSettings,
+        ssm: &aws_sdk_ssm::Client,
+    ) -> Result<Self, AuthorizerInitError> {
+        let mut config = settings.config;
+        if let Some(name) = settings.secret_param {
+            let out = ssm
+                .get_parameter()
+                .name(&name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| AuthorizerInitError::Ssm {
+                    name: name.clone(),
+                    source: Box::new(e),
+                })?;
+            config.secret = out.parameter.and_then(|p| p.value);
+            if config.secret.is_none() {
+                return Err(AuthorizerInitError::Ssm {
+                    name,
+                    source: "the parameter has no value".into(),
+                });
+            }
+        }
+        Ok(Self::new(&config)?)
+    }
+
+    /// Decide one `$connect`.
+    pub fn handle(
+        &self,
+        event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ) -> ApiGatewayCustomAuthorizerResponse {
+        let start = Instant::now();
+        let connection = event.request_context.request_id.clone();
+        let method_arn = event.method_arn.clone().unwrap_or_default();
+        let room = event.query_string_parameters.first("room");
+        let token = event.query_string_parameters.first("token").or_else(|| {
+            event
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(bearer)
+        });
+        let decision = match room.map(RoomName::parse).transpose() {
+            Err(e) => Err(e.0.to_owned()),
+            Ok(room) => {
+                let room = room.unwrap_or_else(RoomName::default_room);
+                authorize_connect(self.verifier.as_ref(), token, &room)
+                    .map(|p| (p, room))
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let protocol = protocol_from_headers(&event.headers);
+        let (response, outcome) = match decision {
+            Ok((principal, room)) => {
+                let context = json!({
+                    CTX_PRINCIPAL: principal_id(&principal),
+                    CTX_ROOMS: principal.rooms.to_context(),
+                    CTX_PROTOCOL: protocol_name(protocol),
+                    CTX_ROOM: room.as_str(),
+                });
+                (
+                    policy(
+                        &principal_id(&principal),
+                        IamPolicyEffect::Allow,
+                        &method_arn,
+                        context,
+                    ),
+                    "allow".to_owned(),
+                )
+            }
+            Err(reason) => {
+                tracing::info!(
+                    reason,
+                    connection = connection.as_deref().unwrap_or(""),
+                    "connect denied"
+                );
+                (
+                    policy("anonymous", IamPolicyEffect::Deny, &method_arn, json!({})),
+                    "deny".to_owned(),
+                )
+            }
+        };
+        request_line(
+            "$connect:authorizer",
+            room,
+            connection.as_deref(),
+            start.elapsed(),
+            &outcome,
+        );
+        response
+    }
+}
+
+fn principal_id(p: &Principal) -> String {
+    p.subject.clone().unwrap_or_else(|| "anonymous".into())
+}
+
+fn policy(
+    principal: &str,
+    effect: IamPolicyEffect,
+    method_arn: &str,
+    context: Value,
+) -> ApiGatewayCustomAuthorizerResponse {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".into()];
+    statement.effect = effect;
+    statement.resource = vec![method_arn.to_owned()];
+    let mut document = ApiGatewayCustomAuthorizerPolicy::default();
+    document.version = Some("2012-10-17".into());
+    document.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::default();
+    response.principal_id = Some(principal.to_owned());
+    response.policy_document = document;
+    response.context = context;
+    response
+}

@@ -1,0 +1,97 @@
+//! Observability for the Lambdas: JSON logs (one line per request) and CloudWatch
+//! Embedded Metric Format (EMF) lines for the fan-out.
+//!
+//! EMF lines are plain JSON objects printed to stdout; CloudWatch Logs turns them into
+//! metrics without any API call, so metrics cost no latency on the hot path.
+
+use std::time::Duration;
+
+use roomcast_core::fanout::JobReport;
+use serde_json::{Value, json};
+
+/// The CloudWatch namespace of roomcast's metrics.
+pub const NAMESPACE: &str = "roomcast";
+
+/// JSON logs to stdout, level from `RUST_LOG` (else `AWS_LAMBDA_LOG_LEVEL`, else
+/// `info`). Call once at cold start.
+pub fn init_logging() {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
+}
+
+/// The one log line a handled request gets.
+pub fn request_line(
+    route: &str,
+    room: Option<&str>,
+    connection: Option<&str>,
+    latency: Duration,
+    outcome: &str,
+) {
+    tracing::info!(
+        route,
+        room = room.unwrap_or(""),
+        connection = connection.unwrap_or(""),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        outcome,
+        "request"
+    );
+}
+
+/// What one broadcaster job did, as an EMF object.
+pub fn fanout_metrics(
+    room: &str,
+    kind: &str,
+    report: &JobReport,
+    duration: Duration,
+    delivery_latency: Option<Duration>,
+) -> Value {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let d = &report.delivery;
+    let metric = |name: &str, unit: &str| json!({"Name": name, "Unit": unit});
+    json!({
+        "_aws": {
+            "Timestamp": timestamp,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["JobKind"]],
+                "Metrics": [
+                    metric("Members", "Count"),
+                    metric("Shards", "Count"),
+                    metric("Posts", "Count"),
+                    metric("Gone", "Count"),
+                    metric("Throttled", "Count"),
+                    metric("Failed", "Count"),
+                    metric("Duration", "Milliseconds"),
+                    metric("DeliveryLatency", "Milliseconds"),
+                ],
+            }],
+        },
+        "JobKind": kind,
+        "room": room,
+        "Members": report.targets,
+        "Shards": report.shards,
+        "Posts": d.delivered,
+        "Gone": d.gone,
+        "Throttled": d.throttled,
+        "Failed": d.failed.len(),
+        "Duration": duration.as_secs_f64() * 1000.0,
+        "DeliveryLatency": delivery_latency.map(|l| l.as_millis() as u64).unwrap_or(0),
+    })
+}
+
+/// Print an EMF object as one stdout line.
+pub fn emit(metrics: &Value) {
+    println!("{metrics}");
+}
