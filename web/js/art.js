@@ -355,7 +355,7 @@ const shadow = (rx) => `<ellipse cx="50" cy="89" rx="${rx}" ry="6" fill="url(#sh
 export const MODULES = Object.freeze([
   {
     name: 'Habitat',
-    size: 130,
+    size: 162,
     defs: `<clipPath id="dome"><path d="M16 72 A34 34 0 0 1 84 72Z"/></clipPath>`,
     body: `${shadow(42)}
     <path d="M16 72 A34 34 0 0 1 84 72Z" fill="url(#glass)"/>
@@ -371,7 +371,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Solar array',
-    size: 116,
+    size: 145,
     defs: `<linearGradient id="cell" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#3b6fd8"/><stop offset=".5" stop-color="#173a8c"/><stop offset="1" stop-color="#0b1d4d"/></linearGradient>`,
     body: `${shadow(34)}
     <rect x="46" y="50" width="8" height="34" fill="url(#cyl)"/>
@@ -386,7 +386,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Radar dish',
-    size: 112,
+    size: 140,
     body: `${shadow(26)}
     <path d="M40 88 L45 58 L55 58 L60 88Z" fill="url(#dark)"/>
     <path d="M42 84 L58 64 M58 84 L42 64" stroke="#9aa6b8" stroke-width="1.4"/>
@@ -403,7 +403,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Greenhouse',
-    size: 140,
+    size: 175,
     defs: `<linearGradient id="gh" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#e6fff0" stop-opacity=".9"/><stop offset="1" stop-color="#5fd49a" stop-opacity=".55"/></linearGradient>`,
     body: `${shadow(44)}
     <path d="M10 84 L10 60 Q10 40 30 40 L70 40 Q90 40 90 60 L90 84Z" fill="url(#gh)" stroke="#e8f1f8" stroke-width="1.6"/>
@@ -416,7 +416,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Reactor',
-    size: 112,
+    size: 140,
     defs: `<linearGradient id="core" x1="0" y1="0" x2="1" y2="0"><stop offset="0" stop-color="#1fb8c9"/><stop offset=".4" stop-color="#c8ffff"/><stop offset="1" stop-color="#1a8fa8"/></linearGradient>`,
     body: `${shadow(34)}
     <rect x="18" y="44" width="8" height="40" rx="2" fill="url(#dark)"/><rect x="74" y="44" width="8" height="40" rx="2" fill="url(#dark)"/>
@@ -432,7 +432,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Cargo pods',
-    size: 112,
+    size: 140,
     body: `${shadow(40)}
     <g>
       <path d="M10 60 L16 54 L50 54 L44 60Z" fill="#ffb066"/><rect x="10" y="60" width="34" height="26" fill="#f2812e"/>
@@ -452,7 +452,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Fuel tanks',
-    size: 110,
+    size: 138,
     body: `${shadow(38)}
     <rect x="14" y="26" width="28" height="58" rx="14" fill="url(#cyl)"/>
     <rect x="54" y="36" width="30" height="48" rx="15" fill="url(#cyl)"/>
@@ -465,7 +465,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Rocket',
-    size: 150,
+    size: 188,
     defs: `<linearGradient id="hull" x1="0" y1="0" x2="1" y2="0"><stop offset="0" stop-color="#b9c2cf"/><stop offset=".35" stop-color="#ffffff"/><stop offset="1" stop-color="#9aa6b8"/></linearGradient>`,
     body: `${shadow(30)}
     <path d="M22 86 L22 24 M30 86 L30 24 M22 30 L30 38 M30 38 L22 46 M22 46 L30 54 M30 54 L22 62 M22 62 L30 70 M30 70 L22 78" stroke="#9aa6b8" stroke-width="1.6" fill="none"/>
@@ -482,7 +482,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Rover',
-    size: 104,
+    size: 130,
     body: `${shadow(40)}
     <rect x="14" y="52" width="70" height="18" rx="4" fill="url(#plate)" stroke="#7b879a" stroke-width="1"/>
     <path d="M20 52 L26 44 L66 44 L72 52Z" fill="#1f4aa8"/>
@@ -498,7 +498,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Mining drill',
-    size: 130,
+    size: 162,
     body: `${shadow(42)}
     <path d="M56 88 Q70 74 86 88Z" fill="#8b6b4a"/><circle cx="66" cy="82" r="3" fill="#ffd23f"/><circle cx="74" cy="80" r="2.4" fill="#7ee0d6"/><circle cx="78" cy="85" r="2" fill="#ffd23f"/>
     <path d="M26 84 L44 12 L62 84" fill="none" stroke="#f2a33a" stroke-width="3.4" stroke-linejoin="round"/>
@@ -513,8 +513,8 @@ export const MODULES = Object.freeze([
     <path d="M32 70 V62 H36 V70" fill="url(#dark)"/>`,
   },
   {
-    name: 'Comms mast',
-    size: 150,
+    name: 'Comms',
+    size: 188,
     body: `${shadow(26)}
     <path d="M40 86 L47 14 L53 14 L60 86" fill="none" stroke="#c7d0dd" stroke-width="2.4"/>
     <path d="M41.5 72 L58.5 62 M43 58 L57 48 M44.5 44 L55.5 34 M46 30 L54 22 M41.5 72 L57 48 M43 58 L55.5 34 M44.5 44 L54 22" stroke="#9aa6b8" stroke-width="1.2"/>
@@ -529,7 +529,7 @@ export const MODULES = Object.freeze([
   },
   {
     name: 'Turret',
-    size: 104,
+    size: 130,
     defs: `<radialGradient id="tur" cx=".4" cy=".35" r=".8"><stop offset="0" stop-color="#f5f8fc"/><stop offset=".6" stop-color="#b0bccc"/><stop offset="1" stop-color="#5d687a"/></radialGradient>`,
     body: `${shadow(36)}
     <g transform="rotate(-32 50 56)">
@@ -549,7 +549,7 @@ export const MODULES = Object.freeze([
 /** Art for an `img` index that this client has no drawing for (another client's). */
 const UNKNOWN_MODULE = {
   name: 'Supply crate',
-  size: 96,
+  size: 120,
   body: `${shadow(32)}
     <path d="M22 40 L30 32 L78 32 L70 40Z" fill="#d8c3a0"/>
     <rect x="22" y="40" width="48" height="46" fill="#b8925e"/>

@@ -106,8 +106,8 @@ export function attachInput(view, ctl) {
 
   document.addEventListener('pointermove', (e) => {
     if (!drag || e.pointerId !== drag.pointerId) return;
-    if (!ctl.icon(drag.id)) {
-      // Scrapped by someone else mid-drag.
+    if (!ctl.icon(drag.id) || !ctl.canEdit()) {
+      // Scrapped by someone else mid-drag, or the connection dropped.
       endDrag(false);
       return;
     }

@@ -242,6 +242,21 @@ function changeBackground(bg) {
 
 // ---------------------------------------------------------------- server messages
 
+/**
+ * Presence counts carry no version and fan-out may deliver two of them in either
+ * order, so after a burst of them the count is read back with `listRooms` (a direct
+ * reply, current when the server answers it).
+ */
+function confirmPresenceSoon() {
+  if (presenceTimer) clearTimeout(presenceTimer);
+  presenceTimer = setTimeout(() => {
+    presenceTimer = null;
+    if (room) conn.sendRaw({ action: 'listRooms' });
+  }, 700);
+}
+/** @type {ReturnType<typeof setTimeout> | null} */
+let presenceTimer = null;
+
 conn.onMessage((msg) => {
   switch (msg.type) {
     case 'state':
@@ -261,10 +276,19 @@ conn.onMessage((msg) => {
       if (msg.room === room) {
         members = msg.members;
         status.setBuilders(members);
+        confirmPresenceSoon();
       }
       break;
     case 'rooms':
-      if (!room) renderRooms(msg.rooms.filter((r) => r.members > 0));
+      if (!room) {
+        renderRooms(msg.rooms.filter((r) => r.members > 0));
+      } else {
+        const mine = msg.rooms.find((r) => r.room === room);
+        if (mine) {
+          members = mine.members;
+          status.setBuilders(members);
+        }
+      }
       break;
     case 'error':
       // Errors with no request of ours to attach to.
