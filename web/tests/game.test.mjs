@@ -3,10 +3,9 @@
 // restarted on the same data dir comes back with the same state in every page.
 
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Gateway, REPO_DIR, WAIT_MS, launchBrowser, openPlayer, snapshot } from './harness.mjs';
+import { Gateway, REPO_DIR, WAIT_MS, launchBrowser, openPlayer, saveScreenshot, snapshot } from './harness.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
 /** @typedef {Awaited<ReturnType<typeof openPlayer>>} Player */
@@ -324,10 +323,11 @@ describe('roomcast web game', { timeout: 240_000 }, () => {
       await until(e.page, 'the showcase base in the second page', (x) => x.version === s.version);
       await d.page.waitForFunction(() => document.querySelectorAll('.icon.leaving, .toast').length === 0);
       const file = path.join(REPO_DIR, 'docs', 'screenshots', 'base.png');
-      await mkdir(path.dirname(file), { recursive: true });
-      // Let the entry animations finish (a picture, not an assertion).
-      await d.page.waitForFunction(() => document.getAnimations().every((an) => an.playState !== 'running' || an.effect?.getComputedTiming().iterations === Infinity));
-      await d.page.screenshot({ path: file });
+      // Every animation at its end state, so that the picture is the same each run.
+      await d.page.addStyleTag({ content: '*, *::before, *::after { animation: none !important; transition: none !important; }' });
+      await d.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const written = await saveScreenshot(d.page, file);
+      console.log(`screenshot: ${file} (${written ? 'written' : 'unchanged'})`);
     } finally {
       await d.context.close();
       await e.context.close();

@@ -2,7 +2,7 @@
 // same port and data dir) and Debian's Chromium driven by playwright-core.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -208,4 +208,56 @@ export function snapshot(page) {
       icons,
     };
   });
+}
+
+/**
+ * Save a screenshot of `page` to `file`, unless the picture there already looks the
+ * same (Chromium's anti-aliasing varies by a few pixels between runs; a committed
+ * picture should not change with every test run). Compared in the page's own canvas.
+ * @param {Page} page
+ * @param {string} file
+ * @returns {Promise<boolean>} whether the file was written
+ */
+export async function saveScreenshot(page, file) {
+  const shot = await page.screenshot({ animations: 'disabled', caret: 'hide' });
+  /** @type {Buffer | null} */
+  let old = null;
+  try {
+    old = await readFile(file);
+  } catch {
+    old = null;
+  }
+  if (old) {
+    const differing = await page.evaluate(async ([a, b]) => {
+      /** @param {string} b64 @returns {Promise<HTMLImageElement>} */
+      const load = (b64) =>
+        new Promise((resolve, reject) => {
+          const img = new Image();
+          img.onload = () => resolve(img);
+          img.onerror = reject;
+          img.src = `data:image/png;base64,${b64}`;
+        });
+      const [ia, ib] = await Promise.all([load(a), load(b)]);
+      if (ia.width !== ib.width || ia.height !== ib.height) return Infinity;
+      const canvas = document.createElement('canvas');
+      canvas.width = ia.width;
+      canvas.height = ia.height;
+      const ctx = canvas.getContext('2d', { willReadFrequently: true });
+      if (!ctx) return Infinity;
+      ctx.drawImage(ia, 0, 0);
+      const da = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(ib, 0, 0);
+      const db = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let i = 0; i < da.length; i += 4) {
+        if (Math.abs(da[i] - db[i]) + Math.abs(da[i + 1] - db[i + 1]) + Math.abs(da[i + 2] - db[i + 2]) > 24) n++;
+      }
+      return n;
+    }, [old.toString('base64'), shot.toString('base64')]);
+    if (differing < 200) return false;
+  }
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, shot);
+  return true;
 }
