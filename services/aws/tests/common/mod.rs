@@ -1,0 +1,351 @@
+//! Test harness for the AWS adapters: real SDK clients against moto on loopback, the
+//! real local gateway for `@connections`, and the AWS sample events.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::types::QueueAttributeName;
+use futures::{SinkExt, StreamExt};
+use roomcast_aws::dynamo::{DynamoStore, create_table};
+use roomcast_aws::env::Wiring;
+use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// moto_server's endpoint. `.ci/test` starts one and exports it; without it these
+/// tests fail loudly rather than skip, so a gap cannot hide in CI.
+pub fn moto_endpoint() -> String {
+    std::env::var("ROOMCAST_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ROOMCAST_MOTO_ENDPOINT is not set: run the suite with .ci/test (it installs \
+             moto[server] into target/venv and starts moto_server), or start \
+             `moto_server -H 127.0.0.1 -p 5000` yourself and export \
+             ROOMCAST_MOTO_ENDPOINT=http://127.0.0.1:5000"
+        )
+    })
+}
+
+/// The SDK configuration a Lambda would have, pointed at moto.
+pub async fn sdk() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// A name no other test uses (moto is shared by every test binary).
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        ksuid::Ksuid::generate().to_base62().to_lowercase()
+    )
+}
+
+/// A fresh table with the production definition.
+pub async fn table(sdk: &SdkConfig) -> DynamoStore {
+    table_with_cap(sdk, DEFAULT_ICON_CAP).await
+}
+
+/// A fresh table whose bases hold at most `icon_cap` icons.
+pub async fn table_with_cap(sdk: &SdkConfig, icon_cap: usize) -> DynamoStore {
+    let name = unique("roomcast");
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    create_table(&client, &name).await.expect("table created");
+    DynamoStore::new(client, name, icon_cap)
+}
+
+/// A fresh standard queue with a DLQ after `max_receive` receives; returns (queue
+/// url, dlq url).
+pub async fn queue(sdk: &SdkConfig, max_receive: u32) -> (String, String) {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let dlq = sqs
+        .create_queue()
+        .queue_name(unique("roomcast-dlq"))
+        .send()
+        .await
+        .expect("dlq created")
+        .queue_url
+        .expect("dlq url");
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("dlq attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("dlq arn");
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive});
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("roomcast-fanout"))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .expect("queue created")
+        .queue_url
+        .expect("queue url");
+    (url, dlq)
+}
+
+/// Table + queue + handler wiring, as the Lambdas build it.
+pub async fn wiring(sdk: &SdkConfig) -> Wiring {
+    let store = table(sdk).await;
+    let (queue, _) = queue(sdk, 3).await;
+    Wiring::new(sdk, store.table().to_owned(), queue, DEFAULT_ICON_CAP)
+}
+
+/// Receive every message now on the queue (up to `max`), deleting none.
+pub async fn receive(sdk: &SdkConfig, url: &str, max: usize) -> Vec<aws_sdk_sqs::types::Message> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while out.len() < max && tokio::time::Instant::now() < deadline {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(30)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() && !out.is_empty() {
+            break;
+        }
+        out.extend(got);
+    }
+    out
+}
+
+/// A sample event from `tests/events/`, as JSON to adjust.
+pub fn sample(name: &str) -> Value {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "events", name]
+        .iter()
+        .collect();
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
+}
+
+/// The connect sample for connection `id`, with a query string and subprotocol.
+pub fn connect_event(id: &str, query: &[(&str, &str)], protocol: Option<&str>) -> Value {
+    let mut e = sample("websocket-connect.json");
+    e["requestContext"]["connectionId"] = id.into();
+    e["requestContext"]["authorizer"] = Value::Null;
+    let q: serde_json::Map<String, Value> = query
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+        .collect();
+    e["queryStringParameters"] = q.clone().into();
+    e["multiValueQueryStringParameters"] = q
+        .into_iter()
+        .map(|(k, v)| (k, Value::Array(vec![v])))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    if let Some(p) = protocol {
+        e["headers"]["Sec-WebSocket-Protocol"] = p.into();
+    }
+    e
+}
+
+/// A message event (route = action) from connection `id` with `body`, whose
+/// management endpoint is `endpoint` (`http://127.0.0.1:port`, stage `dev`).
+pub fn message_event(
+    id: &str,
+    body: &Value,
+    endpoint_host: &str,
+    authorizer: Option<Value>,
+) -> Value {
+    let mut e = sample("websocket-connect.json");
+    let route = body
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or("$default")
+        .to_owned();
+    e["requestContext"]["connectionId"] = id.into();
+    e["requestContext"]["routeKey"] = route.into();
+    e["requestContext"]["eventType"] = "MESSAGE".into();
+    e["requestContext"]["domainName"] = endpoint_host.into();
+    e["requestContext"]["stage"] = "dev".into();
+    e["requestContext"]["authorizer"] = authorizer.unwrap_or(Value::Null);
+    e["body"] = body.to_string().into();
+    e
+}
+
+/// The disconnect sample for connection `id`.
+pub fn disconnect_event(id: &str) -> Value {
+    let mut e = sample("websocket-disconnect.json");
+    e["requestContext"]["connectionId"] = id.into();
+    e
+}
+
+/// An SQS event carrying `messages` as a Lambda event source mapping delivers them.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::sqs::SqsEvent {
+    let template = sample("sqs-event.json")["Records"][0].clone();
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let mut r = template.clone();
+            r["messageId"] = m.message_id().unwrap_or_default().into();
+            r["receiptHandle"] = m.receipt_handle().unwrap_or_default().into();
+            r["body"] = m.body().unwrap_or_default().into();
+            r["messageAttributes"] = serde_json::json!({});
+            r
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("sqs event")
+}
+
+/// Deserialize an adjusted sample into its typed event.
+pub fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).expect("typed event")
+}
+
+/// The real local gateway: its `@connections` endpoint stands in for API Gateway's.
+pub struct Gateway {
+    pub port: u16,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub async fn start(flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--port", "0", "--data-dir", dir.path().to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let config = roomcast_gateway::Config::from_args(args).expect("flags");
+        let app = roomcast_gateway::Application::build(config)
+            .await
+            .expect("gateway");
+        let port = app.port();
+        let shutdown = app.shutdown_token();
+        let task = tokio::spawn(app.run_until_stopped());
+        Self {
+            port,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:port` — a request context's `domainName` with the scheme.
+    pub fn host(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The management endpoint of stage `dev`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/dev", self.port)
+    }
+
+    /// A `roomcast.v1` client in the gateway's own `lobby` room (so the gateway's
+    /// broadcasts never reach it), and its connection id.
+    pub async fn client(&self) -> Client {
+        let url = format!(
+            "ws://127.0.0.1:{}/dev?room=lobby-{}",
+            self.port,
+            unique("c")
+        );
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("roomcast.v1"),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connects");
+        let mut c = Client {
+            ws,
+            id: String::new(),
+        };
+        // An emit to ourselves in a private room tells our id (`from`).
+        let whoami = unique("whoami");
+        c.send(&serde_json::json!({"action":"join","room":whoami}))
+            .await;
+        c.send(&serde_json::json!({"action":"emit","room":whoami,"event":"id","data":null,"except_sender":false}))
+            .await;
+        loop {
+            let m = c.recv().await;
+            if m["type"] == "event" && m["event"] == "id" {
+                c.id = m["from"].as_str().unwrap().to_owned();
+                break;
+            }
+        }
+        c.send(&serde_json::json!({"action":"leave","room":whoami}))
+            .await;
+        c
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(WAIT, self.task).await;
+    }
+}
+
+/// A real WebSocket client of the local gateway.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub id: String,
+}
+
+impl Client {
+    pub async fn send(&mut self, v: &Value) {
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// The next text frame.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("open")
+                .expect("frame");
+            if let Message::Text(t) = msg {
+                return serde_json::from_str(&t).expect("json frame");
+            }
+        }
+    }
+
+    /// The next frame of `type` in `room`.
+    pub async fn recv_type_in(&mut self, room: &str, ty: &str) -> Value {
+        loop {
+            let m = self.recv().await;
+            if m["room"] == room && m["type"] == ty {
+                return m;
+            }
+        }
+    }
+
+    /// Frames arriving within `window`.
+    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
+        let mut out = vec![];
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if let Message::Text(t) = msg {
+                out.push(serde_json::from_str(&t).unwrap());
+            }
+        }
+        out
+    }
+}
