@@ -126,6 +126,10 @@ fn refused(error: tungstenite::Error) -> Error {
                 message,
             }
         }
+        // tungstenite checks the answer's subprotocol itself.
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
+        ) => Error::Subprotocol,
         other => Error::WebSocket(Box::new(other)),
     }
 }
