@@ -176,7 +176,13 @@ export class Connection {
       if (!this.rooms.has(connectRoom)) this.sendRaw({ action: 'leave', room: connectRoom });
       for (const fn of this.openListeners) fn();
       for (const room of this.rooms) {
-        this.request({ action: 'join', room }).catch(() => {});
+        this.request({ action: 'join', room }).catch((e) => {
+          // A refused re-join (say `forbidden`) is news for the player; a dropped
+          // socket is not (the next connection re-joins).
+          if (e instanceof RequestError && !['disconnected', 'offline', 'timeout'].includes(e.code)) {
+            for (const fn of this.messageListeners) fn({ type: 'error', code: e.code, message: e.message });
+          }
+        });
       }
     };
     ws.onmessage = (ev) => {

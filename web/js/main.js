@@ -73,6 +73,8 @@ const scrapping = new Set();
 /** The version whose addIcon is this player's latest add: select it when it shows. */
 let selectVersion = 0;
 let resyncInFlight = false;
+/** States received in a row that left a gap open. */
+let gapStates = 0;
 /** @type {ReturnType<typeof setTimeout> | null} */
 let resyncTimer = null;
 /** @type {ReturnType<typeof setInterval> | null} */
@@ -262,8 +264,16 @@ conn.onMessage((msg) => {
     case 'state':
       if (base && msg.room === room) {
         base.applyState(msg.version, msg.state);
-        // Patches still waiting past a hole: ask again shortly (they may just be early).
-        if (base.hasGap && !resyncTimer) resyncTimer = setTimeout(resync, 300);
+        // Patches still waiting past a hole: ask again shortly (they may just be early),
+        // but not forever: after a few states that do not close it, forget them.
+        if (!base.hasGap) {
+          gapStates = 0;
+        } else if (++gapStates > 3) {
+          base.ahead.clear();
+          gapStates = 0;
+        } else if (!resyncTimer) {
+          resyncTimer = setTimeout(resync, 300);
+        }
       }
       break;
     case 'patch':
@@ -438,7 +448,8 @@ $('bg-open', HTMLButtonElement).addEventListener('click', () => {
   if (base) chooser.show(base.bg);
 });
 $('invite', HTMLButtonElement).addEventListener('click', async () => {
-  const link = location.href;
+  // The base's address, without any `?token=` of this player's.
+  const link = `${location.origin}${location.pathname}${location.hash}`;
   try {
     await navigator.clipboard.writeText(link);
     toast('Invite link copied: send it to a friend', 'info');
@@ -476,6 +487,11 @@ attachInput(view, {
     dragInfo = d;
     scheduleRender();
   },
+});
+
+/** For the browser console (and tests): the live connection and the base's state. */
+Object.defineProperty(window, 'roomcast', {
+  value: Object.freeze({ conn, base: () => base }),
 });
 
 window.addEventListener('hashchange', route);

@@ -261,6 +261,47 @@ describe('roomcast web game', { timeout: 240_000 }, () => {
     assert.equal(await a.page.locator('img.ghost').count(), 0);
   });
 
+  test('a missed patch is a gap: the page asks for the state and catches up', async () => {
+    const start = await snapshot(a.page);
+    await until(b.page, 'b in step', (s) => s.version === start.version);
+    // b loses the next patch, as a client can when a delivery fails.
+    await b.page.evaluate(() => {
+      const conn = /** @type {any} */ (window).roomcast.conn;
+      const dispatch = conn.dispatch.bind(conn);
+      let dropped = false;
+      conn.dispatch = (/** @type {any} */ m) => {
+        if (!dropped && m.type === 'patch') {
+          dropped = true;
+          return;
+        }
+        dispatch(m);
+      };
+    });
+    const sentBefore = b.sent.length;
+    const id = await addFromPalette(a.page, 1);
+    await a.page.click('#bg-open');
+    await a.page.click('#bg-next');
+    await a.page.click('#bg-preview');
+    const done = await until(a.page, 'a: two changes', (s) => s.version === start.version + 2);
+    const caught = await until(b.page, 'b caught up', (s) => s.version === done.version);
+    assert.deepEqual(caught.icons, done.icons);
+    assert.equal(caught.bg, done.bg);
+    assert.ok(id in caught.icons);
+    assert.ok(b.sent.slice(sentBefore).some((f) => f.data.includes('"getState"')), 'b asked for the state');
+  });
+
+  test('an error from the server is shown briefly', async () => {
+    // A frame the server refuses, sent on the game's own socket with no ref.
+    await b.page.evaluate(() => {
+      const rc = /** @type {any} */ (window).roomcast;
+      rc.conn.sendRaw({ action: 'addIcon', room: 'alpha', icon: { img: 99, x: 1, y: 1 } });
+    });
+    const shown = b.page.locator('#toasts .toast.error[data-code="invalid_image"]');
+    await shown.waitFor();
+    await shown.waitFor({ state: 'detached' });
+    assert.equal((await snapshot(b.page)).version, (await snapshot(a.page)).version, 'nothing changed');
+  });
+
   for (const signal of /** @type {const} */ (['SIGKILL', 'SIGTERM'])) {
     test(`gateway killed (${signal}) and restarted: pages reconnect and recover the same state`, async () => {
       // Something in beta too, so both bases have state to recover.
