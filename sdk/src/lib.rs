@@ -119,3 +119,8 @@ pub fn icon(img: i64, x: f64, y: f64) -> Result<Icon, Error> {
 pub fn background(bg: i64) -> Result<Background, Error> {
     Ok(Background::parse(bg)?)
 }
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
