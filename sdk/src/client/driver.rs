@@ -15,6 +15,9 @@ use super::{Event, Options, Shared};
 use crate::protocol::{ClientAction, ClientMessage, ProtocolError, Ref, RoomName, ServerMessage};
 use crate::{Change, Error, RoomState, Snapshot};
 
+/// Past this many requests awaiting an answer, forget those whose caller gave up.
+const MAX_PENDING: usize = 1024;
+
 /// What a request's caller is waiting for.
 pub(crate) type ReplySender = oneshot::Sender<Result<Reply, Error>>;
 
@@ -284,6 +287,13 @@ impl Driver {
                 }
                 _ => {}
             }
+        }
+        if self.pending.len() >= MAX_PENDING {
+            // Callers that timed out waiting for a server that never answered.
+            self.pending.retain(|_, w| match w {
+                Waiter::User { reply, .. } => !reply.is_closed(),
+                Waiter::Internal(_) => true,
+            });
         }
         self.pending.insert(
             out.reference,
