@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use roomcast_core::fanout::{Broadcaster, FanoutJob, now_ms};
+use roomcast_core::fanout::{Broadcaster, FanoutJob, JobReport, now_ms};
 use roomcast_core::ports::FanoutQueue;
 
 use crate::observe::{emit, fanout_metrics};
@@ -41,27 +41,34 @@ impl BroadcasterFn {
 
     /// Handle one SQS batch: jobs run concurrently; failures are reported per message.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.run_batch(event).await.0
+    }
+
+    /// [`BroadcasterFn::handle`], also returning what each job that ran did.
+    pub async fn run_batch(&self, event: SqsEvent) -> (SqsBatchResponse, Vec<JobReport>) {
         let outcomes = join_all(event.records.iter().map(|m| self.record(m))).await;
         let mut response = SqsBatchResponse::default();
-        for (message, ok) in event.records.iter().zip(outcomes) {
+        let mut reports = Vec::new();
+        for (message, (ok, report)) in event.records.iter().zip(outcomes) {
+            reports.extend(report);
             if !ok {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
             }
         }
-        response
+        (response, reports)
     }
 
     /// Run one message's job; `false`: report it as failed.
-    async fn record(&self, message: &SqsMessage) -> bool {
+    async fn record(&self, message: &SqsMessage) -> (bool, Option<JobReport>) {
         let message_id = message.message_id.as_deref().unwrap_or("");
         let body = message.body.as_deref().unwrap_or("");
         let job: FanoutJob = match serde_json::from_str(body) {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(message_id, error = %e, bytes = body.len(), "poison job: not a fan-out job");
-                return false;
+                return (false, None);
             }
         };
         let start = Instant::now();
@@ -69,7 +76,7 @@ impl BroadcasterFn {
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(message_id, room = %job.room(), error = %e, source = ?e.source, "fan-out job failed");
-                return false;
+                return (false, None);
             }
         };
         let (kind, created_ms) = match &job {
@@ -86,7 +93,7 @@ impl BroadcasterFn {
         ));
 
         let mut ok = true;
-        for retry in report.retry {
+        for retry in report.retry.iter().cloned() {
             if retry.attempt >= self.max_job_attempts {
                 tracing::error!(
                     message_id,
@@ -105,6 +112,6 @@ impl BroadcasterFn {
                 ok = false;
             }
         }
-        ok
+        (ok, Some(report))
     }
 }

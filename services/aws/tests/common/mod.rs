@@ -94,7 +94,7 @@ pub async fn queue(sdk: &SdkConfig, max_receive: u32) -> (String, String) {
         .create_queue()
         .queue_name(unique("roomcast-fanout"))
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
         .send()
         .await
         .expect("queue created")
@@ -110,18 +110,35 @@ pub async fn wiring(sdk: &SdkConfig) -> Wiring {
     Wiring::new(sdk, store.table().to_owned(), queue, DEFAULT_ICON_CAP)
 }
 
-/// Receive every message now on the queue (up to `max`), deleting none.
+/// Receive up to `max` messages, waiting up to [`WAIT`] for the first; deletes none.
 pub async fn receive(sdk: &SdkConfig, url: &str, max: usize) -> Vec<aws_sdk_sqs::types::Message> {
+    receive_within(sdk, url, max, WAIT).await
+}
+
+/// Receive what is visible now (a one-second long poll), up to `max`; deletes none.
+pub async fn receive_now(
+    sdk: &SdkConfig,
+    url: &str,
+    max: usize,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    receive_within(sdk, url, max, Duration::from_secs(1)).await
+}
+
+async fn receive_within(
+    sdk: &SdkConfig,
+    url: &str,
+    max: usize,
+    patience: Duration,
+) -> Vec<aws_sdk_sqs::types::Message> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + patience;
     while out.len() < max && tokio::time::Instant::now() < deadline {
         let got = sqs
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
-            .visibility_timeout(30)
             .send()
             .await
             .expect("receive")
@@ -133,6 +150,22 @@ pub async fn receive(sdk: &SdkConfig, url: &str, max: usize) -> Vec<aws_sdk_sqs:
         out.extend(got);
     }
     out
+}
+
+/// Look at the messages now on the queue and make them visible again at once.
+pub async fn peek(sdk: &SdkConfig, url: &str, max: usize) -> Vec<aws_sdk_sqs::types::Message> {
+    let got = receive(sdk, url, max).await;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    for m in &got {
+        sqs.change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("visible again");
+    }
+    got
 }
 
 /// A sample event from `tests/events/`, as JSON to adjust.

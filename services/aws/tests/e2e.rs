@@ -1,0 +1,485 @@
+//! The AWS path end to end, without AWS: `$connect` → `actions` (addIcon through
+//! core's handler) → the job on moto's SQS queue → `broadcaster` → posts over HTTP to
+//! a real `@connections` endpoint (the local gateway's) → real WebSocket clients.
+//!
+//! The queue is pumped by the test the way a Lambda event source mapping would: receive
+//! a batch, hand it to the broadcaster, delete what succeeded, leave the failures.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::sqs::SqsBatchResponse;
+use common::{Client, Gateway};
+use roomcast_aws::env::Wiring;
+use roomcast_aws::handlers::{Actions, BroadcasterFn, Connect, Disconnect};
+use roomcast_aws::poster::ApiGwPoster;
+use roomcast_core::fanout::{FanoutConfig, FanoutJob, JobReport, ShardJob, now_ms};
+use roomcast_core::ports::MembershipStore;
+use roomcast_core::protocol::{ConnectionId, RoomName};
+use serde_json::{Value, json};
+
+/// One AWS deployment's worth of functions, on moto and the local gateway.
+struct Stack {
+    sdk: SdkConfig,
+    wiring: Wiring,
+    gw: Gateway,
+    connect: Connect,
+    disconnect: Disconnect,
+    actions: Actions,
+    broadcaster: BroadcasterFn,
+}
+
+fn quick(shard_size: usize) -> FanoutConfig {
+    FanoutConfig {
+        shard_size,
+        post_concurrency: 8,
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(400),
+        max_attempts: 12,
+        ..FanoutConfig::default()
+    }
+}
+
+impl Stack {
+    async fn new(shard_size: usize, gateway_flags: &[&str]) -> Self {
+        let sdk = common::sdk().await;
+        let wiring = common::wiring(&sdk).await;
+        let gw = Gateway::start(gateway_flags).await;
+        let poster = ApiGwPoster::new(&sdk, gw.endpoint());
+        Self {
+            connect: Connect::new(wiring.handler(), wiring.store.clone()),
+            disconnect: Disconnect::new(wiring.handler()),
+            actions: Actions::new(wiring.handler(), wiring.store.clone(), sdk.clone(), None),
+            broadcaster: BroadcasterFn::new(
+                wiring.broadcaster(poster, quick(shard_size)),
+                wiring.queue.clone(),
+                4,
+            ),
+            sdk,
+            wiring,
+            gw,
+        }
+    }
+
+    /// `$connect` for a real gateway client, joined to `room`.
+    async fn connect(&self, client: &Client, room: &str) {
+        let event = common::connect_event(&client.id, &[("room", room)], Some("roomcast.v1"));
+        let response = self.connect.handle(common::typed(event)).await;
+        assert_eq!(response.status_code, 200, "{:?}", response.body);
+    }
+
+    /// A client frame through the `actions` function.
+    async fn act(&self, client: &Client, body: Value) {
+        let event = common::message_event(&client.id, &body, &self.gw.host(), None);
+        let response = self.actions.handle(common::typed(event)).await;
+        assert_eq!(response.status_code, 200);
+    }
+
+    /// One event source mapping round: receive what is visible, run it, delete the
+    /// successes. Returns the batch response and what the jobs did.
+    async fn pump(&self) -> (SqsBatchResponse, Vec<JobReport>, Vec<FanoutJob>) {
+        let messages = common::receive_now(&self.sdk, self.wiring.queue.url(), 10).await;
+        let jobs = messages
+            .iter()
+            .filter_map(|m| serde_json::from_str(m.body().unwrap_or_default()).ok())
+            .collect();
+        let (response, reports) = self
+            .broadcaster
+            .run_batch(common::sqs_event(&messages))
+            .await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        for m in messages
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
+        {
+            sqs.delete_message()
+                .queue_url(self.wiring.queue.url())
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        (response, reports, jobs)
+    }
+
+    /// Pump until the queue is empty.
+    async fn drain_queue(&self) -> Vec<JobReport> {
+        let mut all = Vec::new();
+        loop {
+            let (response, reports, jobs) = self.pump().await;
+            assert!(response.batch_item_failures.is_empty(), "{response:?}");
+            if jobs.is_empty() {
+                return all;
+            }
+            all.extend(reports);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_icon_through_actions_reaches_every_member_of_the_room_and_only_them() {
+    let stack = Stack::new(500, &[]).await;
+    let mut a = stack.gw.client().await;
+    let mut b = stack.gw.client().await;
+    let mut c = stack.gw.client().await;
+    stack.connect(&a, "alpha").await;
+    stack.connect(&b, "alpha").await;
+    stack.connect(&c, "beta").await;
+    stack.drain_queue().await;
+    // Presence jobs run in any order; the count settles at 2.
+    while b.recv_type_in("alpha", "presence").await["members"] != 2 {}
+
+    stack
+        .act(
+            &a,
+            json!({"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400},"ref":"r7"}),
+        )
+        .await;
+    // The ack goes straight back to the sender through @connections.
+    let ack = loop {
+        let m = a.recv().await;
+        if m["type"] == "ack" {
+            break m;
+        }
+    };
+    assert_eq!(ack, json!({"type":"ack","ref":"r7","version":1}));
+
+    // The patch travels as a job through SQS and the broadcaster.
+    let reports = stack.drain_queue().await;
+    assert_eq!(
+        reports.iter().map(|r| r.delivery.delivered).sum::<usize>(),
+        2
+    );
+    for client in [&mut a, &mut b] {
+        let patch = client.recv_type_in("alpha", "patch").await;
+        assert_eq!(patch["version"], 1);
+        assert_eq!(patch["op"]["addIcon"]["img"], 3);
+        assert!(
+            patch["op"]["addIcon"]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("icon")
+        );
+    }
+    assert!(
+        c.drain(Duration::from_millis(300))
+            .await
+            .iter()
+            .all(|m| m["room"] != "alpha"),
+        "beta hears nothing of alpha"
+    );
+
+    // getState answers from DynamoDB.
+    stack
+        .act(&b, json!({"action":"getState","room":"alpha"}))
+        .await;
+    let state = b.recv_type_in("alpha", "state").await;
+    assert_eq!(state["version"], 1);
+    assert_eq!(state["state"]["icons"].as_object().unwrap().len(), 1);
+
+    // A bad frame: an error for the sender, nothing enqueued, nothing stored.
+    stack
+        .act(
+            &b,
+            json!({"action":"addIcon","room":"alpha","icon":{"img":99,"x":1,"y":1},"ref":"bad"}),
+        )
+        .await;
+    let error = loop {
+        let m = b.recv().await;
+        if m["type"] == "error" {
+            break m;
+        }
+    };
+    assert_eq!(error["code"], "invalid_image");
+    assert_eq!(error["ref"], "bad");
+    assert!(stack.drain_queue().await.is_empty());
+
+    // $disconnect: the room hears the new count.
+    let response = stack
+        .disconnect
+        .handle(common::typed(common::disconnect_event(&a.id)))
+        .await;
+    assert_eq!(response.status_code, 200);
+    stack.drain_queue().await;
+    assert_eq!(b.recv_type_in("alpha", "presence").await["members"], 1);
+    stack.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_larger_than_shard_size_is_split_into_shard_jobs() {
+    let stack = Stack::new(2, &[]).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let c = stack.gw.client().await;
+        stack.connect(&c, "big").await;
+        clients.push(c);
+    }
+    stack.drain_queue().await;
+
+    stack
+        .act(
+            &clients[0],
+            json!({"action":"changeBackground","room":"big","bg":6}),
+        )
+        .await;
+    // First round: the room job is planned into ceil(5 / 2) = 3 shard jobs on SQS.
+    let (response, reports, jobs) = stack.pump().await;
+    assert!(response.batch_item_failures.is_empty());
+    let planned = reports
+        .iter()
+        .zip(&jobs)
+        .find(|(_, j)| matches!(j, FanoutJob::Room(r) if r.version == Some(1)))
+        .map(|(r, _)| r)
+        .expect("the patch's room job ran");
+    assert_eq!((planned.targets, planned.shards), (5, 3));
+    assert_eq!(planned.delivery.delivered, 0, "nothing delivered in place");
+    let shards = common::peek(&stack.sdk, stack.wiring.queue.url(), 3).await;
+    let shard_jobs: Vec<ShardJob> = shards
+        .iter()
+        .filter_map(|m| match serde_json::from_str(m.body().unwrap()) {
+            Ok(FanoutJob::Shard(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shard_jobs.len(), 3);
+    assert!(shard_jobs.iter().all(|s| s.connections.len() <= 2));
+    // Run them as the pool would.
+    let reports = stack.drain_queue().await;
+    assert_eq!(
+        reports.iter().map(|r| r.delivery.delivered).sum::<usize>(),
+        5
+    );
+    for c in &mut clients {
+        let patch = c.recv_type_in("big", "patch").await;
+        assert_eq!(patch["version"], 1);
+        assert_eq!(patch["op"], json!({"changeBackground":{"bg":6}}));
+        let again = c.drain(Duration::from_millis(100)).await;
+        assert!(again.iter().all(|m| m["type"] != "patch"), "exactly once");
+    }
+    stack.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_connection_is_cleaned_up_and_the_rest_delivered() {
+    let stack = Stack::new(500, &[]).await;
+    let mut stays = stack.gw.client().await;
+    let leaves = stack.gw.client().await;
+    stack.connect(&stays, "alpha").await;
+    stack.connect(&leaves, "alpha").await;
+    stack.drain_queue().await;
+    let gone_id = ConnectionId::parse(leaves.id.clone()).unwrap();
+    // The socket closes without a $disconnect (API Gateway only tries its best).
+    drop(leaves);
+    let store = &stack.wiring.store;
+    let alpha = RoomName::parse("alpha").unwrap();
+    assert_eq!(
+        store.members(&alpha, None, 10).await.unwrap().members.len(),
+        2
+    );
+
+    stack.act(&stays, json!({"action":"emit","room":"alpha","event":"chat","data":{"text":"hi"},"except_sender":false})).await;
+    let reports = stack.drain_queue().await;
+    let gone: usize = reports.iter().map(|r| r.delivery.gone).sum();
+    let delivered: usize = reports.iter().map(|r| r.delivery.delivered).sum();
+    assert_eq!(gone, 1, "the closed connection answered 410");
+    assert!(
+        delivered >= 2,
+        "the event, then the presence, reached the one who stayed"
+    );
+    let event = stays.recv_type_in("alpha", "event").await;
+    assert_eq!(event["data"], json!({"text":"hi"}));
+    assert_eq!(stays.recv_type_in("alpha", "presence").await["members"], 1);
+
+    // Its connection and membership items are gone.
+    let members = store.members(&alpha, None, 10).await.unwrap().members;
+    assert_eq!(members.len(), 1);
+    assert_ne!(members[0].id, gone_id);
+    assert!(store.connection(&gone_id).await.unwrap().is_none());
+    stack.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_post_is_retried_until_it_lands() {
+    // An outbound queue of two frames (bytes unbounded), and a long slow-consumer
+    // timeout so the gateway throttles (429 LimitExceededException) instead of closing.
+    let stack = Stack::new(
+        500,
+        &[
+            "--outbound-frames",
+            "2",
+            "--outbound-bytes",
+            "16777216",
+            "--slow-consumer-timeout",
+            "60s",
+        ],
+    )
+    .await;
+    let mut slow = stack.gw.client().await;
+    let mut fast = stack.gw.client().await;
+    stack.connect(&slow, "alpha").await;
+    stack.connect(&fast, "alpha").await;
+    stack.drain_queue().await;
+
+    // Stop reading `slow` and keep its buffers full, so @connections throttles it
+    // (429 LimitExceededException) until it reads again.
+    let mgmt = aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(&stack.sdk)
+            .endpoint_url(stack.gw.endpoint())
+            .build(),
+    );
+    let filler = format!(
+        r#"{{"type":"event","room":"filler","event":"x","data":"{}","from":null}}"#,
+        "x".repeat(100 * 1024)
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (first_429, mut throttled) = tokio::sync::watch::channel(false);
+    let slow_id = slow.id.clone();
+    let pressure = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            while !stop.is_cancelled() {
+                let r = mgmt
+                    .post_to_connection()
+                    .connection_id(&slow_id)
+                    .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+                        filler.as_bytes(),
+                    ))
+                    .send()
+                    .await;
+                if let Err(e) = r {
+                    assert_eq!(
+                        e.raw_response().map(|r| r.status().as_u16()),
+                        Some(429),
+                        "{e:?}"
+                    );
+                    let _ = first_429.send(true);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), throttled.wait_for(|t| *t))
+        .await
+        .expect("the stalled connection's queue filled up")
+        .unwrap();
+
+    // The patch is throttled for `slow` while the pressure lasts; then it reads again.
+    stack
+        .act(
+            &fast,
+            json!({"action":"changeBackground","room":"alpha","bg":2}),
+        )
+        .await;
+    let resume = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.cancel();
+        pressure.await.unwrap();
+        slow.recv_type_in("alpha", "patch").await
+    });
+    let reports = stack.drain_queue().await;
+    let throttles: usize = reports.iter().map(|r| r.delivery.throttled).sum();
+    assert!(
+        throttles >= 1,
+        "at least one post was throttled: {reports:?}"
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.delivery.failed.is_empty() && r.retry.is_empty())
+    );
+    let patch = tokio::time::timeout(Duration::from_secs(20), resume)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(patch["version"], 1);
+    assert_eq!(fast.recv_type_in("alpha", "patch").await["version"], 1);
+    stack.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_jobs_are_reported_in_batch_item_failures_and_only_they() {
+    let sdk = common::sdk().await;
+    let wiring = common::wiring(&sdk).await;
+    let gw = Gateway::start(&[]).await;
+    let ok_client = gw.client().await;
+
+    // A poster whose endpoint refuses connections: every post fails (not 410/429).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_endpoint = format!("http://{}/dev", closed.local_addr().unwrap());
+    drop(closed);
+    let config = FanoutConfig {
+        max_attempts: 2,
+        ..quick(500)
+    };
+    let dead = BroadcasterFn::new(
+        wiring.broadcaster(ApiGwPoster::new(&sdk, dead_endpoint), config.clone()),
+        wiring.queue.clone(),
+        3,
+    );
+    let live = BroadcasterFn::new(
+        wiring.broadcaster(ApiGwPoster::new(&sdk, gw.endpoint()), config),
+        wiring.queue.clone(),
+        3,
+    );
+    let shard = |attempt: u32, to: &str| {
+        FanoutJob::Shard(ShardJob {
+            room: RoomName::parse("alpha").unwrap(),
+            version: None,
+            payload: r#"{"type":"event","room":"alpha","event":"ping","data":1,"from":null}"#
+                .into(),
+            connections: vec![ConnectionId::parse(to).unwrap()],
+            created_ms: now_ms(),
+            attempt,
+        })
+    };
+    let body = |job: &FanoutJob| serde_json::to_string(job).unwrap();
+    let message = |id: &str, body: String| {
+        aws_sdk_sqs::types::Message::builder()
+            .message_id(id)
+            .receipt_handle(format!("rh-{id}"))
+            .body(body)
+            .build()
+    };
+
+    // A poison job and a job at its last attempt are reported; a fresh failing job is
+    // retried through a new (delayed) shard job instead; a good job succeeds.
+    let batch = vec![
+        message("poison", "not json".into()),
+        message("exhausted", body(&shard(2, &ok_client.id))),
+        message("fresh", body(&shard(0, &ok_client.id))),
+    ];
+    let (response, _) = dead.run_batch(common::sqs_event(&batch)).await;
+    let mut failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["exhausted", "poison"]);
+    let retry = common::receive(&sdk, wiring.queue.url(), 1).await;
+    assert_eq!(retry.len(), 1, "the fresh job's failures were re-enqueued");
+    let FanoutJob::Shard(retry_job) = serde_json::from_str(retry[0].body().unwrap()).unwrap()
+    else {
+        panic!("a shard job")
+    };
+    assert_eq!(retry_job.attempt, 1);
+    assert_eq!(retry_job.connections[0].as_str(), ok_client.id);
+
+    // The same jobs against the live endpoint: only the poison one is reported.
+    let (response, reports) = live.run_batch(common::sqs_event(&batch[1..])).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        reports.iter().map(|r| r.delivery.delivered).sum::<usize>(),
+        2
+    );
+    let serialized = serde_json::to_value(&response).unwrap();
+    assert_eq!(serialized, json!({"batchItemFailures": []}));
+    gw.stop().await;
+}
