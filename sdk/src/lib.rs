@@ -72,6 +72,8 @@ mod client;
 mod error;
 mod publisher;
 mod room_state;
+#[cfg(feature = "sqs")]
+mod sqs;
 mod tls;
 
 pub use roomcast_core::protocol;
@@ -90,6 +92,8 @@ pub use client::{AddedIcon, Client, ClientBuilder, Event, Events, Reconnect};
 pub use error::Error;
 pub use publisher::{HttpTransport, Publisher, RoomPublisher, Transport};
 pub use room_state::{Change, RoomState, Update};
+#[cfg(feature = "sqs")]
+pub use sqs::SqsTransport;
 
 /// A module's content for [`Client::add_icon`] / [`Client::move_icon`], checked
 /// against the protocol's rules: `img` in `0..64`, `x` and `y` finite in

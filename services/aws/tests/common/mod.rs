@@ -2,7 +2,6 @@
 //! real local gateway for `@connections`, and the AWS sample events.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -168,12 +167,17 @@ pub async fn peek(sdk: &SdkConfig, url: &str, max: usize) -> Vec<aws_sdk_sqs::ty
     got
 }
 
-/// A sample event from `tests/events/`, as JSON to adjust.
+/// A sample event from `tests/events/`, as JSON to adjust. (`include_str!` resolves
+/// next to this file, so other crates' tests can include this harness too.)
 pub fn sample(name: &str) -> Value {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "events", name]
-        .iter()
-        .collect();
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
+    let text = match name {
+        "websocket-connect.json" => include_str!("../events/websocket-connect.json"),
+        "websocket-disconnect.json" => include_str!("../events/websocket-disconnect.json"),
+        "websocket-authorizer.json" => include_str!("../events/websocket-authorizer.json"),
+        "sqs-event.json" => include_str!("../events/sqs-event.json"),
+        other => panic!("no sample event {other}"),
+    };
+    serde_json::from_str(text).expect("json")
 }
 
 /// The connect sample for connection `id`, with a query string and subprotocol.

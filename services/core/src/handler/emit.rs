@@ -35,12 +35,8 @@ impl Handler {
         room: RoomName,
         request: PublishRequest,
     ) -> Result<(), BackendError> {
-        let message = ServerMessage::Event {
-            room: room.clone(),
-            event: request.event,
-            data: request.data,
-            from: None,
-        };
-        self.broadcast(&room, &message, None, None, false).await
+        self.queue
+            .enqueue(vec![crate::fanout::FanoutJob::publish(room, request)])
+            .await
     }
 }
