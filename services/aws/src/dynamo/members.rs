@@ -63,17 +63,12 @@ impl DynamoStore {
         &self,
         id: &ConnectionId,
     ) -> Result<Option<(Protocol, RoomName)>, BackendError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", conn_pk(id))
-            .key("sk", s(CONN_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend(format!("reading connection {id}")))?;
-        Ok(out.item.map(|item| {
+        let item = self
+            .get(conn_pk(id), CONN_SK, Some("protocol, room"), || {
+                format!("reading connection {id}")
+            })
+            .await?;
+        Ok(item.map(|item| {
             let room = item
                 .get("room")
                 .and_then(|v| v.as_s().ok())
@@ -84,18 +79,12 @@ impl DynamoStore {
     }
 
     async fn member_count(&self, room: &RoomName) -> Result<u32, BackendError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", room_pk(room))
-            .key("sk", s(STATE_SK))
-            .consistent_read(true)
-            .projection_expression("members")
-            .send()
-            .await
-            .map_err(backend(format!("counting members of {room}")))?;
-        let count: i64 = number(out.item.as_ref().and_then(|i| i.get("members"))).unwrap_or(0);
+        let item = self
+            .get(room_pk(room), STATE_SK, Some("members"), || {
+                format!("counting members of {room}")
+            })
+            .await?;
+        let count: i64 = number(item.as_ref().and_then(|i| i.get("members"))).unwrap_or(0);
         Ok(count.clamp(0, u32::MAX as i64) as u32)
     }
 
@@ -163,19 +152,12 @@ impl MembershipStore for DynamoStore {
     }
 
     async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<RoomSummary>, BackendError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", conn_pk(id))
-            .key("sk", s(CONN_SK))
-            .consistent_read(true)
-            .projection_expression("rooms")
-            .send()
-            .await
-            .map_err(backend(format!("reading connection {id}")))?;
-        let rooms: Vec<RoomName> = out
-            .item
+        let item = self
+            .get(conn_pk(id), CONN_SK, Some("rooms"), || {
+                format!("reading connection {id}")
+            })
+            .await?;
+        let rooms: Vec<RoomName> = item
             .as_ref()
             .and_then(|i| i.get("rooms"))
             .and_then(|v| v.as_ss().ok())

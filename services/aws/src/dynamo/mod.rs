@@ -60,7 +60,32 @@ impl DynamoStore {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// A strongly consistent read of one item's `projection`; `what` names it in errors.
+    async fn get(
+        &self,
+        pk: AttributeValue,
+        sk: &str,
+        projection: Option<&str>,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<Item>, BackendError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .set_projection_expression(projection.map(Into::into))
+            .send()
+            .await
+            .map_err(|e| BackendError::new(what(), e))?;
+        Ok(out.item)
+    }
 }
+
+/// One DynamoDB item.
+type Item = std::collections::HashMap<String, AttributeValue>;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())

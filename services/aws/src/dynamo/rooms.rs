@@ -129,18 +129,12 @@ impl DynamoStore {
 #[async_trait]
 impl RoomStore for DynamoStore {
     async fn load(&self, room: &RoomName) -> Result<RoomState, BackendError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", room_pk(room))
-            .key("sk", s(STATE_SK))
-            .consistent_read(true)
-            .projection_expression("version, bg, icons")
-            .send()
-            .await
-            .map_err(backend(format!("loading room {room}")))?;
-        let Some(item) = out.item else {
+        let item = self
+            .get(room_pk(room), STATE_SK, Some("version, bg, icons"), || {
+                format!("loading room {room}")
+            })
+            .await?;
+        let Some(item) = item else {
             return Ok(RoomState::default());
         };
         let item: StateItem = serde_dynamo::from_item(item)
