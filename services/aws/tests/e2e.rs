@@ -510,3 +510,71 @@ async fn failing_jobs_are_reported_in_batch_item_failures_and_only_they() {
     assert_eq!(serialized, json!({"batchItemFailures": []}));
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_job_ends_in_the_dlq_while_the_others_are_delivered() {
+    let sdk = common::sdk().await;
+    let (wiring, dlq) = common::wiring_with_dlq(&sdk).await;
+    let gw = Gateway::start(&[]).await;
+    let mut client = gw.client().await;
+    let connect = Connect::new(wiring.handler(), wiring.store.clone());
+    let event = common::connect_event(&client.id, &[("room", "alpha")], Some("roomcast.v1"));
+    assert_eq!(connect.handle(common::typed(event)).await.status_code, 200);
+    let broadcaster = BroadcasterFn::new(
+        wiring.broadcaster(ApiGwPoster::new(&sdk, gw.endpoint()), quick(500)),
+        wiring.queue.clone(),
+        3,
+    );
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    sqs.send_message()
+        .queue_url(wiring.queue.url())
+        .message_body(r#"{"kind":"room","room":"alpha"}"#)
+        .send()
+        .await
+        .unwrap();
+
+    // Event source mapping rounds: failures stay on the queue and come back (here at
+    // once, instead of after the visibility timeout) until SQS's redrive takes them.
+    let mut reported = 0;
+    for _ in 0..6 {
+        let messages = common::receive_now(&sdk, wiring.queue.url(), 10).await;
+        if messages.is_empty() {
+            break;
+        }
+        let response = broadcaster.handle(common::sqs_event(&messages)).await;
+        for m in &messages {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| Some(f.item_identifier.as_str()) == m.message_id());
+            let (call, handle) = (sqs.clone(), m.receipt_handle().unwrap().to_owned());
+            if failed {
+                reported += 1;
+                call.change_message_visibility()
+                    .queue_url(wiring.queue.url())
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                call.delete_message()
+                    .queue_url(wiring.queue.url())
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(
+        reported, 3,
+        "reported on each of its maxReceiveCount receives"
+    );
+    let dead = common::receive(&sdk, &dlq, 1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some(r#"{"kind":"room","room":"alpha"}"#));
+    // The presence job from the connect was delivered meanwhile.
+    assert_eq!(client.recv_type_in("alpha", "presence").await["members"], 1);
+    gw.stop().await;
+}

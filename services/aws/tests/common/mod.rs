@@ -104,9 +104,17 @@ pub async fn queue(sdk: &SdkConfig, max_receive: u32) -> (String, String) {
 
 /// Table + queue + handler wiring, as the Lambdas build it.
 pub async fn wiring(sdk: &SdkConfig) -> Wiring {
+    wiring_with_dlq(sdk).await.0
+}
+
+/// [`wiring`], with the URL of the queue's DLQ (after 3 receives).
+pub async fn wiring_with_dlq(sdk: &SdkConfig) -> (Wiring, String) {
     let store = table(sdk).await;
-    let (queue, _) = queue(sdk, 3).await;
-    Wiring::new(sdk, store.table().to_owned(), queue, DEFAULT_ICON_CAP)
+    let (queue, dlq) = queue(sdk, 3).await;
+    (
+        Wiring::new(sdk, store.table().to_owned(), queue, DEFAULT_ICON_CAP),
+        dlq,
+    )
 }
 
 /// Receive up to `max` messages, waiting up to [`WAIT`] for the first; deletes none.
