@@ -221,3 +221,36 @@ impl Wiring {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_wide_rate_limit_is_split_between_the_instances() {
+        let knobs = Knobs {
+            shard_size: 250,
+            pool_size: 4,
+            post_concurrency: 32,
+            rate_limit: 1000,
+        };
+        let config = knobs.fanout_config();
+        assert_eq!(config.rate_limit.map(NonZeroU32::get), Some(250));
+        assert_eq!((config.shard_size, config.post_concurrency), (250, 32));
+        // Never rounded down to "unlimited".
+        let tiny = Knobs {
+            rate_limit: 3,
+            pool_size: 10,
+            ..knobs.clone()
+        };
+        assert_eq!(
+            tiny.fanout_config().rate_limit.map(NonZeroU32::get),
+            Some(1)
+        );
+        let unlimited = Knobs {
+            rate_limit: 0,
+            ..knobs
+        };
+        assert_eq!(unlimited.fanout_config().rate_limit, None);
+    }
+}
