@@ -28,6 +28,12 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Log why a function could not start, as one readable JSON line (the error `main`
+/// then returns is printed in Debug form, which can be a long SDK dump).
+pub fn cold_start_failed(e: &impl std::fmt::Display) {
+    tracing::error!(error = %e, "cold start failed");
+}
+
 /// The one log line a handled request gets.
 pub fn request_line(
     route: &str,

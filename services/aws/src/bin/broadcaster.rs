@@ -6,15 +6,19 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use roomcast_aws::env::{Knobs, Wiring, required};
 use roomcast_aws::handlers::BroadcasterFn;
 use roomcast_aws::handlers::broadcaster::DEFAULT_MAX_JOB_ATTEMPTS;
+use roomcast_aws::observe::cold_start_failed;
 use roomcast_aws::poster::ApiGwPoster;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     roomcast_aws::observe::init_logging();
-    let wiring = Wiring::from_env().await?;
-    let knobs = Knobs::from_env()?;
+    let wiring = Wiring::from_env().await.inspect_err(cold_start_failed)?;
+    let knobs = Knobs::from_env().inspect_err(cold_start_failed)?;
     tracing::info!(?knobs, "broadcaster knobs");
-    let poster = ApiGwPoster::new(&wiring.sdk, required("APIGW_ENDPOINT")?);
+    let poster = ApiGwPoster::new(
+        &wiring.sdk,
+        required("APIGW_ENDPOINT").inspect_err(cold_start_failed)?,
+    );
     let broadcaster = wiring.broadcaster(poster, knobs.fanout_config());
     let function = Arc::new(BroadcasterFn::new(
         broadcaster,

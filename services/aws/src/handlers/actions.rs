@@ -73,17 +73,20 @@ impl Actions {
         let id = connection_id(event).ok_or_else(|| {
             ProtocolError::new(ErrorCode::InvalidField, "no connection id in the event")
         })?;
-        if let Some(ctx) = authorizer_context(event)
+        let ctx = authorizer_context(event);
+        if let Some(ctx) = &ctx
             && let (Some(protocol), Some(room)) = (ctx.protocol, ctx.room.clone())
         {
             return Ok(Session {
                 id,
                 protocol,
                 room,
-                access: ctx.rooms,
+                access: ctx.rooms.clone(),
             });
         }
-        // No authorizer on this API: the connection item knows protocol and room.
+        // No (complete) authorizer context: the connection item knows protocol and room.
+        // A grant that is there still applies; only no authorizer at all means any room.
+        let access = ctx.map(|c| c.rooms).unwrap_or(RoomAccess::Any);
         let (protocol, room) = self
             .store
             .connection(&id)
@@ -100,7 +103,7 @@ impl Actions {
             id,
             protocol,
             room,
-            access: RoomAccess::Any,
+            access,
         })
     }
 

@@ -94,7 +94,8 @@ impl Authorizer {
         event: ApiGatewayCustomAuthorizerRequestTypeRequest,
     ) -> ApiGatewayCustomAuthorizerResponse {
         let start = Instant::now();
-        let connection = event.request_context.request_id.clone();
+        // The typed request context has no connection id; the request id correlates.
+        let request_id = event.request_context.request_id.clone();
         let method_arn = event.method_arn.clone().unwrap_or_default();
         let room = event.query_string_parameters.first("room");
         let token = event.query_string_parameters.first("token").or_else(|| {
@@ -135,7 +136,7 @@ impl Authorizer {
             Err(reason) => {
                 tracing::info!(
                     reason,
-                    connection = connection.as_deref().unwrap_or(""),
+                    request_id = request_id.as_deref().unwrap_or(""),
                     "connect denied"
                 );
                 (
@@ -144,13 +145,8 @@ impl Authorizer {
                 )
             }
         };
-        request_line(
-            "$connect:authorizer",
-            room,
-            connection.as_deref(),
-            start.elapsed(),
-            &outcome,
-        );
+        // No connection id in the typed authorizer event; the deny line has the request id.
+        request_line("$connect:authorizer", room, None, start.elapsed(), &outcome);
         response
     }
 }
