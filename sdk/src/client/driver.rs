@@ -224,14 +224,7 @@ impl Driver {
     /// (`getState` for the connect room, which the server joined at connect; `join`
     /// for the others), leave the connect room if it was left, then send the backlog.
     async fn start(&mut self, socket: &mut Socket) -> Result<(), ()> {
-        let rooms: Vec<RoomName> = self
-            .shared
-            .rooms
-            .lock()
-            .expect("rooms")
-            .keys()
-            .cloned()
-            .collect();
+        let rooms = self.shared.room_names();
         let mut frames = Vec::new();
         if !rooms.contains(&self.connect_room) {
             let room = self.connect_room.clone();

@@ -88,6 +88,11 @@ impl Shared {
     pub(crate) fn next_ref(&self) -> i64 {
         self.next_ref.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// The names of the rooms this client is in.
+    pub(crate) fn room_names(&self) -> Vec<RoomName> {
+        self.rooms.lock().expect("rooms").keys().cloned().collect()
+    }
 }
 
 /// Something that happened on a [`Client`]'s connection, as yielded by [`Events`].
@@ -378,15 +383,7 @@ impl Client {
     /// The rooms this client is in (re-joined on reconnect): its connect room and
     /// every room joined and not left since.
     pub fn rooms(&self) -> Vec<RoomName> {
-        let mut rooms: Vec<RoomName> = self
-            .inner
-            .shared
-            .rooms
-            .lock()
-            .expect("rooms")
-            .keys()
-            .cloned()
-            .collect();
+        let mut rooms = self.inner.shared.room_names();
         rooms.sort();
         rooms
     }

@@ -111,17 +111,14 @@ const CONN_SK: &str = "CONN";
 const STATE_SK: &str = "STATE";
 
 fn protocol_attr(p: Protocol) -> AttributeValue {
-    s(match p {
-        Protocol::V1 => Protocol::V1_NAME,
-        Protocol::Seed => "seed",
-    })
+    s(p.name())
 }
 
+/// A stored protocol; items written before the attribute existed are v1.
 fn parse_protocol(v: Option<&AttributeValue>) -> Protocol {
-    match v.and_then(|v| v.as_s().ok()).map(String::as_str) {
-        Some("seed") => Protocol::Seed,
-        _ => Protocol::V1,
-    }
+    v.and_then(|v| v.as_s().ok())
+        .and_then(|name| Protocol::from_name(name))
+        .unwrap_or(Protocol::V1)
 }
 
 fn now() -> std::time::Duration {

@@ -18,9 +18,7 @@ use roomcast_core::auth::{
 use roomcast_core::protocol::RoomName;
 use serde_json::{Value, json};
 
-use super::session::{
-    CTX_PRINCIPAL, CTX_PROTOCOL, CTX_ROOM, CTX_ROOMS, protocol_from_headers, protocol_name,
-};
+use super::session::{CTX_PRINCIPAL, CTX_PROTOCOL, CTX_ROOM, CTX_ROOMS, protocol_from_headers};
 use crate::env::AuthSettings;
 use crate::observe::request_line;
 
@@ -120,7 +118,7 @@ impl Authorizer {
                 let context = json!({
                     CTX_PRINCIPAL: principal_id(&principal),
                     CTX_ROOMS: principal.rooms.to_context(),
-                    CTX_PROTOCOL: protocol_name(protocol),
+                    CTX_PROTOCOL: protocol.name(),
                     CTX_ROOM: room.as_str(),
                 });
                 (

@@ -32,14 +32,6 @@ pub fn protocol_from_headers(headers: &HeaderMap) -> Protocol {
     )
 }
 
-/// The wire name of a protocol in authorizer contexts.
-pub fn protocol_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::V1 => Protocol::V1_NAME,
-        Protocol::Seed => "seed",
-    }
-}
-
 /// The connection id of a WebSocket event.
 pub fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Option<ConnectionId> {
     event

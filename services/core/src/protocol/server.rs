@@ -22,6 +22,22 @@ impl Protocol {
     /// The subprotocol name clients ask for.
     pub const V1_NAME: &'static str = "roomcast.v1";
 
+    /// The name stored and passed around for this protocol (connection items,
+    /// authorizer contexts): the subprotocol for v1, `seed` for the seed format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::V1 => Self::V1_NAME,
+            Self::Seed => "seed",
+        }
+    }
+
+    /// The protocol [`Protocol::name`] names, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::V1, Self::Seed]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+
     /// Pick the protocol from the names a client offered.
     pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Self {
         if offered.into_iter().any(|p| p.trim() == Self::V1_NAME) {
