@@ -13,8 +13,17 @@ use std::time::Duration;
 
 /// roomcast: rooms and real-time broadcast over WebSockets, with API Gateway semantics.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "roomcast", version, about)]
+#[command(
+    name = "roomcast",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Config {
+    /// Without a command: run the gateway.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "ROOMCAST_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -85,6 +94,14 @@ pub struct Config {
     /// A connection whose queue stays full this long is closed with 1013.
     #[arg(long, env = "ROOMCAST_SLOW_CONSUMER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub slow_consumer_timeout: Duration,
+}
+
+/// What the binary does besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Suggest the fan-out knobs for a workload, the delivery time they give, and a
+    /// month's AWS cost at list prices.
+    Plan(crate::plan::PlanArgs),
 }
 
 fn parse_stage(s: &str) -> Result<String, String> {

@@ -16,12 +16,14 @@
 //! - [`fanout`]: the in-process queue, the broadcaster pool, the socket poster.
 //! - [`store`]: room state in redb, memberships in memory.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`plan`]: `roomcast plan`, knobs and monthly cost for a workload.
 
 pub mod app;
 pub mod config;
 pub mod fanout;
 pub mod http;
 pub mod metrics;
+pub mod plan;
 pub mod store;
 pub mod ws;
 

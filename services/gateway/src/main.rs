@@ -1,17 +1,29 @@
-//! `roomcast`: the local gateway. Thin: parse flags, build, run until Ctrl-C/SIGTERM.
+//! `roomcast`: the local gateway. Thin: parse flags, build, run until Ctrl-C/SIGTERM;
+//! or `roomcast plan …`, which prints and exits.
 
 use clap::Parser;
-use roomcast_gateway::{Application, Config};
+use roomcast_gateway::config::Command;
+use roomcast_gateway::{Application, Config, plan};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::parse();
+    if let Some(Command::Plan(args)) = &config.command {
+        match plan::render(args) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        }
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = Config::parse();
     let (stage, host) = (config.stage.clone(), config.host);
     let app = Application::build(config).await?;
     tracing::info!(

@@ -1,0 +1,199 @@
+//! The fan-out arithmetic: which knobs a workload needs and how long a delivery takes.
+//!
+//! One update to a room of `members` is one job; a room above `SHARD_SIZE` becomes
+//! `ceil(members / SHARD_SIZE)` shard jobs that run `POOL_SIZE` at a time, each with
+//! `POST_CONCURRENCY` posts in flight, so (docs/operations.md):
+//!
+//! time ≈ members × post latency / (POST_CONCURRENCY × active shards),
+//! floored by members / RATE_LIMIT.
+
+/// What the operator expects to carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Workload {
+    /// Connections in one room.
+    pub members: u64,
+    /// Rooms of that size live at once.
+    pub rooms: u64,
+    /// Updates per minute in each room.
+    pub updates_per_minute: f64,
+    /// Hours a month the rooms are live.
+    pub hours: f64,
+    /// One PostToConnection round trip, milliseconds.
+    pub post_latency_ms: f64,
+    /// Wanted time from commit to the last member, milliseconds.
+    pub target_ms: f64,
+    /// Posts per second the account may make (API Gateway's account throttle, shared
+    /// with every API in the region: 10,000 steady by default).
+    pub account_rate: u64,
+}
+
+/// The four knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knobs {
+    pub shard_size: u64,
+    pub pool_size: u64,
+    pub post_concurrency: u64,
+    /// Posts per second over the pool; 0 is unlimited.
+    pub rate_limit: u64,
+}
+
+/// The default `POST_CONCURRENCY`: past a few dozen sockets per 512 MB invocation the
+/// invocation's CPU, not the round trip, is the limit (docs/benchmarks.md's sweep).
+pub const POST_CONCURRENCY: u64 = 64;
+/// The largest shard: a shard job carries its connection ids (about 19 bytes each in
+/// JSON) and stays well inside SQS's 256 KiB message limit and one 64 KB billing chunk
+/// per 3,000 ids.
+pub const MAX_SHARD_SIZE: u64 = 5_000;
+/// The SQS event source's maximum concurrency range (`POOL_SIZE`).
+pub const POOL_SIZE_RANGE: (u64, u64) = (2, 1_000);
+/// Commit to broadcaster start: the SQS send and the event source's poll, plus the
+/// membership query (assumed, typical in-region figures; CloudWatch shows yours).
+pub const QUEUE_HOP_MS: f64 = 60.0;
+
+/// API Gateway closes a connection after 2 hours; clients reconnect, so every member
+/// joins (and leaves) at least this often.
+pub const CONNECTION_HOURS: f64 = 2.0;
+
+impl Workload {
+    /// Posts per second the updates need on average.
+    pub fn update_post_rate(&self) -> f64 {
+        self.members as f64 * self.rooms as f64 * self.updates_per_minute / 60.0
+    }
+
+    /// Posts per second of presence counts: each join and each leave is posted to the
+    /// whole room, and each member joins and leaves at least every 2 hours.
+    pub fn presence_post_rate(&self) -> f64 {
+        let sessions_per_s = self.members as f64 / (CONNECTION_HOURS * 3600.0);
+        self.rooms as f64 * sessions_per_s * 2.0 * self.members as f64
+    }
+
+    /// Knobs that meet the target where the account's rate allows it.
+    pub fn suggest(&self) -> Knobs {
+        let post_concurrency = POST_CONCURRENCY.min(self.members.max(1));
+        // A shard's members are posted in SHARD_SIZE × L / PC: size shards to fit the
+        // target after the queue hop, in round hundreds.
+        let budget_ms = (self.target_ms - QUEUE_HOP_MS).max(self.post_latency_ms);
+        let fit = (budget_ms * post_concurrency as f64 / self.post_latency_ms) as u64;
+        let shard_size = round_down_100(fit).clamp(100, MAX_SHARD_SIZE);
+        let shards = self.members.div_ceil(shard_size).max(1);
+        // Enough instances for one update's shards at once, and for the jobs that
+        // overlap (Little's law: arrival rate × time each holds an instance).
+        let shard_ms =
+            shard_size.min(self.members) as f64 * self.post_latency_ms / post_concurrency as f64;
+        let jobs_per_s = self.rooms as f64 * self.updates_per_minute / 60.0;
+        let busy = jobs_per_s * shards as f64 * (shard_ms + QUEUE_HOP_MS) / 1000.0;
+        let pool_size = shards
+            .max((busy * 1.5).ceil() as u64)
+            .clamp(POOL_SIZE_RANGE.0, POOL_SIZE_RANGE.1);
+        // Keep 20% of the account's throttle for everything else it serves.
+        let rate_limit = self.account_rate * 8 / 10;
+        Knobs {
+            shard_size,
+            pool_size,
+            post_concurrency,
+            rate_limit,
+        }
+    }
+
+    /// Commit to last member, milliseconds, with these knobs.
+    pub fn delivery_ms(&self, knobs: &Knobs) -> f64 {
+        let shards = self.members.div_ceil(knobs.shard_size.max(1)).max(1);
+        let active = shards.min(knobs.pool_size.max(1));
+        let rounds = shards.div_ceil(active);
+        let per_shard = self.members.min(knobs.shard_size) as f64;
+        let posting =
+            rounds as f64 * per_shard * self.post_latency_ms / knobs.post_concurrency.max(1) as f64;
+        let floor = if knobs.rate_limit > 0 {
+            self.members as f64 * 1000.0 / knobs.rate_limit as f64
+        } else {
+            0.0
+        };
+        let hop = if shards > 1 {
+            2.0 * QUEUE_HOP_MS
+        } else {
+            QUEUE_HOP_MS
+        };
+        hop + posting.max(floor)
+    }
+
+    /// Shard jobs per update.
+    pub fn shards(&self, knobs: &Knobs) -> u64 {
+        if self.members <= knobs.shard_size {
+            0
+        } else {
+            self.members.div_ceil(knobs.shard_size)
+        }
+    }
+}
+
+fn round_down_100(n: u64) -> u64 {
+    if n >= 100 { n / 100 * 100 } else { n }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(members: u64) -> Workload {
+        Workload {
+            members,
+            rooms: 1,
+            updates_per_minute: 60.0,
+            hours: 720.0,
+            post_latency_ms: 30.0,
+            target_ms: 1000.0,
+            account_rate: 10_000,
+        }
+    }
+
+    #[test]
+    fn the_documented_formula_holds() {
+        // 10,000 members, shards of 1,000, 10 instances, 64 in flight, 30 ms:
+        // 1,000 × 30 / 64 = 468.75 ms of posting, under the rate floor of
+        // 10,000 / 8,000 posts/s = 1,250 ms, so the floor wins.
+        let w = room(10_000);
+        let knobs = Knobs {
+            shard_size: 1_000,
+            pool_size: 10,
+            post_concurrency: 64,
+            rate_limit: 8_000,
+        };
+        assert_eq!(w.delivery_ms(&knobs), 2.0 * QUEUE_HOP_MS + 1_250.0);
+        let unlimited = Knobs {
+            rate_limit: 0,
+            ..knobs
+        };
+        assert_eq!(w.delivery_ms(&unlimited), 2.0 * QUEUE_HOP_MS + 468.75);
+        // Half the instances: two rounds.
+        let half = Knobs {
+            pool_size: 5,
+            ..unlimited
+        };
+        assert_eq!(w.delivery_ms(&half), 2.0 * QUEUE_HOP_MS + 937.5);
+    }
+
+    #[test]
+    fn a_small_room_is_delivered_in_place() {
+        let w = room(100);
+        let k = w.suggest();
+        assert_eq!(w.shards(&k), 0);
+        assert_eq!(k.pool_size, POOL_SIZE_RANGE.0);
+        // 100 × 30 ms / 64 in flight, after one queue hop.
+        assert_eq!(w.delivery_ms(&k), QUEUE_HOP_MS + 100.0 * 30.0 / 64.0);
+    }
+
+    #[test]
+    fn suggested_knobs_meet_the_target_until_the_rate_floor() {
+        for members in [1_000, 10_000, 50_000] {
+            let w = room(members);
+            let k = w.suggest();
+            assert!(k.shard_size <= MAX_SHARD_SIZE);
+            let floor = members as f64 * 1000.0 / k.rate_limit as f64;
+            let t = w.delivery_ms(&k);
+            assert!(
+                t <= w.target_ms + 2.0 * QUEUE_HOP_MS || t <= floor + 2.0 * QUEUE_HOP_MS,
+                "{members}: {t} ms with {k:?}"
+            );
+        }
+    }
+}
