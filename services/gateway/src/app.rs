@@ -9,6 +9,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use roomcast_core::Handler;
 use roomcast_core::auth::TokenVerifier;
 use roomcast_core::fanout::{Broadcaster, FanoutConfig};
+use roomcast_core::ports::Poster;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::ops::Deref;
@@ -83,6 +84,18 @@ pub struct Application {
 impl Application {
     /// Open the store, start the broadcaster pool and bind the port.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_fanout_poster(config, |poster| poster).await
+    }
+
+    /// [`Application::build`], with the broadcaster pool posting through
+    /// `wrap(socket poster)` instead of the socket poster itself. A fault-injection
+    /// seam for tests (a poster around the real one that panics, throttles or answers
+    /// gone); `@connections` keeps posting to the sockets directly. The binary does not
+    /// use it.
+    pub async fn build_with_fanout_poster(
+        config: Config,
+        wrap: impl FnOnce(Arc<dyn Poster>) -> Arc<dyn Poster> + Send,
+    ) -> Result<Self, StartError> {
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -117,7 +130,7 @@ impl Application {
             rooms.clone(),
             members.clone(),
             queue.clone(),
-            poster.clone(),
+            wrap(poster.clone()),
             metrics.clone(),
             FanoutConfig {
                 shard_size: config.shard_size as usize,

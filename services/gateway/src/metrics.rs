@@ -23,6 +23,8 @@ pub struct Metrics {
     posts: Family<Labels, Counter>,
     gone: Counter,
     dead_letters: Counter,
+    interrupted: Counter,
+    retries: Counter,
     latency: Histogram,
 }
 
@@ -37,6 +39,8 @@ impl Default for Metrics {
         let posts = Family::<Labels, Counter>::default();
         let gone = Counter::default();
         let dead_letters = Counter::default();
+        let interrupted = Counter::default();
+        let retries = Counter::default();
         // 1 ms .. ~33 s
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
@@ -68,6 +72,16 @@ impl Default for Metrics {
             dead_letters.clone(),
         );
         registry.register(
+            "fanout_interrupted",
+            "Fan-out jobs that panicked or were aborted mid-run (each is run again)",
+            interrupted.clone(),
+        );
+        registry.register(
+            "fanout_retries",
+            "Fan-out jobs (or their failed connections) queued for another attempt",
+            retries.clone(),
+        );
+        registry.register(
             "delivery_latency_seconds",
             "Time from commit to a post's delivery",
             latency.clone(),
@@ -82,6 +96,8 @@ impl Default for Metrics {
             posts,
             gone,
             dead_letters,
+            interrupted,
+            retries,
             latency,
         }
     }
@@ -114,6 +130,16 @@ impl Metrics {
     /// A job was given up.
     pub fn dead_letter(&self) {
         self.dead_letters.inc();
+    }
+
+    /// A job panicked or was aborted before it finished.
+    pub fn interrupted(&self) {
+        self.interrupted.inc();
+    }
+
+    /// A job (or the connections it could not reach) was queued for another attempt.
+    pub fn retry(&self) {
+        self.retries.inc();
     }
 }
 

@@ -4,6 +4,12 @@
 //! slows the editors rather than growing memory), and shard and retry jobs from the
 //! workers themselves (unbounded, drained first) so that a worker never blocks on a
 //! queue only workers can empty.
+//!
+//! Each job runs in a task of its own, so a job that panics (or is aborted) mid-delivery
+//! neither takes its worker down nor is lost: like a Lambda that dies before deleting
+//! its SQS message, the whole job is run again later, and members that already got it
+//! drop the duplicate by version. After [`MAX_JOB_ATTEMPTS`] tries a job is given up
+//! (logged and counted), the local stand-in for SQS's DLQ.
 
 use async_trait::async_trait;
 use roomcast_core::fanout::{Broadcaster, FanoutJob};
@@ -16,12 +22,12 @@ use tokio_util::task::TaskTracker;
 use crate::metrics::Metrics;
 
 /// Jobs give up after this many tries (the local stand-in for SQS's DLQ).
-const MAX_JOB_ATTEMPTS: u32 = 8;
+pub const MAX_JOB_ATTEMPTS: u32 = 8;
 /// Room jobs waiting at most.
 const ROOM_QUEUE_CAPACITY: usize = 65_536;
 
 struct Queued {
-    job: FanoutJob,
+    job: Arc<FanoutJob>,
     attempt: u32,
 }
 
@@ -51,8 +57,8 @@ impl LocalQueue {
         )
     }
 
-    async fn send(&self, job: FanoutJob, attempt: u32) -> Result<(), BackendError> {
-        let channel = match job {
+    async fn send(&self, job: Arc<FanoutJob>, attempt: u32) -> Result<(), BackendError> {
+        let channel = match *job {
             FanoutJob::Room(_) => &self.rooms,
             FanoutJob::Shard(_) => &self.shards,
         };
@@ -67,7 +73,7 @@ impl LocalQueue {
 impl FanoutQueue for LocalQueue {
     async fn enqueue(&self, jobs: Vec<FanoutJob>) -> Result<(), BackendError> {
         for job in jobs {
-            self.send(job, 0).await?;
+            self.send(Arc::new(job), 0).await?;
         }
         Ok(())
     }
@@ -91,7 +97,7 @@ pub fn spawn_pool(
             shutdown.clone(),
         );
         let (rooms, shards) = (receiver.rooms.clone(), receiver.shards.clone());
-        let retries = tasks.clone();
+        let tracker = tasks.clone();
         tasks.spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -107,7 +113,7 @@ pub fn spawn_pool(
                     &queue,
                     &broadcaster,
                     &metrics,
-                    &retries,
+                    &tracker,
                     &shutdown,
                 )
                 .await;
@@ -120,37 +126,63 @@ async fn run(
     worker: usize,
     queued: Queued,
     queue: &Arc<LocalQueue>,
-    broadcaster: &Broadcaster,
+    broadcaster: &Arc<Broadcaster>,
     metrics: &Metrics,
-    retries: &TaskTracker,
+    tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) {
     metrics.job(&queued.job);
-    let retry: Vec<(FanoutJob, u32)> = match broadcaster.run(&queued.job).await {
-        Ok(report) => {
-            tracing::debug!(worker, room = %queued.job.room(), targets = report.targets, shards = report.shards,
+    // The job runs in its own task: a panic unwinds that task only, and the worker
+    // sees it as a `JoinError` instead of dying with the job.
+    let running = {
+        let (broadcaster, job) = (broadcaster.clone(), queued.job.clone());
+        tasks.spawn(async move { broadcaster.run(&job).await })
+    };
+    let job = &queued.job;
+    let retry: Vec<(Arc<FanoutJob>, u32)> = match running.await {
+        Ok(Ok(report)) => {
+            tracing::debug!(worker, room = %job.room(), targets = report.targets, shards = report.shards,
                 delivered = report.delivery.delivered, gone = report.delivery.gone,
                 throttled = report.delivery.throttled, failed = report.delivery.failed.len(), "fan-out job done");
             report
                 .retry
                 .into_iter()
-                .map(|s| (FanoutJob::Shard(s), queued.attempt + 1))
+                .map(|s| (Arc::new(FanoutJob::Shard(s)), queued.attempt + 1))
                 .collect()
         }
+        Ok(Err(e)) => {
+            tracing::warn!(worker, room = %job.room(), attempt = queued.attempt, error = %e, "fan-out job failed; will retry");
+            vec![(queued.job.clone(), queued.attempt + 1)]
+        }
         Err(e) => {
-            tracing::warn!(worker, room = %queued.job.room(), error = %e, "fan-out job failed; will retry");
-            vec![(queued.job, queued.attempt + 1)]
+            // Posts it made before it stopped may be made again: at least once, and
+            // clients drop what they already have by version.
+            let why = if e.is_panic() {
+                panic_message(e.into_panic())
+            } else {
+                "aborted".to_owned()
+            };
+            tracing::error!(worker, room = %job.room(), kind = kind(job), version = ?version(job),
+                attempt = queued.attempt, why, "fan-out job interrupted mid-run; will run it again");
+            metrics.interrupted();
+            vec![(queued.job.clone(), queued.attempt + 1)]
         }
     };
     for (job, attempt) in retry {
         if attempt >= MAX_JOB_ATTEMPTS {
-            tracing::warn!(room = %job.room(), attempt, "fan-out job dead-lettered");
+            let targets = match &*job {
+                FanoutJob::Room(_) => None,
+                FanoutJob::Shard(s) => Some(s.connections.len()),
+            };
+            tracing::error!(room = %job.room(), kind = kind(&job), version = ?version(&job), ?targets,
+                attempt, "fan-out job dead-lettered: given up after {MAX_JOB_ATTEMPTS} attempts");
             metrics.dead_letter();
             continue;
         }
+        metrics.retry();
         // Like an SQS visibility timeout: try again later, without holding a worker.
         let (queue, shutdown) = (queue.clone(), shutdown.clone());
-        retries.spawn(async move {
+        tasks.spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(Duration::from_millis(100) * attempt) => {
@@ -158,5 +190,30 @@ async fn run(
                 }
             }
         });
+    }
+}
+
+fn kind(job: &FanoutJob) -> &'static str {
+    match job {
+        FanoutJob::Room(_) => "room",
+        FanoutJob::Shard(_) => "shard",
+    }
+}
+
+fn version(job: &FanoutJob) -> Option<u64> {
+    match job {
+        FanoutJob::Room(j) => j.version,
+        FanoutJob::Shard(j) => j.version,
+    }
+}
+
+/// What a panic carried, when it is a message.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .unwrap_or_else(|| "a panic".to_owned()),
     }
 }

@@ -2,9 +2,11 @@
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
+use roomcast_core::ports::Poster;
 use roomcast_gateway::{Application, Config};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -36,11 +38,34 @@ impl Gateway {
 
     /// A gateway on `data_dir` and `port` (0: any).
     pub async fn start_in(data_dir: &Path, port: u16, flags: &[&str]) -> Self {
+        Self::start_with(data_dir, port, flags, |poster| poster).await
+    }
+
+    /// A gateway on a fresh data dir whose broadcaster pool posts through
+    /// `wrap(the real socket poster)`: fault injection around the real poster.
+    pub async fn start_with_fanout_poster(
+        flags: &[&str],
+        wrap: impl FnOnce(Arc<dyn Poster>) -> Arc<dyn Poster> + Send,
+    ) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut gw = Self::start_with(tmp.path(), 0, flags, wrap).await;
+        gw._tmp = Some(tmp);
+        gw
+    }
+
+    async fn start_with(
+        data_dir: &Path,
+        port: u16,
+        flags: &[&str],
+        wrap: impl FnOnce(Arc<dyn Poster>) -> Arc<dyn Poster> + Send,
+    ) -> Self {
         let port_s = port.to_string();
         let mut args = vec!["--port", &port_s, "--data-dir", data_dir.to_str().unwrap()];
         args.extend_from_slice(flags);
         let config = Config::from_args(args).expect("valid flags");
-        let app = Application::build(config).await.expect("gateway starts");
+        let app = Application::build_with_fanout_poster(config, wrap)
+            .await
+            .expect("gateway starts");
         let port = app.port();
         let shutdown = app.shutdown_token();
         let task = tokio::spawn(app.run_until_stopped());
