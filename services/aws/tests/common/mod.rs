@@ -68,6 +68,16 @@ pub async fn table_with_cap(sdk: &SdkConfig, icon_cap: usize) -> DynamoStore {
 /// A fresh standard queue with a DLQ after `max_receive` receives; returns (queue
 /// url, dlq url).
 pub async fn queue(sdk: &SdkConfig, max_receive: u32) -> (String, String) {
+    queue_with_visibility(sdk, max_receive, 30).await
+}
+
+/// [`queue`] whose received messages stay invisible for `visibility_secs` (the
+/// queue's `VisibilityTimeout`): a message not deleted by then is delivered again.
+pub async fn queue_with_visibility(
+    sdk: &SdkConfig,
+    max_receive: u32,
+    visibility_secs: u32,
+) -> (String, String) {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let dlq = sqs
         .create_queue()
@@ -93,7 +103,10 @@ pub async fn queue(sdk: &SdkConfig, max_receive: u32) -> (String, String) {
         .create_queue()
         .queue_name(unique("roomcast-fanout"))
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_secs.to_string(),
+        )
         .send()
         .await
         .expect("queue created")
