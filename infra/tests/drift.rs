@@ -408,7 +408,16 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
         (
             "ActionsFunction",
             "actions",
-            &["TABLE_NAME", "QUEUE_URL", "ICON_CAP"],
+            &[
+                "TABLE_NAME",
+                "QUEUE_URL",
+                "ICON_CAP",
+                "MESSAGE_RATE",
+                "MESSAGE_BURST",
+                "MESSAGE_STRIKES",
+                "MAX_ROOMS",
+                "MAX_EMIT_BYTES",
+            ],
         ),
         (
             "BroadcasterFunction",
@@ -480,6 +489,46 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
         "POOL_SIZE is the event source's maximum concurrency"
     );
     assert!(t["Parameters"]["PoolSize"]["MinValue"].as_u64().unwrap() >= 2);
+}
+
+/// The abuse limits: each variable of the actions function is its parameter, and the
+/// parameter's default is the one both homes use when the variable is unset.
+#[test]
+fn abuse_limit_parameters_default_to_the_code_defaults() {
+    use roomcast_core::abuse;
+    use roomcast_core::protocol::limits::MAX_EMIT_DATA_BYTES;
+    let t = template();
+    let vars = &resources(&t)["ActionsFunction"]["Properties"]["Environment"]["Variables"];
+    for (var, param, default) in [
+        (
+            "MESSAGE_RATE",
+            "MessageRate",
+            abuse::DEFAULT_MESSAGE_RATE as u64,
+        ),
+        (
+            "MESSAGE_BURST",
+            "MessageBurst",
+            abuse::DEFAULT_MESSAGE_BURST as u64,
+        ),
+        (
+            "MESSAGE_STRIKES",
+            "MessageStrikes",
+            abuse::DEFAULT_MESSAGE_STRIKES as u64,
+        ),
+        ("MAX_ROOMS", "MaxRooms", abuse::DEFAULT_MAX_ROOMS as u64),
+        ("MAX_EMIT_BYTES", "MaxEmitBytes", MAX_EMIT_DATA_BYTES as u64),
+    ] {
+        assert_eq!(vars[var], json!({"Ref": param}), "{var}");
+        assert_eq!(
+            t["Parameters"][param]["Default"].as_u64(),
+            Some(default),
+            "{param}'s default"
+        );
+    }
+    assert_eq!(
+        t["Parameters"]["MaxEmitBytes"]["MaxValue"].as_u64(),
+        Some(MAX_EMIT_DATA_BYTES as u64)
+    );
 }
 
 #[test]

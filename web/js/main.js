@@ -28,6 +28,7 @@ const ERROR_TEXT = {
   forbidden: 'You may not build in this base.',
   unauthorized: 'Not signed in for this server.',
   rate_limited: 'Too busy right now; trying again shortly.',
+  room_limit: 'You are in too many bases at once: leave one first.',
 };
 
 /** @returns {Promise<Config>} */

@@ -6,9 +6,10 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
 use roomcast_core::fanout::FanoutConfig;
-use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
+use roomcast_core::protocol::limits::{DEFAULT_ICON_CAP, MAX_EMIT_DATA_BYTES};
 
 /// A missing or malformed setting: the function cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,63 @@ pub fn queue_url() -> Result<String, EnvError> {
 /// The most icons a base may hold (`ICON_CAP`).
 pub fn icon_cap() -> Result<usize, EnvError> {
     number("ICON_CAP", DEFAULT_ICON_CAP)
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    name: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, EnvError> {
+    if value < min || value > max {
+        return Err(EnvError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: format!("must be in {min}..={max}"),
+        });
+    }
+    Ok(value)
+}
+
+/// The per-connection message rate (`MESSAGE_RATE`, 0 for none; `MESSAGE_BURST`;
+/// `MESSAGE_STRIKES`), with the local gateway's defaults.
+pub fn message_rate() -> Result<MessageRate, EnvError> {
+    Ok(MessageRate {
+        per_second: number("MESSAGE_RATE", abuse::DEFAULT_MESSAGE_RATE)?,
+        burst: in_range(
+            "MESSAGE_BURST",
+            number("MESSAGE_BURST", abuse::DEFAULT_MESSAGE_BURST)?,
+            1,
+            u32::MAX,
+        )?,
+        strikes: number("MESSAGE_STRIKES", abuse::DEFAULT_MESSAGE_STRIKES)?,
+    })
+}
+
+/// What core's handler enforces: `MAX_ROOMS` per connection and `MAX_EMIT_BYTES`
+/// (at most 65536), with the local gateway's defaults.
+pub fn handler_limits() -> Result<HandlerLimits, EnvError> {
+    Ok(HandlerLimits {
+        max_rooms: in_range(
+            "MAX_ROOMS",
+            number("MAX_ROOMS", abuse::DEFAULT_MAX_ROOMS)?,
+            1,
+            usize::MAX,
+        )?,
+        max_emit_bytes: in_range(
+            "MAX_EMIT_BYTES",
+            number("MAX_EMIT_BYTES", MAX_EMIT_DATA_BYTES)?,
+            1,
+            MAX_EMIT_DATA_BYTES,
+        )?,
+    })
+}
+
+/// `APIGW_API_KEY`: the `x-api-key` the management client sends, for a local
+/// gateway's `@connections` started with `--api-key`. Unset on AWS, where the
+/// management API takes the function role's SigV4 signature.
+pub fn apigw_api_key() -> Option<String> {
+    var("APIGW_API_KEY")
 }
 
 /// The four fan-out knobs as one broadcaster instance should use them.
@@ -167,13 +225,17 @@ pub struct Wiring {
     pub store: crate::dynamo::DynamoStore,
     /// The fan-out queue (`QUEUE_URL`).
     pub queue: crate::sqs::SqsQueue,
+    /// What the handler enforces (`MAX_ROOMS`, `MAX_EMIT_BYTES`).
+    pub limits: HandlerLimits,
 }
 
 impl Wiring {
     /// Read the environment and build the clients.
     pub async fn from_env() -> Result<Self, EnvError> {
         let sdk = sdk_config().await;
-        Ok(Self::new(&sdk, table_name()?, queue_url()?, icon_cap()?))
+        let mut wiring = Self::new(&sdk, table_name()?, queue_url()?, icon_cap()?);
+        wiring.limits = handler_limits()?;
+        Ok(wiring)
     }
 
     /// Build from explicit settings (tests, tools).
@@ -191,6 +253,7 @@ impl Wiring {
             ),
             queue: crate::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url),
             sdk: sdk.clone(),
+            limits: HandlerLimits::default(),
         }
     }
 
@@ -202,6 +265,7 @@ impl Wiring {
             Arc::new(self.store.clone()),
             Arc::new(self.queue.clone()),
         )
+        .with_limits(self.limits)
     }
 
     /// Core's broadcaster on these adapters, posting through `poster`.

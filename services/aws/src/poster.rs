@@ -1,14 +1,23 @@
-//! `PostToConnection` through the ApiGatewayManagementApi client.
+//! `PostToConnection` (and `DeleteConnection`) through the ApiGatewayManagementApi
+//! client.
 //!
 //! The SDK's own retries are off: core's deliverer owns backoff (full jitter), the
 //! rate budget and the throttle count, and a hidden SDK retry would blur all three.
+//!
+//! On AWS the management API authenticates with IAM (SigV4, the function role's
+//! `execute-api:ManageConnections`). The local gateway's `@connections` takes its
+//! `--api-key` instead: [`ApiGwPoster::with_api_key`] adds the `x-api-key` header to
+//! every request (the Lambdas read it from `APIGW_API_KEY`; never set it on AWS).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
+use aws_sdk_apigatewaymanagement::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bytes::Bytes;
@@ -37,25 +46,92 @@ impl ApiGwPoster {
     /// `https://abc123.execute-api.eu-west-1.amazonaws.com/prod`, or the local
     /// gateway's `http://127.0.0.1:8080/dev`).
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: impl Into<String>) -> Self {
+        Self::with_api_key(sdk, endpoint, None)
+    }
+
+    /// [`ApiGwPoster::new`], sending `x-api-key: api_key` with every request when one
+    /// is given (the local gateway's `@connections` with `--api-key`).
+    pub fn with_api_key(
+        sdk: &aws_config::SdkConfig,
+        endpoint: impl Into<String>,
+        api_key: Option<&str>,
+    ) -> Self {
         let endpoint = endpoint.into();
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        let mut config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(&endpoint)
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .operation_attempt_timeout(Duration::from_secs(10))
                     .build(),
-            )
-            .build();
+            );
+        if let Some(key) = api_key.filter(|k| !k.is_empty()) {
+            config = config.interceptor(ApiKeyHeader(key.to_owned()));
+        }
         Self {
-            client: Client::from_conf(config),
+            client: Client::from_conf(config.build()),
             endpoint,
+        }
+    }
+
+    /// `DeleteConnection`: API Gateway closes the socket and runs `$disconnect`. A
+    /// connection already gone is not an error.
+    pub async fn delete(&self, id: &ConnectionId) -> Result<(), BackendError> {
+        match self
+            .client
+            .delete_connection()
+            .connection_id(id.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteConnectionError::GoneException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 410) => Ok(()),
+            Err(e) => Err(BackendError::new(
+                format!("deleting {id} at {}", self.endpoint),
+                e,
+            )),
         }
     }
 
     /// The endpoint posts go to.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+}
+
+/// Adds `x-api-key` to each request. Its `Debug` does not print the key.
+struct ApiKeyHeader(String);
+
+impl std::fmt::Debug for ApiKeyHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyHeader(<redacted>)")
+    }
+}
+
+impl Intercept for ApiKeyHeader {
+    fn name(&self) -> &'static str {
+        "ApiKeyHeader"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-api-key", self.0.clone());
+        Ok(())
     }
 }
 

@@ -80,7 +80,8 @@ impl Principal {
 }
 
 /// Token settings, the same on AWS (env vars) and locally (flags with the same names).
-#[derive(Debug, Clone, Default)]
+/// `Debug` never prints the secret.
+#[derive(Clone, Default)]
 pub struct AuthConfig {
     /// HS256 shared secret (`JWT_SECRET`; on AWS fetched from SSM at cold start).
     pub secret: Option<String>,
@@ -90,6 +91,17 @@ pub struct AuthConfig {
     pub audience: Option<String>,
     /// Required `iss` (`JWT_ISSUER`).
     pub issuer: Option<String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("public_key_pem", &self.public_key_pem)
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
 }
 
 /// Why a token was refused, or the settings are unusable.

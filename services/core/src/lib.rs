@@ -14,11 +14,14 @@
 //! - [`ports`]: the narrow traits core needs: [`ports::RoomStore`],
 //!   [`ports::MembershipStore`], [`ports::FanoutQueue`], [`ports::Poster`].
 //! - [`handler`]: one client frame in, replies out, side effects through the ports.
+//! - [`abuse`]: the per-connection message rate (GCRA token bucket, pure, any clock),
+//!   rooms per connection and emit size limits, the same in both homes.
 //! - [`auth`]: JWT verification and room grants, shared by the AWS authorizer and
 //!   the local gateway.
 //! - [`fanout`]: fan-out jobs, the planner that splits large rooms into shard jobs,
 //!   and the deliverer (bounded concurrency, rate budget, backoff, gone cleanup).
 
+pub mod abuse;
 pub mod auth;
 pub mod fanout;
 pub mod handler;

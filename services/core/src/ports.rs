@@ -90,6 +90,22 @@ pub trait MembershipStore: Send + Sync {
     /// Add a connection to a room (idempotent); returns the room's member count.
     async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError>;
 
+    /// [`MembershipStore::join`], unless the connection is already in `max_rooms`
+    /// other rooms: then `Ok(None)` and nothing is stored. Joining a room it is in
+    /// already is never refused. The check and the join must be one atomic step.
+    ///
+    /// The default cannot count a connection's rooms and does not limit; both homes'
+    /// stores override it.
+    async fn join_within(
+        &self,
+        room: &RoomName,
+        member: &Member,
+        max_rooms: usize,
+    ) -> Result<Option<u32>, BackendError> {
+        let _ = max_rooms;
+        self.join(room, member).await.map(Some)
+    }
+
     /// Remove a connection from a room; returns the new count, or `None` when it was
     /// not a member.
     async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError>;

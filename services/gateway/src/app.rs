@@ -5,12 +5,12 @@
 
 use axum::Router;
 use axum::routing::{any, get, post};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roomcast_core::Handler;
 use roomcast_core::auth::TokenVerifier;
 use roomcast_core::fanout::{Broadcaster, FanoutConfig};
 use roomcast_core::ports::Poster;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -61,6 +61,8 @@ pub struct Inner {
     /// Verifies connect tokens; `None`: open auth.
     pub verifier: Option<TokenVerifier>,
     pub connect_limiter: DefaultDirectRateLimiter,
+    /// New connections per second from one IP address; `None`: no per-IP limit.
+    pub connect_limiter_per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
 }
@@ -150,7 +152,8 @@ impl Application {
         );
 
         let state = AppState(Arc::new(Inner {
-            handler: Handler::new(rooms, members.clone(), queue),
+            handler: Handler::new(rooms, members.clone(), queue)
+                .with_limits(config.handler_limits()),
             port,
             members,
             connections,
@@ -165,6 +168,8 @@ impl Application {
             connect_limiter: RateLimiter::direct(Quota::per_second(
                 NonZeroU32::new(config.connects_per_second).unwrap_or(NonZeroU32::MIN),
             )),
+            connect_limiter_per_ip: NonZeroU32::new(config.connects_per_second_per_ip)
+                .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             config,

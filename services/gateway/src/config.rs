@@ -1,10 +1,13 @@
 //! Command-line flags and environment variables.
 //!
-//! The four fan-out knobs use the same bare environment names as the Lambdas
-//! (`SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`, `RATE_LIMIT`), so one `.env` serves
-//! both homes; everything else is `ROOMCAST_*`.
+//! Settings the Lambdas share use the same bare environment names as there — the four
+//! fan-out knobs (`SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`, `RATE_LIMIT`), the
+//! abuse limits (`MESSAGE_RATE`, `MESSAGE_BURST`, `MESSAGE_STRIKES`, `MAX_ROOMS`,
+//! `MAX_EMIT_BYTES`) and `JWT_*` — so one `.env` serves both homes; everything else is
+//! `ROOMCAST_*`. docs/security.md lists every limit.
 
 use clap::Parser;
+use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
 use roomcast_core::protocol::limits;
 use std::net::IpAddr;
@@ -12,7 +15,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// roomcast: rooms and real-time broadcast over WebSockets, with API Gateway semantics.
-#[derive(Debug, Clone, Parser)]
+/// `Debug` redacts the API key and the JWT secret.
+#[derive(Clone, Parser)]
 #[command(
     name = "roomcast",
     version,
@@ -67,9 +71,36 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_CONNECTS_PER_SECOND", default_value_t = limits::CONNECTS_PER_SECOND,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub connects_per_second: u32,
-    /// API key required (header `x-api-key`) by the publish API; none: open.
+    /// New WebSocket connections accepted per second from one client IP address
+    /// (bursts up to the same number; 0: no per-IP limit). Checked before the global
+    /// quota, so one address cannot use it up.
+    #[arg(long, env = "ROOMCAST_CONNECTS_PER_SECOND_PER_IP", default_value_t = DEFAULT_CONNECTS_PER_SECOND_PER_IP)]
+    pub connects_per_second_per_ip: u32,
+    /// API key (header `x-api-key`) required by the server-side HTTP APIs: publish
+    /// (`POST /rooms/{room}/emit`) and `@connections`; none: both are open.
     #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+
+    /// Messages per second one connection may sustain (0: no limit); over it a message
+    /// is answered `rate_limited`.
+    #[arg(long, env = "MESSAGE_RATE", default_value_t = abuse::DEFAULT_MESSAGE_RATE)]
+    pub message_rate: u32,
+    /// Messages one connection may send at once before the rate applies.
+    #[arg(long, env = "MESSAGE_BURST", default_value_t = abuse::DEFAULT_MESSAGE_BURST,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub message_burst: u32,
+    /// `rate_limited` answers (beyond what drains meanwhile) before the connection is
+    /// closed with 1008.
+    #[arg(long, env = "MESSAGE_STRIKES", default_value_t = abuse::DEFAULT_MESSAGE_STRIKES)]
+    pub message_strikes: u32,
+    /// Rooms one connection may be in at once; a `join` beyond is `room_limit`.
+    #[arg(long, env = "MAX_ROOMS", default_value_t = abuse::DEFAULT_MAX_ROOMS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_rooms: usize,
+    /// Largest emit and publish `data` in bytes (at most 65536, API Gateway's fit).
+    #[arg(long, env = "MAX_EMIT_BYTES", default_value_t = limits::MAX_EMIT_DATA_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=limits::MAX_EMIT_DATA_BYTES as u64))]
+    pub max_emit_bytes: usize,
 
     /// HS256 secret for connect tokens (same as the AWS authorizer's); with no key set,
     /// auth is open.
@@ -96,6 +127,42 @@ pub struct Config {
     pub slow_consumer_timeout: Duration,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("stage", &self.stage)
+            .field("data_dir", &self.data_dir)
+            .field("web_dir", &self.web_dir)
+            .field("shard_size", &self.shard_size)
+            .field("pool_size", &self.pool_size)
+            .field("post_concurrency", &self.post_concurrency)
+            .field("rate_limit", &self.rate_limit)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("icon_cap", &self.icon_cap)
+            .field("connects_per_second", &self.connects_per_second)
+            .field(
+                "connects_per_second_per_ip",
+                &self.connects_per_second_per_ip,
+            )
+            .field("api_key", &redacted(&self.api_key))
+            .field("message_rate", &self.message_rate())
+            .field("max_rooms", &self.max_rooms)
+            .field("max_emit_bytes", &self.max_emit_bytes)
+            .field("jwt_secret", &redacted(&self.jwt_secret))
+            .field("jwt_public_key", &self.jwt_public_key)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("outbound_frames", &self.outbound_frames)
+            .field("outbound_bytes", &self.outbound_bytes)
+            .field("slow_consumer_timeout", &self.slow_consumer_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the binary does besides serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
@@ -116,7 +183,28 @@ fn parse_stage(s: &str) -> Result<String, String> {
     }
 }
 
+/// Default per-IP connects per second: generous for a LAN party behind one address,
+/// a wall for one script opening sockets in a loop.
+pub const DEFAULT_CONNECTS_PER_SECOND_PER_IP: u32 = 100;
+
 impl Config {
+    /// The per-connection message rate.
+    pub fn message_rate(&self) -> MessageRate {
+        MessageRate {
+            per_second: self.message_rate,
+            burst: self.message_burst,
+            strikes: self.message_strikes,
+        }
+    }
+
+    /// What the core handler enforces.
+    pub fn handler_limits(&self) -> HandlerLimits {
+        HandlerLimits {
+            max_rooms: self.max_rooms,
+            max_emit_bytes: self.max_emit_bytes,
+        }
+    }
+
     /// The token settings, shared with the AWS authorizer (a `--jwt-public-key` that is
     /// not PEM text is read as a file path).
     pub fn auth(&self) -> std::io::Result<AuthConfig> {

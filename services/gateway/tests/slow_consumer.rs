@@ -10,6 +10,9 @@ use serde_json::json;
 async fn a_stalled_reader_is_closed_with_1013_and_the_room_keeps_flowing() {
     const EVENTS: usize = 400;
     let gw = Gateway::start(&[
+        // The sender floods on purpose; the per-connection message rate is not the subject.
+        "--message-rate",
+        "0",
         "--outbound-frames",
         "4",
         "--outbound-bytes",

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use roomcast_aws::env::{Knobs, Wiring, required};
+use roomcast_aws::env::{Knobs, Wiring, apigw_api_key, required};
 use roomcast_aws::handlers::BroadcasterFn;
 use roomcast_aws::handlers::broadcaster::DEFAULT_MAX_JOB_ATTEMPTS;
 use roomcast_aws::observe::cold_start_failed;
@@ -15,9 +15,10 @@ async fn main() -> Result<(), Error> {
     let wiring = Wiring::from_env().await.inspect_err(cold_start_failed)?;
     let knobs = Knobs::from_env().inspect_err(cold_start_failed)?;
     tracing::info!(?knobs, "broadcaster knobs");
-    let poster = ApiGwPoster::new(
+    let poster = ApiGwPoster::with_api_key(
         &wiring.sdk,
         required("APIGW_ENDPOINT").inspect_err(cold_start_failed)?,
+        apigw_api_key().as_deref(),
     );
     let broadcaster = wiring.broadcaster(poster, knobs.fanout_config());
     let function = Arc::new(BroadcasterFn::new(

@@ -78,6 +78,15 @@ impl DynamoStore {
         }))
     }
 
+    async fn is_connected(&self, id: &ConnectionId) -> Result<bool, BackendError> {
+        let item = self
+            .get(conn_pk(id), CONN_SK, Some("pk"), || {
+                format!("reading connection {id}")
+            })
+            .await?;
+        Ok(item.is_some())
+    }
+
     async fn member_count(&self, room: &RoomName) -> Result<u32, BackendError> {
         let item = self
             .get(room_pk(room), STATE_SK, Some("members"), || {
@@ -187,6 +196,20 @@ impl MembershipStore for DynamoStore {
     }
 
     async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError> {
+        self.join_within(room, member, usize::MAX)
+            .await?
+            .ok_or_else(|| BackendError::new(format!("joining {room}"), "refused"))
+    }
+
+    /// One transaction: the membership, the room's count, and the room in the
+    /// connection's `rooms` set — on the condition that the set holds fewer than
+    /// `max_rooms` rooms (`size(rooms)`), so the check cannot race another join.
+    async fn join_within(
+        &self,
+        room: &RoomName,
+        member: &Member,
+        max_rooms: usize,
+    ) -> Result<Option<u32>, BackendError> {
         let put = built(
             Put::builder()
                 .table_name(&self.table)
@@ -200,16 +223,21 @@ impl MembershipStore for DynamoStore {
         )?;
         // The connection must still exist: a join racing a disconnect must not leave
         // a membership behind that nothing will ever clean up.
-        let conn = built(
-            Update::builder()
-                .table_name(&self.table)
-                .key("pk", conn_pk(&member.id))
-                .key("sk", s(CONN_SK))
-                .update_expression("ADD rooms :room")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":room", AttributeValue::Ss(vec![room.to_string()]))
-                .build(),
-        )?;
+        let mut conn = Update::builder()
+            .table_name(&self.table)
+            .key("pk", conn_pk(&member.id))
+            .key("sk", s(CONN_SK))
+            .update_expression("ADD rooms :room")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":room", AttributeValue::Ss(vec![room.to_string()]));
+        if max_rooms != usize::MAX {
+            conn = conn
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(rooms) OR size(rooms) < :max)",
+                )
+                .expression_attribute_values(":max", n(max_rooms));
+        }
+        let conn = built(conn.build())?;
         let result = self
             .client
             .transact_write_items()
@@ -222,6 +250,10 @@ impl MembershipStore for DynamoStore {
             // Already a member: joining is idempotent.
             Ok(_) => {}
             Err(e) if first_condition_failed(&e, 0) => {}
+            // The connection is there and its rooms are full: nothing was written.
+            Err(e) if first_condition_failed(&e, 2) && self.is_connected(&member.id).await? => {
+                return Ok(None);
+            }
             Err(e) if first_condition_failed(&e, 2) => {
                 return Err(BackendError::new(
                     format!("joining {room}"),
@@ -230,7 +262,7 @@ impl MembershipStore for DynamoStore {
             }
             Err(e) => return Err(backend(format!("joining {} to {room}", member.id))(e)),
         }
-        self.member_count(room).await
+        Ok(Some(self.member_count(room).await?))
     }
 
     async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError> {

@@ -5,6 +5,7 @@
 //! | connection | `CONN#<id>` | `CONN` | rooms (string set), room, user, connectedAt, protocol, exp |
 //! | membership | `ROOM#<room>` | `CONN#<id>` | protocol, joinedAt, exp |
 //! | room state | `ROOM#<room>` | `STATE` | version, bg, icons (map id → {img,x,y}), iconCount, members, lpk |
+//! | message rate | `CONN#<id>` | `RATE` | tat, exp (see `rate.rs`) |
 //!
 //! State mutations are single `UpdateItem`s that touch only their icon and
 //! `ADD version :one`, returning the new version: concurrent edits never lose each other
@@ -13,6 +14,7 @@
 //! `lpk = "ROOMS"` so the `byMembers` index (`lpk`, `members`) lists the busiest rooms.
 
 mod members;
+mod rate;
 mod rooms;
 mod table;
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use bytes::Bytes;
 use dashmap::DashMap;
+use roomcast_core::abuse::{self, MessageRate, Verdict};
 use roomcast_core::auth::RoomAccess;
 use roomcast_core::ports::{PostError, Poster};
 use roomcast_core::protocol::{ErrorCode, ProtocolError, RoomName, ServerMessage};
@@ -33,6 +34,10 @@ pub struct Actions {
     endpoint_override: Option<String>,
     /// One management client per endpoint, reused across invocations.
     posters: DashMap<String, ApiGwPoster>,
+    /// The per-connection message rate, held in the table across invocations.
+    message_rate: MessageRate,
+    /// `APIGW_API_KEY`: sent as `x-api-key` to a local gateway's `@connections`.
+    api_key: Option<String>,
 }
 
 impl Actions {
@@ -49,7 +54,22 @@ impl Actions {
             sdk,
             endpoint_override,
             posters: DashMap::new(),
+            message_rate: MessageRate::default(),
+            api_key: None,
         }
+    }
+
+    /// Enforce `rate` (`MESSAGE_RATE`, `MESSAGE_BURST`, `MESSAGE_STRIKES`) instead of
+    /// the defaults.
+    pub fn with_message_rate(mut self, rate: MessageRate) -> Self {
+        self.message_rate = rate;
+        self
+    }
+
+    /// Send `x-api-key` to the management endpoint (`APIGW_API_KEY`, local gateway only).
+    pub fn with_api_key(mut self, key: Option<String>) -> Self {
+        self.api_key = key;
+        self
     }
 
     fn poster(&self, event: &ApiGatewayWebsocketProxyRequest) -> Option<ApiGwPoster> {
@@ -61,7 +81,9 @@ impl Actions {
         Some(
             self.posters
                 .entry(endpoint.clone())
-                .or_insert_with(|| ApiGwPoster::new(&self.sdk, endpoint))
+                .or_insert_with(|| {
+                    ApiGwPoster::with_api_key(&self.sdk, endpoint, self.api_key.as_deref())
+                })
                 .clone(),
         )
     }
@@ -107,6 +129,40 @@ impl Actions {
         })
     }
 
+    /// Count this message against the connection's rate: `Some(None)` to handle it,
+    /// `Some(Some(reply))` to answer `rate_limited` instead, `None` to disconnect. A
+    /// table failure lets the message through (and is logged): the limit protects
+    /// the service and must not become the outage.
+    async fn count_message(&self, session: &Session, body: &str) -> Option<Option<ServerMessage>> {
+        if !self.message_rate.is_on() {
+            return Some(None);
+        }
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        match self
+            .store
+            .admit_message(&session.id, &self.message_rate, now_us)
+            .await
+        {
+            Ok(admission) => match admission.verdict {
+                Verdict::Allow => Some(None),
+                Verdict::Limited => Some(Some(abuse::rate_limited(
+                    body,
+                    &self.message_rate,
+                    &admission,
+                    now_us,
+                ))),
+                Verdict::Disconnect => None,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, source = ?e.source, connection = %session.id, "message rate not counted");
+                Some(None)
+            }
+        }
+    }
+
     /// Handle one message event.
     pub async fn handle(&self, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
         let start = Instant::now();
@@ -130,7 +186,25 @@ impl Actions {
         let room = serde_json::from_str::<RoomField>(body)
             .ok()
             .and_then(|r| r.room);
-        let replies: Vec<ServerMessage> = if event.is_base64_encoded {
+        let verdict = self.count_message(&session, body).await;
+        if verdict.is_none() {
+            // Sustained excess: API Gateway closes the socket and runs `$disconnect`.
+            tracing::info!(connection = %session.id, "deleting a connection that stays over its message rate");
+            if let Err(e) = poster.delete(&session.id).await {
+                tracing::error!(error = %e, source = ?e.source, connection = %session.id, "could not delete the connection");
+            }
+            request_line(
+                &route,
+                room.as_deref(),
+                Some(session.id.as_str()),
+                start.elapsed(),
+                "rate_limited_disconnect",
+            );
+            return response(200, None);
+        }
+        let replies: Vec<ServerMessage> = if let Some(Some(refusal)) = verdict {
+            vec![refusal]
+        } else if event.is_base64_encoded {
             vec![
                 ProtocolError::new(
                     ErrorCode::UnsupportedFrame,

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 use super::{Handler, internal};
 use crate::ports::BackendError;
 use crate::protocol::{
-    ConnectionId, EventName, ProtocolError, PublishRequest, RoomName, ServerMessage,
+    ConnectionId, ErrorCode, EventName, ProtocolError, PublishRequest, RoomName, ServerMessage,
 };
 
 impl Handler {
@@ -17,6 +17,7 @@ impl Handler {
         from: Option<ConnectionId>,
         except: Option<ConnectionId>,
     ) -> Result<(), ProtocolError> {
+        self.check_emit_size(&data)?;
         let message = ServerMessage::Event {
             room: room.clone(),
             event,
@@ -28,8 +29,22 @@ impl Handler {
             .map_err(internal)
     }
 
+    /// `payload_too_large` when `data` is over `MAX_EMIT_BYTES` (the parser already
+    /// refused anything over the 64 KiB ceiling). Publish APIs call it too.
+    pub fn check_emit_size(&self, data: &RawValue) -> Result<(), ProtocolError> {
+        let (len, max) = (data.get().len(), self.limits.max_emit_bytes);
+        if len > max {
+            return Err(ProtocolError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("data is {len} bytes; at most {max} allowed"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Server-side publish (`POST /rooms/{room}/emit`, the SDK's publisher): an event
-    /// to every member, `from: null`.
+    /// to every member, `from: null`. Size-check with [`Handler::check_emit_size`]
+    /// first.
     pub async fn publish(
         &self,
         room: RoomName,

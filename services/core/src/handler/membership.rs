@@ -3,7 +3,7 @@
 use super::{Handler, Session, ack, internal};
 use crate::ports::BackendError;
 use crate::protocol::limits::LIST_ROOMS_LIMIT;
-use crate::protocol::{ConnectionId, ProtocolError, Ref, RoomName, ServerMessage};
+use crate::protocol::{ConnectionId, ErrorCode, ProtocolError, Ref, RoomName, ServerMessage};
 
 impl Handler {
     /// `$connect`: record the connection and join its connect room.
@@ -26,11 +26,18 @@ impl Handler {
         room: RoomName,
         reference: Option<Ref>,
     ) -> Result<Vec<ServerMessage>, ProtocolError> {
-        let members = self
+        let max = self.limits.max_rooms;
+        let Some(members) = self
             .members
-            .join(&room, &session.member())
+            .join_within(&room, &session.member(), max)
             .await
-            .map_err(internal)?;
+            .map_err(internal)?
+        else {
+            return Err(ProtocolError::new(
+                ErrorCode::RoomLimit,
+                format!("a connection may be in at most {max} rooms; leave one first"),
+            ));
+        };
         self.presence(&room, members).await.map_err(internal)?;
         self.get_state(room, reference).await
     }

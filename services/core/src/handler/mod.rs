@@ -8,6 +8,7 @@ mod membership;
 
 use std::sync::Arc;
 
+use crate::abuse::HandlerLimits;
 use crate::auth::RoomAccess;
 use crate::fanout::{FanoutJob, RoomJob, now_ms};
 use crate::ports::{BackendError, FanoutQueue, Member, MembershipStore, RoomStore};
@@ -44,10 +45,11 @@ pub struct Handler {
     rooms: Arc<dyn RoomStore>,
     members: Arc<dyn MembershipStore>,
     queue: Arc<dyn FanoutQueue>,
+    limits: HandlerLimits,
 }
 
 impl Handler {
-    /// Wire a handler from its ports.
+    /// Wire a handler from its ports, with the default [`HandlerLimits`].
     pub fn new(
         rooms: Arc<dyn RoomStore>,
         members: Arc<dyn MembershipStore>,
@@ -57,7 +59,19 @@ impl Handler {
             rooms,
             members,
             queue,
+            limits: HandlerLimits::default(),
         }
+    }
+
+    /// The same handler enforcing `limits` (rooms per connection, emit size).
+    pub fn with_limits(mut self, limits: HandlerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits this handler enforces.
+    pub fn limits(&self) -> HandlerLimits {
+        self.limits
     }
 
     /// Handle one text frame from `session`; returns the frames owed to the sender

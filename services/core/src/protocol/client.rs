@@ -231,7 +231,22 @@ pub(super) fn fields_schema(
     })
 }
 
+/// Just the `ref` of a frame.
+#[derive(Deserialize)]
+struct RefOnly {
+    #[serde(rename = "ref")]
+    reference: Option<serde_json::Value>,
+}
+
 impl ClientMessage {
+    /// The valid `ref` of a frame, read without validating the rest: for answers given
+    /// before a frame is handled (`rate_limited`). `None` when the frame has none or
+    /// cannot be read.
+    pub fn reference_of(frame: &str) -> Option<Ref> {
+        let only: RefOnly = serde_json::from_str(frame).ok()?;
+        Ref::from_json(&only.reference?).ok()
+    }
+
     /// Parse a text frame. `default_room` fills a missing `room`: the seed's clients
     /// never send one, so their connection's room is used; `roomcast.v1` clients pass
     /// `None` and must name the room.

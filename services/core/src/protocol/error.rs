@@ -47,8 +47,11 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The client sent a binary frame; the protocol is JSON text.
     UnsupportedFrame,
-    /// Too many requests: new connections per second (HTTP 429 on connect).
+    /// Too many requests: new connections per second (HTTP 429 on connect), or
+    /// messages per second on one connection (`MESSAGE_RATE`).
     RateLimited,
+    /// A `join` beyond the rooms one connection may be in (`MAX_ROOMS`).
+    RoomLimit,
     /// Missing or wrong API key on an HTTP API, or a missing/invalid token at connect.
     Unauthorized,
     /// The connection's token does not grant this room (its `rooms` claim).
@@ -82,6 +85,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedFrame => "unsupported_frame",
             Self::RateLimited => "rate_limited",
+            Self::RoomLimit => "room_limit",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::Gone => "gone",
@@ -90,7 +94,7 @@ impl ErrorCode {
     }
 
     /// All codes, for documentation tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::InvalidJson,
         Self::InvalidMessage,
         Self::MissingAction,
@@ -109,6 +113,7 @@ impl ErrorCode {
         Self::PayloadTooLarge,
         Self::UnsupportedFrame,
         Self::RateLimited,
+        Self::RoomLimit,
         Self::Unauthorized,
         Self::Forbidden,
         Self::Gone,

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roomcast_core::ports::PostError;
 use roomcast_core::protocol::ConnectionId;
@@ -49,8 +49,22 @@ impl IntoResponse for AwsError {
     }
 }
 
-/// The connection a request names, on this gateway's stage only.
-fn target(app: &AppState, stage: &str, id: String) -> Result<ConnectionId, AwsError> {
+/// The connection a request names, on this gateway's stage only, for a caller with
+/// the API key when one is configured. (On AWS the management API takes IAM SigV4
+/// instead; a missing or bad signature is a 403 `ForbiddenException` there too.)
+fn target(
+    app: &AppState,
+    headers: &HeaderMap,
+    stage: &str,
+    id: String,
+) -> Result<ConnectionId, AwsError> {
+    if !super::api_key_ok(app, headers) {
+        return Err(AwsError::new(
+            StatusCode::FORBIDDEN,
+            "ForbiddenException",
+            "missing or wrong x-api-key",
+        ));
+    }
     if stage != app.config.stage {
         return Err(AwsError::new(
             StatusCode::FORBIDDEN,
@@ -70,9 +84,10 @@ fn timestamp(t: SystemTime) -> String {
 pub async fn post(
     State(app): State<AppState>,
     Path((stage, id)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, AwsError> {
-    let id = target(&app, &stage, id)?;
+    let id = target(&app, &headers, &stage, id)?;
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(AwsError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -103,10 +118,11 @@ pub async fn post(
 pub async fn get(
     State(app): State<AppState>,
     Path((stage, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, AwsError> {
     let c = app
         .connections
-        .get(&target(&app, &stage, id)?)
+        .get(&target(&app, &headers, &stage, id)?)
         .ok_or_else(AwsError::gone)?;
     Ok(Json(json!({
         "connectedAt": timestamp(c.connected_at),
@@ -120,10 +136,11 @@ pub async fn get(
 pub async fn delete(
     State(app): State<AppState>,
     Path((stage, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, AwsError> {
     let c = app
         .connections
-        .get(&target(&app, &stage, id)?)
+        .get(&target(&app, &headers, &stage, id)?)
         .ok_or_else(AwsError::gone)?;
     c.close(1000, "deleted by the server");
     Ok(StatusCode::NO_CONTENT)

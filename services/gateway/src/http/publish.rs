@@ -17,15 +17,12 @@ pub async fn emit(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Some(key) = &app.config.api_key {
-        let given = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-        if given != Some(key.as_str()) {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                "missing or wrong x-api-key",
-            );
-        }
+    if !super::api_key_ok(&app, &headers) {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "missing or wrong x-api-key",
+        );
     }
     let room = match RoomName::parse(room) {
         Ok(room) => room,
@@ -42,6 +39,9 @@ pub async fn emit(
             return error_response(status, e.code, e.message);
         }
     };
+    if let Err(e) = app.handler.check_emit_size(&request.data) {
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, e.code, e.message);
+    }
     let event = request.event.clone();
     match app.handler.publish(room.clone(), request).await {
         Ok(()) => (

@@ -77,6 +77,23 @@ impl MembershipStore for MemoryMembers {
         Ok(count(members.len()))
     }
 
+    async fn join_within(
+        &self,
+        room: &RoomName,
+        member: &Member,
+        max_rooms: usize,
+    ) -> Result<Option<u32>, BackendError> {
+        let mut inner = self.lock();
+        let rooms = inner.connections.entry(member.id.clone()).or_default();
+        if !rooms.contains(room) && rooms.len() >= max_rooms {
+            return Ok(None);
+        }
+        rooms.insert(room.clone());
+        let members = inner.rooms.entry(room.clone()).or_default();
+        members.insert(member.id.clone(), member.protocol);
+        Ok(Some(count(members.len())))
+    }
+
     async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError> {
         let mut inner = self.lock();
         if let Some(rooms) = inner.connections.get_mut(id) {

@@ -34,6 +34,20 @@ pub async fn connect(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Per address first: attempts one address is refused do not use up everyone's quota.
+    if let Some(per_ip) = &app.connect_limiter_per_ip {
+        if per_ip.check_key(&peer.ip()).is_err() {
+            return error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                "too many new connections per second from your address; retry shortly",
+            );
+        }
+        // Forget addresses whose bucket is full again, so the map stays small.
+        if per_ip.len() > 10_000 {
+            per_ip.retain_recent();
+        }
+    }
     if app.connect_limiter.check().is_err() {
         return error_response(
             StatusCode::TOO_MANY_REQUESTS,

@@ -5,6 +5,7 @@
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use roomcast_core::Session;
+use roomcast_core::abuse::{self, Verdict};
 use roomcast_core::protocol::{ErrorCode, ProtocolError, ServerMessage};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const UNSUPPORTED: u16 = 1003;
     pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
 }
@@ -56,6 +58,10 @@ where
 {
     let lifetime = Instant::now() + app.config.max_lifetime;
     let mut idle = Instant::now() + app.config.idle_timeout;
+    // The message rate's state (GCRA): one number, on this connection's own clock.
+    let rate = app.config.message_rate();
+    let origin = std::time::Instant::now();
+    let mut tat = None;
     loop {
         let message = tokio::select! {
             m = stream.next() => m,
@@ -66,6 +72,29 @@ where
         };
         idle = Instant::now() + app.config.idle_timeout;
         handle.touch();
+        if let Some(Ok(Message::Text(_) | Message::Binary(_))) = &message {
+            let now = origin.elapsed().as_micros() as u64;
+            let admission = rate.admit(tat, now);
+            tat = Some(admission.tat_us);
+            match admission.verdict {
+                Verdict::Allow => {}
+                Verdict::Limited => {
+                    let text = match &message {
+                        Some(Ok(Message::Text(t))) => t.as_str(),
+                        _ => "",
+                    };
+                    let reply = abuse::rate_limited(text, &rate, &admission, now);
+                    if !send(handle, session, reply).await {
+                        return;
+                    }
+                    continue;
+                }
+                Verdict::Disconnect => {
+                    tracing::info!(connection = %session.id, "closing a connection that stays over its message rate");
+                    return handle.close(close::POLICY, "message rate exceeded");
+                }
+            }
+        }
         match message {
             Some(Ok(Message::Text(text))) => {
                 app.metrics.message();
