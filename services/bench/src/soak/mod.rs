@@ -337,6 +337,16 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         }
     };
     let bound = |start: u64| start as f64 * args.rss_factor + args.rss_slack_mib * 1024.0 * 1024.0;
+    let loads: Vec<f64> = rss_samples
+        .iter()
+        .map(|s| s.2)
+        .filter(|l| l.is_finite())
+        .collect();
+    let machine = Machine {
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_mean: loads.iter().sum::<f64>() / loads.len().max(1) as f64,
+        load_max: loads.iter().copied().fold(0.0, f64::max),
+    };
     let rss = Rss {
         start_mib: mib(rss_start),
         before_restart_mib: restart.as_ref().map(|r| mib(r.rss_before)),
@@ -348,7 +358,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             "before restart, after restart and end ≤ start × {} + {} MiB",
             args.rss_factor, args.rss_slack_mib
         ),
-        samples: rss_samples,
+        samples: rss_samples.iter().map(|s| (s.0, s.1)).collect(),
     };
     let mut failures = errors;
     if verdict.lost > 0 {
@@ -416,6 +426,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         convergence,
         latency,
         rss,
+        machine,
         final_versions: finals.values().map(|(n, v, _)| (n.clone(), *v)).collect(),
         failures: failures.clone(),
         passed: failures.is_empty(),
@@ -457,19 +468,31 @@ fn churn_schedule(args: &Args) -> Vec<Vec<Duration>> {
     schedule
 }
 
-/// The gateway's RSS every 2 s over the run into `samples`: (seconds since the run's
-/// start, MiB). Runs until aborted.
-async fn sample_rss(pid: Arc<AtomicU32>, from: Instant, samples: Arc<Mutex<Vec<(f64, f64)>>>) {
+/// Every 2 s over the run into `samples`: (seconds since the run's start, the
+/// gateway's RSS in MiB, the machine's 1-minute load average). Runs until aborted.
+async fn sample_rss(pid: Arc<AtomicU32>, from: Instant, samples: Arc<Mutex<Vec<(f64, f64, f64)>>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tick.tick().await;
         if let Ok(s) = ProcSample::read(pid.load(Ordering::Relaxed)) {
-            samples
-                .lock()
-                .expect("samples")
-                .push((from.elapsed().as_secs_f64(), mib(s.rss_bytes)));
+            samples.lock().expect("samples").push((
+                from.elapsed().as_secs_f64(),
+                mib(s.rss_bytes),
+                load_average().unwrap_or(f64::NAN),
+            ));
         }
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`): the soak shares the machine with
+/// whatever else runs, which shows in the latencies.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// What the restart did.
@@ -668,6 +691,15 @@ struct Rss {
     samples: Vec<(f64, f64)>,
 }
 
+/// The machine the run shared: the bench, the gateway and whatever else ran.
+#[derive(Debug, Clone, Serialize)]
+struct Machine {
+    cores: usize,
+    /// 1-minute load average over the run: mean and highest sample.
+    load_mean: f64,
+    load_max: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 struct Results {
     args: Args,
@@ -679,6 +711,7 @@ struct Results {
     convergence: Convergence,
     latency: LatencyReport,
     rss: Rss,
+    machine: Machine,
     final_versions: BTreeMap<String, u64>,
     failures: Vec<String>,
     passed: bool,
@@ -782,5 +815,57 @@ fn print_table(r: &Results) {
         "RSS bound".to_string(),
         format!("{:.1} MiB ({})", r.rss.bound_mib, r.rss.bound),
     ]);
+    t.row([
+        "machine: cores / load average over the run (mean, max)".to_string(),
+        format!(
+            "{} / {:.1}, {:.1}",
+            r.machine.cores, r.machine.load_mean, r.machine.load_max
+        ),
+    ]);
     t.print("soak");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn churn_takes_the_share_in_every_period_within_the_run() {
+        let args = Args {
+            clients: 100,
+            duration: 150.0,
+            churn_period: 60.0,
+            ..Args::full()
+        };
+        let schedule = churn_schedule(&args);
+        let all: Vec<f64> = schedule
+            .iter()
+            .flatten()
+            .map(Duration::as_secs_f64)
+            .collect();
+        // Periods [0, 60), [60, 120), [120, 150): 20 clients each.
+        for (lo, hi) in [(0.0, 60.0), (60.0, 120.0), (120.0, 150.0)] {
+            assert_eq!(all.iter().filter(|t| (lo..hi).contains(*t)).count(), 20);
+        }
+        assert_eq!(all.len(), 60);
+        // Nobody churns twice in one period.
+        for s in &schedule {
+            for w in s.windows(2) {
+                assert!((w[0].as_secs_f64() / 60.0).floor() < (w[1].as_secs_f64() / 60.0).floor());
+            }
+        }
+        assert_eq!(churn_schedule(&args), schedule, "the seed decides");
+    }
+
+    #[test]
+    fn quick_and_full_are_valid() {
+        Args::quick().check().unwrap();
+        let full = Args::full();
+        full.check().unwrap();
+        assert_eq!((full.clients, full.rooms), (2000, 50));
+        assert!(
+            full.duration <= 270.0,
+            "the whole full run stays under 5 minutes"
+        );
+    }
 }
