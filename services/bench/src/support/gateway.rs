@@ -39,6 +39,26 @@ pub fn gateway_binary() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The flags the gateway binary knows (`roomcast --help`, read once), so a benchmark can
+/// pass a flag only to a binary that has it.
+pub fn gateway_supports(flag: &str) -> anyhow::Result<bool> {
+    static HELP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let help = match HELP.get() {
+        Some(h) => h,
+        None => {
+            let binary = gateway_binary()?;
+            let out = std::process::Command::new(&binary)
+                .arg("--help")
+                .output()
+                .with_context(|| format!("{} --help", binary.display()))?;
+            HELP.get_or_init(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+    };
+    Ok(help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+        .any(|word| word == flag))
+}
+
 impl GatewayProcess {
     /// Start on a free port and a fresh data dir with extra `flags`; waits for
     /// `/healthz`.
@@ -102,6 +122,16 @@ impl GatewayProcess {
         tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .context("gateway did not exit within 20 s of SIGTERM")??;
+        Ok(())
+    }
+
+    /// SIGKILL and wait for the exit: for a benchmark that is done with the server and
+    /// needs nothing saved (no graceful `$disconnect` of thousands of connections).
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .context("gateway did not exit within 20 s of SIGKILL")??;
         Ok(())
     }
 

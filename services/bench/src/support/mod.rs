@@ -1,7 +1,10 @@
 //! What the benchmarks share.
 
 pub mod gateway;
+pub mod net;
+pub mod node;
 pub mod proc;
+pub mod sampler;
 pub mod stats;
 pub mod table;
 

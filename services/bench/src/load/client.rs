@@ -1,0 +1,182 @@
+//! One WebSocket client stack (tokio-tungstenite) for both servers: connecting from a
+//! given source address, each server's handshake, the publish frame, and telling the
+//! frames a client receives apart.
+//!
+//! | | roomcast | Socket.IO |
+//! | --- | --- | --- |
+//! | connect | `ws://127.0.0.1:P/dev?room=R`, subprotocol `roomcast.v1` | `ws://127.0.0.1:P/socket.io/?EIO=4&transport=websocket&room=R`, then `40` |
+//! | joined to `R` | in `$connect` | in the peer's connection handler |
+//! | publish | `{"action":"emit","room":"bench","event":"m","data":D}` | `42["publish","bench",D]` → `io.to("bench").emit("m", D)` |
+//! | received | `{"type":"event","room":"bench","event":"m","data":D,"from":".."}` | `42["m",D]` |
+//! | keep-alive | none needed (idle timeout 10 min) | answer the server's `2` with `3` |
+
+use super::engineio;
+use super::server::Kind;
+use crate::support::net::connect_from;
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// A connected client.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// The event name on both servers.
+pub const EVENT: &str = "m";
+
+/// How long one client may take to connect and finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connect to the `kind` server on `port` from `source`, joined to `room`, and finish
+/// the handshake: roomcast is ready at the upgrade (`$connect` joins the room right
+/// after it; the bench's warm-up checks that every client receives), Socket.IO once
+/// the namespace connect is acknowledged (`40{..}`, sent after the connection handler
+/// joined the room).
+pub async fn connect(kind: Kind, port: u16, room: &str, source: Ipv4Addr) -> anyhow::Result<Ws> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(kind, port, room, source))
+        .await
+        .context("handshake timed out")?
+}
+
+async fn handshake(kind: Kind, port: u16, room: &str, source: Ipv4Addr) -> anyhow::Result<Ws> {
+    let stream = connect_from(source, port)
+        .await
+        .with_context(|| format!("TCP connect to 127.0.0.1:{port} from {source}"))?;
+    match kind {
+        Kind::Roomcast => {
+            let mut request =
+                format!("ws://127.0.0.1:{port}/dev?room={room}").into_client_request()?;
+            request.headers_mut().insert(
+                SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_static("roomcast.v1"),
+            );
+            let (ws, _) =
+                tokio_tungstenite::client_async_with_config(request, stream, Some(config()))
+                    .await?;
+            Ok(ws)
+        }
+        Kind::SocketIo => {
+            let url = format!("ws://127.0.0.1:{port}{}", engineio::path(Some(room)));
+            let (mut ws, _) =
+                tokio_tungstenite::client_async_with_config(url, stream, Some(config())).await?;
+            let open = next_text(&mut ws).await?;
+            engineio::parse_open(&open)?;
+            ws.send(Message::text(engineio::CONNECT)).await?;
+            loop {
+                let frame = next_text(&mut ws).await?;
+                if engineio::is_ping(&frame) {
+                    ws.send(Message::text(engineio::PONG)).await?;
+                } else if engineio::is_connected(&frame)? {
+                    return Ok(ws);
+                }
+            }
+        }
+    }
+}
+
+/// The clients' WebSocket settings: a 16 KiB read buffer instead of tungstenite's
+/// 128 KiB (zero-filled on the first read), so that 10,000 clients fit the generator
+/// comfortably; messages are about 1 KiB.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(16 * 1024)
+}
+
+async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Close(frame))) => bail!("closed during the handshake: {frame:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("connection ended during the handshake"),
+        }
+    }
+}
+
+/// What a received text frame is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// An event relayed to the room (the whole frame; the bench's stamp is inside).
+    Event(&'a str),
+    /// Socket.IO's ping: answer [`engineio::PONG`].
+    Ping,
+    /// A roomcast `error` frame (the publisher's, e.g. `rate_limited`).
+    Error(&'a str),
+    /// Anything else (roomcast `presence`, …).
+    Other,
+}
+
+pub fn classify(kind: Kind, frame: &str) -> Incoming<'_> {
+    match kind {
+        Kind::Roomcast if frame.starts_with(r#"{"type":"event""#) => Incoming::Event(frame),
+        Kind::Roomcast if frame.starts_with(r#"{"type":"error""#) => Incoming::Error(frame),
+        Kind::Roomcast => Incoming::Other,
+        Kind::SocketIo if engineio::is_ping(frame) => Incoming::Ping,
+        Kind::SocketIo => match engineio::event_body(frame) {
+            Some(_) => Incoming::Event(frame),
+            None => Incoming::Other,
+        },
+    }
+}
+
+/// The frame that publishes `data` (JSON) to `room`.
+pub fn publish_frame(kind: Kind, room: &str, data: &str) -> String {
+    match kind {
+        Kind::Roomcast => {
+            format!(r#"{{"action":"emit","room":"{room}","event":"{EVENT}","data":{data}}}"#)
+        }
+        Kind::SocketIo => engineio::event(
+            "publish",
+            &[&serde_json::Value::from(room).to_string(), data],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames() {
+        assert_eq!(
+            publish_frame(Kind::Roomcast, "bench", r#"{"a":1}"#),
+            r#"{"action":"emit","room":"bench","event":"m","data":{"a":1}}"#
+        );
+        assert_eq!(
+            publish_frame(Kind::SocketIo, "bench", r#"{"a":1}"#),
+            r#"42["publish","bench",{"a":1}]"#
+        );
+        let event = r#"{"type":"event","room":"bench","event":"m","data":{"a":1},"from":"x"}"#;
+        assert_eq!(classify(Kind::Roomcast, event), Incoming::Event(event));
+        assert_eq!(
+            classify(
+                Kind::Roomcast,
+                r#"{"type":"presence","room":"bench","members":3}"#
+            ),
+            Incoming::Other
+        );
+        assert!(matches!(
+            classify(
+                Kind::Roomcast,
+                r#"{"type":"error","code":"rate_limited","message":"x"}"#
+            ),
+            Incoming::Error(_)
+        ));
+        assert_eq!(classify(Kind::SocketIo, "2"), Incoming::Ping);
+        assert_eq!(
+            classify(Kind::SocketIo, r#"42["m",{"a":1}]"#),
+            Incoming::Event(r#"42["m",{"a":1}]"#)
+        );
+        assert_eq!(
+            classify(Kind::SocketIo, r#"40{"sid":"x"}"#),
+            Incoming::Other
+        );
+    }
+}

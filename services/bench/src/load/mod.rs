@@ -1,0 +1,415 @@
+//! # Gateway vs Socket.IO
+//!
+//! The local gateway (`roomcast`) against Socket.IO 4 on Node, on this machine, with
+//! the same load generator for both: N clients in one room, one publisher outside the
+//! room sending 1 KB messages, first at a fixed rate, then as fast as the server
+//! takes them (a bounded window of messages not yet received by every client).
+//! Reported per server: delivered messages/s, p50/p99 publish-to-receive latency,
+//! server CPU (share of a core) and peak RSS, and roomcast ÷ Socket.IO ratios.
+//!
+//! - [`engineio`]: Engine.IO v4 / Socket.IO framing; the bench speaks it over
+//!   WebSocket with tokio-tungstenite itself (no `rust_socketio`), so both servers
+//!   are driven by one client stack.
+//! - [`client`]: connecting, each server's handshake, publish and event frames.
+//! - [`server`]: the two servers as child processes, and the gateway's flags.
+//! - [`generator`]: the receiving swarm, the publisher, the phases and counters.
+//!
+//! Each run starts its server fresh, connects the clients from a fresh loopback
+//! source address (TIME_WAIT), kills the server at the end, and takes its figures from
+//! /proc. Everything is bounded in time.
+
+pub mod client;
+pub mod engineio;
+pub mod generator;
+pub mod server;
+
+use crate::support::proc::{ProcSample, mib};
+use crate::support::sampler::{PeakRss, wait_idle};
+use crate::support::table::Table;
+use crate::support::{Output, fd_limit};
+use generator::{Clock, Delivery, Generator, Pace, Phase, Publisher, Rooms, Shared, Swarm};
+use server::{Kind, Server};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Clients in the room; one run per size and server.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
+    pub clients: Vec<usize>,
+    /// Servers to run (both by default).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Kind::BOTH)]
+    pub servers: Vec<Kind>,
+    /// Size of each message's `data`, bytes of JSON.
+    #[arg(long, default_value_t = 1024)]
+    pub payload_bytes: usize,
+    /// Publish rate of the fixed-rate phase, messages per second.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Seconds of publishing in the fixed-rate phase.
+    #[arg(long, default_value_t = 10.0)]
+    pub fixed_secs: f64,
+    /// Seconds of publishing in the as-fast-as-possible phase.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_secs: f64,
+    /// As fast as possible: at most this many messages not yet received by every
+    /// client (backpressure, so the phase measures throughput, not a growing queue).
+    #[arg(long, default_value_t = 32)]
+    pub window: u32,
+    /// Client handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+    /// Longest wait, after connecting, for the server to go idle (roomcast fans a
+    /// `presence` out to the room on every connect: N connects are about N² frames).
+    #[arg(long, default_value_t = 900.0)]
+    pub settle_secs: f64,
+}
+
+impl Args {
+    pub fn quick() -> Self {
+        Self {
+            clients: vec![200],
+            servers: Kind::BOTH.to_vec(),
+            payload_bytes: 1024,
+            rate: 10.0,
+            fixed_secs: 2.0,
+            max_secs: 2.0,
+            window: 32,
+            connect_concurrency: 100,
+            settle_secs: 30.0,
+        }
+    }
+
+    pub fn full() -> Self {
+        Self {
+            clients: vec![1_000, 10_000],
+            servers: Kind::BOTH.to_vec(),
+            payload_bytes: 1024,
+            rate: 10.0,
+            fixed_secs: 10.0,
+            max_secs: 10.0,
+            window: 32,
+            connect_concurrency: 200,
+            settle_secs: 900.0,
+        }
+    }
+}
+
+/// Warm-up messages every client must receive before measuring.
+const WARMUP_MESSAGES: u32 = 3;
+/// How long the warm-up may take once the server is idle.
+const WARMUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One server at one size.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    pub server: Kind,
+    pub clients: usize,
+    /// Connecting every client (handshakes done).
+    pub connect_s: f64,
+    /// After connecting: until the server idled and the warm-up reached every client.
+    pub settle_s: f64,
+    /// Warm-up deliveries received / owed.
+    pub warmup: (u64, u64),
+    /// Server RSS once connected and settled, MiB.
+    pub rss_connected_mib: f64,
+    pub phases: Vec<PhaseRun>,
+    /// Client connections the server ended during the run, by close code.
+    pub closures: BTreeMap<String, u64>,
+    /// `error` frames the publisher received, by code.
+    pub publisher_errors: BTreeMap<String, u64>,
+}
+
+/// One phase of a run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PhaseRun {
+    pub phase: String,
+    pub delivery: Delivery,
+    /// Server CPU over the phase (publishing and draining), cores (1.0 = one core).
+    pub server_cpu_cores: f64,
+    /// Server peak RSS during the phase, MiB.
+    pub server_rss_peak_mib: f64,
+    /// The load generator's own CPU (this process), cores.
+    pub bench_cpu_cores: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Results<'a> {
+    args: ArgsRecord,
+    gateway_flags: Vec<String>,
+    cores: usize,
+    runs: &'a [Run],
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ArgsRecord {
+    payload_bytes: usize,
+    rate: f64,
+    fixed_secs: f64,
+    max_secs: f64,
+    window: u32,
+}
+
+pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let largest = args.clients.iter().copied().max().unwrap_or(0) as u64;
+    anyhow::ensure!(
+        fd_limit() > largest + 64,
+        "{largest} clients need more open files than the limit allows ({}); see `ulimit -Hn`",
+        fd_limit()
+    );
+    let mut runs = Vec::new();
+    for &clients in &args.clients {
+        for &kind in &args.servers {
+            println!("load: {} with {clients} clients …", kind.label());
+            let run = run_one(kind, clients, &args).await?;
+            print_run(&run);
+            runs.push(run);
+        }
+    }
+    let gateway_flags = if args.servers.contains(&Kind::Roomcast) {
+        server::gateway_flags()?
+    } else {
+        Vec::new()
+    };
+    print_tables(&runs, &args);
+    out.save(
+        "load",
+        &Results {
+            args: ArgsRecord {
+                payload_bytes: args.payload_bytes,
+                rate: args.rate,
+                fixed_secs: args.fixed_secs,
+                max_secs: args.max_secs,
+                window: args.window,
+            },
+            gateway_flags,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            runs: &runs,
+        },
+    )?;
+    println!("load: done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn run_one(kind: Kind, clients: usize, args: &Args) -> anyhow::Result<Run> {
+    let mut server = Server::start(kind).await?;
+    let result = measure(&server, clients, args).await;
+    server.kill().await?;
+    let (run, swarm) = result?;
+    swarm.stop().await;
+    Ok(run)
+}
+
+async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result<(Run, Swarm)> {
+    let kind = server.kind();
+    let pid = server.pid();
+    let shared = Shared::new(Clock::new());
+    let connecting = Instant::now();
+    let swarm = Swarm::connect(
+        kind,
+        server.port(),
+        Rooms::One(generator::ROOM),
+        clients,
+        args.connect_concurrency,
+        shared.clone(),
+    )
+    .await?;
+    let publisher = Publisher::connect(kind, server.port()).await?;
+    let connect_s = connecting.elapsed().as_secs_f64();
+
+    // First the server finishes what the connects gave it (roomcast: a `presence` to
+    // the room per connect), then the warm-up proves every client is in the room.
+    let settling = Instant::now();
+    wait_idle(pid, Duration::from_secs_f64(args.settle_secs)).await?;
+    let mut generator = Generator::new(shared.clone(), publisher, args.payload_bytes);
+    let warmup = generator.warm_up(WARMUP_MESSAGES, WARMUP_TIMEOUT).await?;
+    if warmup.0 < warmup.1 {
+        eprintln!(
+            "warning: {}: {} of {} warm-up deliveries within {} s",
+            kind.label(),
+            warmup.0,
+            warmup.1,
+            WARMUP_TIMEOUT.as_secs()
+        );
+    }
+    wait_idle(pid, WARMUP_TIMEOUT).await?;
+    let settle_s = settling.elapsed().as_secs_f64();
+    let rss_connected_mib = mib(ProcSample::read(pid)?.rss_bytes);
+
+    let peak = PeakRss::start(pid);
+    let mut phases = Vec::new();
+    for (phase, pace, secs) in [
+        (Phase::Fixed, Pace::Rate(args.rate), args.fixed_secs),
+        (Phase::Max, Pace::Window(args.window), args.max_secs),
+    ] {
+        peak.reset();
+        let server_before = ProcSample::read(pid)?;
+        let bench_before = ProcSample::read(std::process::id())?;
+        let delivery = generator
+            .phase(phase, pace, Duration::from_secs_f64(secs))
+            .await?;
+        let server_after = ProcSample::read(pid)?;
+        let bench_after = ProcSample::read(std::process::id())?;
+        phases.push(PhaseRun {
+            phase: phase_name(phase, pace),
+            delivery,
+            server_cpu_cores: server_after.cpu_cores_since(&server_before),
+            server_rss_peak_mib: mib(peak.peak()),
+            bench_cpu_cores: bench_after.cpu_cores_since(&bench_before),
+        });
+    }
+    let run = Run {
+        server: kind,
+        clients: swarm.len(),
+        connect_s,
+        settle_s,
+        warmup,
+        rss_connected_mib,
+        phases,
+        closures: shared.closures(),
+        publisher_errors: generator.publisher.errors(),
+    };
+    Ok((run, swarm))
+}
+
+fn phase_name(phase: Phase, pace: Pace) -> String {
+    match (phase, pace) {
+        (_, Pace::Rate(r)) => format!("{r} msg/s"),
+        (_, Pace::Window(w)) => format!("max (window {w})"),
+    }
+}
+
+fn print_run(run: &Run) {
+    let closures = if run.closures.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{:?}", run.closures)
+    };
+    println!(
+        "  connected {} in {:.1} s, settled in {:.1} s (warm-up {}/{}), RSS {:.1} MiB; closures: {closures}{}",
+        run.clients,
+        run.connect_s,
+        run.settle_s,
+        run.warmup.0,
+        run.warmup.1,
+        run.rss_connected_mib,
+        if run.publisher_errors.is_empty() {
+            String::new()
+        } else {
+            format!("; publisher errors: {:?}", run.publisher_errors)
+        }
+    );
+}
+
+fn print_tables(runs: &[Run], args: &Args) {
+    let mut table = Table::new([
+        "clients",
+        "phase",
+        "server",
+        "sent",
+        "delivered / expected",
+        "delivered msg/s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU (cores)",
+        "server RSS peak MiB",
+        "bench CPU (cores)",
+    ]);
+    for run in runs {
+        for p in &run.phases {
+            let d = &p.delivery;
+            table.row([
+                run.clients.to_string(),
+                p.phase.clone(),
+                run.server.label().to_owned(),
+                d.sent.to_string(),
+                format!("{} / {}", d.delivered, d.expected),
+                format!("{:.0}", d.delivered_per_s),
+                format!("{:.2}", d.p50_ms),
+                format!("{:.2}", d.p99_ms),
+                format!("{:.2}", p.server_cpu_cores),
+                format!("{:.1}", p.server_rss_peak_mib),
+                format!("{:.2}", p.bench_cpu_cores),
+            ]);
+        }
+    }
+    table.print(&format!(
+        "Gateway vs Socket.IO: one room, {} B messages, one publisher outside the room",
+        args.payload_bytes
+    ));
+
+    let mut ratios = Table::new([
+        "clients",
+        "phase",
+        "delivered msg/s",
+        "p50",
+        "p99",
+        "server CPU",
+        "server RSS",
+        "deliveries per CPU-second",
+    ]);
+    let find = |kind: Kind, clients: usize| {
+        runs.iter()
+            .find(|r| r.server == kind && r.clients == clients)
+    };
+    for rc in runs.iter().filter(|r| r.server == Kind::Roomcast) {
+        let Some(sio) = find(Kind::SocketIo, rc.clients) else {
+            continue;
+        };
+        for (a, b) in rc.phases.iter().zip(&sio.phases) {
+            let per_cpu = |p: &PhaseRun| p.delivery.delivered_per_s / p.server_cpu_cores.max(1e-9);
+            ratios.row([
+                rc.clients.to_string(),
+                a.phase.clone(),
+                ratio(a.delivery.delivered_per_s, b.delivery.delivered_per_s),
+                ratio(a.delivery.p50_ms, b.delivery.p50_ms),
+                ratio(a.delivery.p99_ms, b.delivery.p99_ms),
+                ratio(a.server_cpu_cores, b.server_cpu_cores),
+                ratio(a.server_rss_peak_mib, b.server_rss_peak_mib),
+                ratio(per_cpu(a), per_cpu(b)),
+            ]);
+        }
+    }
+    ratios.print("Ratios, roomcast ÷ Socket.IO (throughput: higher is better for roomcast; latency, CPU, RSS: lower)");
+
+    let mut setup = Table::new([
+        "clients",
+        "server",
+        "connect s",
+        "settle s",
+        "RSS connected MiB",
+        "closures by the server",
+        "publisher errors",
+    ]);
+    for run in runs {
+        setup.row([
+            run.clients.to_string(),
+            run.server.label().to_owned(),
+            format!("{:.1}", run.connect_s),
+            format!("{:.1}", run.settle_s),
+            format!("{:.1}", run.rss_connected_mib),
+            counts(&run.closures),
+            counts(&run.publisher_errors),
+        ]);
+    }
+    setup.print("Connecting and settling");
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 && a.is_finite() && b.is_finite() {
+        format!("{:.2}×", a / b)
+    } else {
+        "–".to_owned()
+    }
+}
+
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "0".to_owned();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{v} × {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
