@@ -2,7 +2,7 @@
 //! icons at random, disconnecting and coming back on the churn schedule, and counting
 //! what its connection delivered.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ pub struct Shared {
     /// Per client: when it first had a room state after the SIGTERM (ns since
     /// `epoch`; 0: not yet).
     pub recovered: Vec<AtomicU64>,
+    /// Per client: connected (not away on the churn schedule).
+    pub online: Vec<AtomicBool>,
     /// Clients connected with their first state (the ramp's barrier).
     pub ready: AtomicUsize,
     pub epoch: Instant,
@@ -139,6 +141,7 @@ impl Shared {
             restart_term: OnceLock::new(),
             recovered_at: OnceLock::new(),
             recovered: (0..clients).map(|_| AtomicU64::new(0)).collect(),
+            online: (0..clients).map(|_| AtomicBool::new(false)).collect(),
             ready: AtomicUsize::new(0),
             epoch: Instant::now(),
         }
@@ -241,6 +244,7 @@ pub async fn play(
             };
         }
     };
+    shared.online[index as usize].store(true, Ordering::Relaxed);
     shared.ready.fetch_add(1, Ordering::Relaxed);
     let run_start = match phase.wait_for(|(p, _)| *p != Phase::Ramp).await {
         Ok(state) => state.1,
@@ -260,6 +264,7 @@ pub async fn play(
             _ = sleep_until_opt(churn_at) => {
                 churn.next();
                 Counters::inc(&shared.counters.churns);
+                shared.online[index as usize].store(false, Ordering::Relaxed);
                 session.close().await;
                 let (lo, hi) = shared.plan.offline;
                 let away = rng.random_range(lo.as_secs_f64()..=hi.as_secs_f64());
@@ -271,6 +276,7 @@ pub async fn play(
                     Ok(s) => s,
                     Err(e) => return Finished { ledger, session: None, error: Some(e) },
                 };
+                shared.online[index as usize].store(true, Ordering::Relaxed);
             }
             _ = until_stop(&mut phase) => break,
         }
