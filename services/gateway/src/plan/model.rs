@@ -37,8 +37,8 @@ pub struct Knobs {
     pub rate_limit: u64,
 }
 
-/// The default `POST_CONCURRENCY`: past a few dozen sockets per 512 MB invocation the
-/// invocation's CPU, not the round trip, is the limit (docs/benchmarks.md's sweep).
+/// The default `POST_CONCURRENCY`: the knob sweep in docs/benchmarks.md halves the time
+/// per doubling up to 64–128 in flight, then the poster's CPU (SigV4, HTTP) is the limit.
 pub const POST_CONCURRENCY: u64 = 64;
 /// The largest shard: a shard job carries its connection ids (about 19 bytes each in
 /// JSON) and stays well inside SQS's 256 KiB message limit and one 64 KB billing chunk
@@ -85,6 +85,13 @@ impl Workload {
         let pool_size = shards
             .max((busy * 1.5).ceil() as u64)
             .clamp(POOL_SIZE_RANGE.0, POOL_SIZE_RANGE.1);
+        // Each instance gets RATE_LIMIT / POOL_SIZE: a large room must spread over the
+        // whole pool, or the rate of the idle instances is lost.
+        let shard_size = if self.members > shard_size {
+            shard_size.min(self.members.div_ceil(pool_size))
+        } else {
+            shard_size
+        };
         // Keep 20% of the account's throttle for everything else it serves.
         let rate_limit = self.account_rate * 8 / 10;
         Knobs {
@@ -103,8 +110,11 @@ impl Workload {
         let per_shard = self.members.min(knobs.shard_size) as f64;
         let posting =
             rounds as f64 * per_shard * self.post_latency_ms / knobs.post_concurrency.max(1) as f64;
+        // Each instance posts at RATE_LIMIT / POOL_SIZE (docs/operations.md), so only the
+        // active instances' shares count.
         let floor = if knobs.rate_limit > 0 {
-            self.members as f64 * 1000.0 / knobs.rate_limit as f64
+            let share = knobs.rate_limit as f64 * active as f64 / knobs.pool_size.max(1) as f64;
+            self.members as f64 * 1000.0 / share
         } else {
             0.0
         };
@@ -188,7 +198,16 @@ mod tests {
             let w = room(members);
             let k = w.suggest();
             assert!(k.shard_size <= MAX_SHARD_SIZE);
-            let floor = members as f64 * 1000.0 / k.rate_limit as f64;
+            // The rate floor of the instances the room keeps busy.
+            let active = members.div_ceil(k.shard_size).min(k.pool_size);
+            let share = k.rate_limit as f64 * active as f64 / k.pool_size as f64;
+            let floor = members as f64 * 1000.0 / share;
+            if members > k.shard_size {
+                assert!(
+                    active * 10 >= k.pool_size * 9,
+                    "{members}: pool idle: {k:?}"
+                );
+            }
             let t = w.delivery_ms(&k);
             assert!(
                 t <= w.target_ms + 2.0 * QUEUE_HOP_MS || t <= floor + 2.0 * QUEUE_HOP_MS,
