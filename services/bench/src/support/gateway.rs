@@ -100,11 +100,6 @@ impl GatewayProcess {
         format!("ws://127.0.0.1:{}/dev?room={room}", self.port)
     }
 
-    /// `http://127.0.0.1:<port><path>`.
-    pub fn http(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
     /// Stop with SIGTERM (graceful: the database is closed), then start again on the
     /// same port and data dir.
     pub async fn restart(&mut self) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ pub mod stats;
 pub mod table;
 
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where results go: `<dir>/<name>.json`, read back by `plot` and quoted in docs.
 #[derive(Debug, Clone)]
@@ -21,10 +21,6 @@ impl Output {
     pub fn new(dir: PathBuf) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self { dir })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Write one benchmark's results as pretty JSON and say where.
