@@ -215,13 +215,15 @@ async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result
         shared.clone(),
     )
     .await?;
-    let publisher = Publisher::connect(kind, server.port()).await?;
     let connect_s = connecting.elapsed().as_secs_f64();
 
     // First the server finishes what the connects gave it (roomcast: a `presence` to
     // the room per connect), then the warm-up proves every client is in the room.
     let settling = Instant::now();
     wait_idle(pid, Duration::from_secs_f64(args.settle_secs)).await?;
+    // Connected only now: it sends nothing while the server settles, which can take
+    // longer than the gateway's idle timeout (10 min).
+    let publisher = Publisher::connect(kind, server.port()).await?;
     let mut generator = Generator::new(shared.clone(), publisher, args.payload_bytes);
     let warmup = generator.warm_up(WARMUP_MESSAGES, WARMUP_TIMEOUT).await?;
     if warmup.0 < warmup.1 {
