@@ -14,6 +14,8 @@
 //! - [`ports`]: the narrow traits core needs: [`ports::RoomStore`],
 //!   [`ports::MembershipStore`], [`ports::FanoutQueue`], [`ports::Poster`].
 //! - [`handler`]: one client frame in, replies out, side effects through the ports.
+//! - [`memory`]: the in-memory [`ports::MembershipStore`] (the local gateway's, and the
+//!   tests').
 //! - [`abuse`]: the per-connection message rate (GCRA token bucket, pure, any clock),
 //!   rooms per connection and emit size limits, the same in both homes.
 //! - [`auth`]: JWT verification and room grants, shared by the AWS authorizer and
@@ -25,6 +27,7 @@ pub mod abuse;
 pub mod auth;
 pub mod fanout;
 pub mod handler;
+pub mod memory;
 pub mod ports;
 pub mod protocol;
 pub mod state;

@@ -2,7 +2,6 @@
 //! memory (they die with the sockets anyway).
 
 mod embedded;
-mod members;
 
 pub use embedded::{EmbeddedStore, OpenError};
-pub use members::MemoryMembers;
+pub use roomcast_core::memory::MemoryMembers;

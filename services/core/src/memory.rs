@@ -1,9 +1,12 @@
-//! Connections and room memberships, in memory: they live exactly as long as the
-//! sockets they describe, so a restart rightly forgets them.
+//! Connections and room memberships in memory: the local gateway's
+//! [`MembershipStore`] (memberships live exactly as long as the sockets they describe,
+//! so a restart rightly forgets them), and the one core's tests and fuzz targets run the
+//! handler on. It never fails and never waits: every `async fn` completes on its first
+//! poll.
 
+use crate::ports::{BackendError, Member, MembersPage, MembershipStore};
+use crate::protocol::{ConnectionId, Protocol, RoomName, RoomSummary};
 use async_trait::async_trait;
-use roomcast_core::ports::{BackendError, Member, MembersPage, MembershipStore};
-use roomcast_core::protocol::{ConnectionId, Protocol, RoomName, RoomSummary};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
@@ -26,6 +29,15 @@ impl MemoryMembers {
     /// Rooms with at least one member.
     pub fn room_count(&self) -> usize {
         self.lock().rooms.len()
+    }
+
+    /// The ids in `room`, in id order.
+    pub fn ids_in(&self, room: &RoomName) -> Vec<ConnectionId> {
+        self.lock()
+            .rooms
+            .get(room)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
