@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, Gateway, try_connect};
+use common::{Client, Gateway, exp, hs, try_connect};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
@@ -13,23 +13,6 @@ const PUBLIC_PEM: &str = concat!(
     "/../core/tests/fixtures/jwt-rs256-public.pem"
 );
 const PRIVATE: &str = include_str!("../../core/tests/fixtures/jwt-rs256-private.pem");
-
-fn exp(in_secs: i64) -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + in_secs
-}
-
-fn hs(claims: Value, secret: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
 
 async fn hs_gateway() -> Gateway {
     Gateway::start(&["--jwt-secret", SECRET, "--jwt-audience", "roomcast"]).await

@@ -10,32 +10,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Client, Gateway};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use common::{Client, Gateway, exp, hs};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const SECRET: &str = "gateway-log-secret-5be1d0";
 const API_KEY: &str = "gateway-api-key-93c2aa";
-
-fn exp(in_secs: i64) -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + in_secs
-}
-
-fn hs(claims: Value, secret: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
 
 #[tokio::test]
 async fn a_token_limited_to_alpha_can_neither_join_read_change_nor_emit_elsewhere() {
@@ -101,27 +82,6 @@ async fn a_token_limited_to_alpha_can_neither_join_read_change_nor_emit_elsewher
         .cloned();
     assert_eq!(beta, Some(json!({"room":"beta","members":1})));
     gw.stop().await;
-}
-
-/// A raw HTTP/1.1 request to `port`; the status.
-async fn http_status(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let body = r#"{"event":"news","data":{"n":1}}"#;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    String::from_utf8_lossy(&buf)[9..12].parse().unwrap()
 }
 
 /// A handshake with `token` in the query or the `Authorization` header; the status.
@@ -219,7 +179,15 @@ async fn the_binary_logs_no_secret_key_or_token_even_at_trace() {
     ] {
         let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
         assert_eq!(
-            http_status(port, "POST", path, &headers).await,
+            common::http_at(
+                port,
+                "POST",
+                path,
+                &headers,
+                r#"{"event":"news","data":{"n":1}}"#
+            )
+            .await
+            .0,
             want,
             "{path} {key:?}"
         );

@@ -261,11 +261,21 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    http_at(gw.port, method, path, headers, body).await
+}
+
+/// [`http`] to any server on 127.0.0.1 (e.g. the binary run as a process).
+pub async fn http_at(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
-        gw.port,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -337,4 +347,24 @@ pub async fn try_connect(
         }
         Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
     }
+}
+
+/// `now + in_secs` as a JWT `exp`.
+pub fn exp(in_secs: i64) -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + in_secs
+}
+
+/// An HS256 token for `claims`.
+pub fn hs(claims: Value, secret: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
