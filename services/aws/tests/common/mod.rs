@@ -316,11 +316,8 @@ impl Gateway {
     /// A `roomcast.v1` client in the gateway's own `lobby` room (so the gateway's
     /// broadcasts never reach it), and its connection id.
     pub async fn client(&self) -> Client {
-        let url = format!(
-            "ws://127.0.0.1:{}/dev?room=lobby-{}",
-            self.port,
-            unique("c")
-        );
+        let lobby = format!("lobby-{}", unique("c"));
+        let url = format!("ws://127.0.0.1:{}/dev?room={lobby}", self.port);
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
@@ -339,11 +336,19 @@ impl Gateway {
             .await;
         c.send(&serde_json::json!({"action":"emit","room":whoami,"event":"id","data":null,"except_sender":false}))
             .await;
-        loop {
+        // The gateway fans out a room's jobs concurrently, so the presence counts of the
+        // connect room and of `whoami` may arrive after the event: wait for all three,
+        // or a late one would be the first frame a test reads.
+        let (mut lobby_presence, mut whoami_presence) = (false, false);
+        while c.id.is_empty() || !lobby_presence || !whoami_presence {
             let m = c.recv().await;
-            if m["type"] == "event" && m["event"] == "id" {
-                c.id = m["from"].as_str().unwrap().to_owned();
-                break;
+            match m["type"].as_str() {
+                Some("event") if m["event"] == "id" => {
+                    c.id = m["from"].as_str().unwrap().to_owned();
+                }
+                Some("presence") if m["room"] == lobby.as_str() => lobby_presence = true,
+                Some("presence") if m["room"] == whoami.as_str() => whoami_presence = true,
+                _ => {}
             }
         }
         c.send(&serde_json::json!({"action":"leave","room":whoami}))
