@@ -138,6 +138,7 @@ impl Application {
                 shard_size: config.shard_size as usize,
                 post_concurrency: config.post_concurrency as usize,
                 rate_limit: NonZeroU32::new(config.rate_limit),
+                presence: config.presence(),
                 ..FanoutConfig::default()
             },
         ));
@@ -153,7 +154,8 @@ impl Application {
 
         let state = AppState(Arc::new(Inner {
             handler: Handler::new(rooms, members.clone(), queue)
-                .with_limits(config.handler_limits()),
+                .with_limits(config.handler_limits())
+                .with_presence(config.presence()),
             port,
             members,
             connections,

@@ -36,7 +36,13 @@ pub(super) async fn run(
     let writer = tokio::spawn(write(sink, outbound, handle.clone()));
     app.connections.insert(handle.clone());
     match app.handler.connect(&session).await {
-        Ok(()) => read(stream, &app, &session, &handle).await,
+        Ok(owed) => {
+            // Its connect room's count, before anything else it will read.
+            for reply in owed {
+                send(&handle, &session, reply).await;
+            }
+            read(stream, &app, &session, &handle).await
+        }
         Err(e) => {
             tracing::error!(connection = %session.id, error = %e, "connect failed");
             handle.close(close::INTERNAL, "could not register the connection");
