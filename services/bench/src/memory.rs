@@ -6,11 +6,10 @@
 //! connect, `idle-<i>`), wait until the server is idle again, read its RSS:
 //! (RSS with N − baseline) ÷ N.
 //!
-//! A room each, not one room: N connects into one roomcast room fan out a `presence`
-//! each to the whole room, about N² frames (minutes at 10,000, and RSS that holds the
-//! queued frames); the load benchmark reports that. Here the cost of an idle
-//! connection is measured, on both servers alike (Socket.IO puts every socket in a room
-//! of its own anyway).
+//! A room each, not one room: what an idle connection costs is measured apart from
+//! what a room costs (the load benchmark fills one room and reports its presence
+//! frames per join), on both servers alike (Socket.IO puts every socket in a room of
+//! its own anyway).
 //!
 //! The server is killed at the end (no graceful `$disconnect` of N clients), and the
 //! clients connect from a fresh loopback source address (TIME_WAIT).

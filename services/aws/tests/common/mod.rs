@@ -290,7 +290,17 @@ pub struct Gateway {
 impl Gateway {
     pub async fn start(flags: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec!["--port", "0", "--data-dir", dir.path().to_str().unwrap()];
+        // The gateway's own rooms (each client's lobby and whoami) are plumbing: their
+        // coalesced presence broadcasts must not land among the frames the AWS path
+        // posts, so they wait 15 minutes (each joiner still gets its count at once).
+        let mut args = vec![
+            "--port",
+            "0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--presence-interval",
+            "15m",
+        ];
         args.extend_from_slice(flags);
         let config = roomcast_gateway::Config::from_args(args).expect("flags");
         let app = roomcast_gateway::Application::build(config)

@@ -109,7 +109,9 @@ pub enum Incoming<'a> {
     Ping,
     /// A roomcast `error` frame (the publisher's, e.g. `rate_limited`).
     Error(&'a str),
-    /// Anything else (roomcast `presence`, …).
+    /// A roomcast `presence` count (counted: presence frames per join).
+    Presence,
+    /// Anything else.
     Other,
 }
 
@@ -117,6 +119,7 @@ pub fn classify(kind: Kind, frame: &str) -> Incoming<'_> {
     match kind {
         Kind::Roomcast if frame.starts_with(r#"{"type":"event""#) => Incoming::Event(frame),
         Kind::Roomcast if frame.starts_with(r#"{"type":"error""#) => Incoming::Error(frame),
+        Kind::Roomcast if frame.starts_with(r#"{"type":"presence""#) => Incoming::Presence,
         Kind::Roomcast => Incoming::Other,
         Kind::SocketIo if engineio::is_ping(frame) => Incoming::Ping,
         Kind::SocketIo => match engineio::event_body(frame) {
@@ -160,6 +163,10 @@ mod tests {
                 Kind::Roomcast,
                 r#"{"type":"presence","room":"bench","members":3}"#
             ),
+            Incoming::Presence
+        );
+        assert_eq!(
+            classify(Kind::Roomcast, r#"{"type":"rooms","rooms":[]}"#),
             Incoming::Other
         );
         assert!(matches!(

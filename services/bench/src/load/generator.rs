@@ -143,6 +143,8 @@ pub struct Shared {
     stopping: AtomicBool,
     /// Connections the server ended during the run, by close code (or `eof`/`error`).
     closures: Mutex<BTreeMap<String, u64>>,
+    /// `presence` frames the receivers got.
+    presence: AtomicU64,
 }
 
 impl Shared {
@@ -155,7 +157,13 @@ impl Shared {
             complete: Notify::new(),
             stopping: AtomicBool::new(false),
             closures: Mutex::default(),
+            presence: AtomicU64::new(0),
         })
+    }
+
+    /// `presence` frames the receivers have got so far.
+    pub fn presence_frames(&self) -> u64 {
+        self.presence.load(Ordering::Acquire)
     }
 
     pub fn receivers(&self) -> u32 {
@@ -349,6 +357,9 @@ async fn receive(
                         break "error".to_owned();
                     }
                 }
+                Incoming::Presence => {
+                    shared.presence.fetch_add(1, Ordering::AcqRel);
+                }
                 Incoming::Error(_) | Incoming::Other => {}
             },
             Some(Ok(Message::Close(frame))) => {
@@ -410,7 +421,7 @@ impl Publisher {
                                 .entry(code)
                                 .or_default() += 1;
                         }
-                        Incoming::Event(_) | Incoming::Other => {}
+                        Incoming::Event(_) | Incoming::Presence | Incoming::Other => {}
                     }
                 }
             })

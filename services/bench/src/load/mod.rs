@@ -59,8 +59,8 @@ pub struct Args {
     /// Client handshakes in flight at once while connecting.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
-    /// Longest wait, after connecting, for the server to go idle (roomcast fans a
-    /// `presence` out to the room on every connect: N connects are about N² frames).
+    /// Longest wait, after connecting, for the server to go idle (before presence was
+    /// coalesced, N connects into one room were about N² frames: 539 s at 10,000).
     #[arg(long, default_value_t = 900.0)]
     pub settle_secs: f64,
 }
@@ -109,6 +109,14 @@ pub struct Run {
     pub connect_s: f64,
     /// After connecting: until the server idled and the warm-up reached every client.
     pub settle_s: f64,
+    /// After the last connect: until the server's CPU idled (under 5% of a core for
+    /// 0.5 s; the sampling window is included).
+    #[serde(default)]
+    pub idle_s: f64,
+    /// `presence` frames the clients received while connecting and settling, per
+    /// connect (roomcast; Socket.IO sends none).
+    #[serde(default)]
+    pub presence_per_join: f64,
     /// Warm-up deliveries received / owed.
     pub warmup: (u64, u64),
     /// Server RSS once connected and settled, MiB.
@@ -217,10 +225,13 @@ async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result
     .await?;
     let connect_s = connecting.elapsed().as_secs_f64();
 
-    // First the server finishes what the connects gave it (roomcast: a `presence` to
-    // the room per connect), then the warm-up proves every client is in the room.
+    // First the server finishes what the connects gave it (roomcast: coalesced
+    // presence, a broadcast per presence delay), then the warm-up proves every client
+    // is in the room.
     let settling = Instant::now();
-    wait_idle(pid, Duration::from_secs_f64(args.settle_secs)).await?;
+    let idle_s = wait_idle(pid, Duration::from_secs_f64(args.settle_secs))
+        .await?
+        .as_secs_f64();
     // Connected only now: it sends nothing while the server settles, which can take
     // longer than the gateway's idle timeout (10 min).
     let publisher = Publisher::connect(kind, server.port()).await?;
@@ -237,6 +248,7 @@ async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result
     }
     wait_idle(pid, WARMUP_TIMEOUT).await?;
     let settle_s = settling.elapsed().as_secs_f64();
+    let presence_per_join = shared.presence_frames() as f64 / clients.max(1) as f64;
     let rss_connected_mib = mib(ProcSample::read(pid)?.rss_bytes);
 
     let peak = PeakRss::start(pid);
@@ -266,6 +278,8 @@ async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result
         clients: swarm.len(),
         connect_s,
         settle_s,
+        idle_s,
+        presence_per_join,
         warmup,
         rss_connected_mib,
         phases,
@@ -289,12 +303,14 @@ fn print_run(run: &Run) {
         format!("{:?}", run.closures)
     };
     println!(
-        "  connected {} in {:.1} s, settled in {:.1} s (warm-up {}/{}), RSS {:.1} MiB; closures: {closures}{}",
+        "  connected {} in {:.1} s, idle {:.1} s after the last connect, settled in {:.1} s (warm-up {}/{}), {:.2} presence frames per join, RSS {:.1} MiB; closures: {closures}{}",
         run.clients,
         run.connect_s,
+        run.idle_s,
         run.settle_s,
         run.warmup.0,
         run.warmup.1,
+        run.presence_per_join,
         run.rss_connected_mib,
         if run.publisher_errors.is_empty() {
             String::new()
@@ -379,7 +395,9 @@ fn print_tables(runs: &[Run], args: &Args) {
         "clients",
         "server",
         "connect s",
+        "idle after s",
         "settle s",
+        "presence frames / join",
         "RSS connected MiB",
         "closures by the server",
         "publisher errors",
@@ -389,7 +407,9 @@ fn print_tables(runs: &[Run], args: &Args) {
             run.clients.to_string(),
             run.server.label().to_owned(),
             format!("{:.1}", run.connect_s),
+            format!("{:.1}", run.idle_s),
             format!("{:.1}", run.settle_s),
+            format!("{:.2}", run.presence_per_join),
             format!("{:.1}", run.rss_connected_mib),
             counts(&run.closures),
             counts(&run.publisher_errors),
