@@ -6,12 +6,15 @@
 //! - [`pool`]: roomcast: core planner + deliverer + `roomcast_aws::poster::ApiGwPoster`
 //!   over HTTP, `POOL_SIZE` workers on an in-process queue.
 //! - [`seed`]: one-by-one and all-at-once with the same SDK client.
+//! - [`quota`]: roomcast alone on a 100,000-member room at the account quota, against
+//!   the quota floor.
 //!
 //! Every run is verified at the endpoint: a run counts as complete only when every
 //! member's connection id received the frame (roomcast: exactly once).
 
 mod endpoint;
 mod pool;
+mod quota;
 mod seed;
 
 use crate::support::Output;
@@ -36,7 +39,7 @@ pub const RESULTS: &str = "fanout";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Room sizes (members) compared across the three approaches.
+    /// Room sizes (members) compared across the three approaches (`0`: none).
     #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
     pub rooms: Vec<usize>,
     /// The endpoint's answer time per post, ms (API Gateway pushing the frame).
@@ -97,6 +100,29 @@ pub struct Args {
     /// `RATE_LIMIT` values swept (0: unlimited).
     #[arg(long, value_delimiter = ',', default_value = "1000,2500,5000,8000,0")]
     pub sweep_rate_limit: Vec<u32>,
+    /// Members of the quota room (0: skip it): roomcast alone, each `--quota-knobs`
+    /// setting, against an endpoint of its own at `--quota-rate` / `--quota-burst`.
+    #[arg(long, default_value_t = 100_000)]
+    pub quota_room: usize,
+    /// Runs per setting on the quota room (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub quota_runs: usize,
+    /// The quota room's endpoint: steady posts/s (API Gateway's account default).
+    #[arg(long, default_value_t = 10_000)]
+    pub quota_rate: u32,
+    /// The quota room's endpoint: token-bucket capacity (API Gateway's default).
+    #[arg(long, default_value_t = 5_000)]
+    pub quota_burst: u32,
+    /// Knob settings tried on the quota room, each
+    /// `SHARD_SIZE/POOL_SIZE/POST_CONCURRENCY/RATE_LIMIT` (0: unlimited): the
+    /// defaults, then the setting docs/operations.md advises at the quota.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = quota::parse_knobs,
+        default_value = "500/4/64/0,500/4/128/9500"
+    )]
+    pub quota_knobs: Vec<Knobs>,
     /// Internal: be the simulated endpoint (the bench starts itself with this).
     #[arg(long, hide = true)]
     pub serve_endpoint: bool,
@@ -115,6 +141,12 @@ impl Args {
             sweep_pool_size: vec![1, 4],
             sweep_post_concurrency: vec![8, 64],
             sweep_rate_limit: vec![500, 0],
+            // The quota stage scaled down: 2,000 members, 1,000/s with a 500 burst
+            // (floor 1.5 s), never the 100,000 room.
+            quota_room: 2_000,
+            quota_runs: 1,
+            quota_rate: 1_000,
+            quota_burst: 500,
             ..Self::full()
         }
     }
@@ -134,6 +166,14 @@ impl Args {
             latency_ms: self.latency_ms,
             throttle_rate: self.throttle_rate,
             throttle_burst: self.throttle_burst,
+        }
+    }
+
+    fn quota_endpoint(&self) -> EndpointConfig {
+        EndpointConfig {
+            latency_ms: self.latency_ms,
+            throttle_rate: self.quota_rate,
+            throttle_burst: self.quota_burst,
         }
     }
 
@@ -220,6 +260,11 @@ pub struct FanoutResults {
     pub rooms: Vec<RoomResult>,
     pub sweep_room: usize,
     pub sweep: Vec<SweepPoint>,
+    /// The quota room's endpoint and settings (absent in results from before it).
+    #[serde(default)]
+    pub quota_endpoint: Option<EndpointConfig>,
+    #[serde(default)]
+    pub quota: Vec<quota::QuotaPoint>,
 }
 
 /// The docs' arithmetic: members × latency / (POST_CONCURRENCY × active shards),
@@ -487,8 +532,8 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     if args.serve_endpoint {
         return endpoint::serve(config).await;
     }
-    if args.rooms.is_empty() && args.sweep_room == 0 {
-        bail!("nothing to do: no --rooms and no --sweep-room");
+    if args.rooms.iter().all(|n| *n == 0) && args.sweep_room == 0 && args.quota_room == 0 {
+        bail!("nothing to do: no --rooms, no --sweep-room and no --quota-room");
     }
     let baseline = args.baseline();
     let payload = patch_payload(&RoomName::parse("bench").expect("valid"));
@@ -513,9 +558,11 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         rooms: vec![],
         sweep_room: args.sweep_room,
         sweep: vec![],
+        quota_endpoint: None,
+        quota: vec![],
     };
 
-    for &n in &args.rooms {
+    for &n in args.rooms.iter().filter(|n| **n > 0) {
         let (room, members, ids) = room_of(n).await?;
         let serial_s = n as f64 * args.latency_ms / 1000.0;
         let serial_runs = ((args.serial_budget_s as f64 / serial_s.max(1e-3)) as usize)
@@ -570,6 +617,20 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         });
     }
     print_rooms(&results);
+
+    if args.quota_room > 0 {
+        let config = args.quota_endpoint();
+        results.quota = quota::run(
+            &config,
+            args.quota_room,
+            &args.quota_knobs,
+            args.quota_runs,
+            &payload,
+        )
+        .await?;
+        quota::print(&results.quota, &config);
+        results.quota_endpoint = Some(config);
+    }
 
     if args.sweep_room > 0 {
         let n = args.sweep_room;
