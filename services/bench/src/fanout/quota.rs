@@ -31,6 +31,36 @@ pub struct QuotaPoint {
     pub ratio: f64,
     /// 1-minute load average when the point started and when it ended.
     pub load: (f64, f64),
+    /// CPU time per post answered (200 or 429) over the point's runs, µs: the bench
+    /// process (planner, deliverers, SDK clients: what the broadcaster instances spend
+    /// on AWS) and the endpoint process (what API Gateway spends there).
+    pub client_cpu_us: f64,
+    pub endpoint_cpu_us: f64,
+    /// Cores the two processes got while posting: their CPU seconds ÷ the runs' time.
+    pub cores_used: f64,
+}
+
+impl QuotaPoint {
+    /// The time the room would take if only CPU limited it, on `cores` idle cores.
+    pub fn cpu_bound_s(&self, cores: f64) -> f64 {
+        self.members as f64 * (self.client_cpu_us + self.endpoint_cpu_us) / 1e6 / cores
+    }
+}
+
+/// CPU seconds (user + system, all threads) of process `pid` (`self` for this one),
+/// from `/proc/<pid>/stat` in clock ticks of 1/100 s.
+fn cpu_s(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start at `state`.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(utime), Some(stime)) => (utime + stime) / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 /// The floor for `members` posts on `endpoint` (see the module docs).
@@ -90,6 +120,8 @@ pub async fn run(
     let mut points = vec![];
     for knobs in settings {
         let before = load_average();
+        let endpoint_pid = endpoint.pid().map_or("0".to_owned(), |p| p.to_string());
+        let cpu_before = (cpu_s("self"), cpu_s(&endpoint_pid));
         let c = roomcast_runs(
             &mut endpoint,
             config,
@@ -101,8 +133,16 @@ pub async fn run(
             runs,
         )
         .await?;
+        let cpu = (
+            cpu_s("self") - cpu_before.0,
+            cpu_s(&endpoint_pid) - cpu_before.1,
+        );
         let result = c.result("roomcast", members);
+        let posts = (members as f64 + result.throttled) * result.times_s.len() as f64;
         let point = QuotaPoint {
+            client_cpu_us: cpu.0 / posts * 1e6,
+            endpoint_cpu_us: cpu.1 / posts * 1e6,
+            cores_used: (cpu.0 + cpu.1) / result.times_s.iter().sum::<f64>(),
             members,
             knobs: knobs.into(),
             floor_s: floor,
@@ -112,11 +152,14 @@ pub async fn run(
             load: (before, load_average()),
         };
         println!(
-            "  {}: {} s ({:.2}× the floor), {:.0} 429s per run, load {:.1}",
+            "  {}: {} s ({:.2}× the floor), {:.0} 429s per run, CPU {:.0} + {:.0} µs/post on {:.2} cores, load {:.1}",
             label(&point.knobs),
             secs(point.result.median_s),
             point.ratio,
             point.result.throttled,
+            point.client_cpu_us,
+            point.endpoint_cpu_us,
+            point.cores_used,
             point.load.1
         );
         points.push(point);
@@ -153,6 +196,9 @@ pub fn print(points: &[QuotaPoint], endpoint: &EndpointConfig) {
         "429s per run",
         "delivered (worst run)",
         "exactly once",
+        "CPU µs/post: bench + endpoint",
+        "cores used",
+        "CPU-bound s on 2 idle cores",
         "load avg",
     ]);
     for p in points {
@@ -173,6 +219,9 @@ pub fn print(points: &[QuotaPoint], endpoint: &EndpointConfig) {
             format!("{:.0}", r.throttled),
             format!("{} / {}", r.delivered_min, p.members),
             if r.exactly_once { "yes" } else { "no" }.to_string(),
+            format!("{:.0} + {:.0}", p.client_cpu_us, p.endpoint_cpu_us),
+            format!("{:.2}", p.cores_used),
+            secs(p.cpu_bound_s(2.0)),
             format!("{:.1}–{:.1}", p.load.0, p.load.1),
         ]);
     }
