@@ -134,19 +134,27 @@ impl Args {
             rooms: vec![50, 200],
             latency_ms: 5.0,
             runs: 2,
-            serial_budget_s: 2,
+            serial_budget_s: 1,
             sweep_room: 200,
             sweep_runs: 1,
             sweep_shard_size: vec![50, 200],
             sweep_pool_size: vec![1, 4],
             sweep_post_concurrency: vec![8, 64],
             sweep_rate_limit: vec![500, 0],
-            // The quota stage scaled down: 2,000 members, 1,000/s with a 500 burst
-            // (floor 1.5 s), never the 100,000 room.
-            quota_room: 2_000,
+            // The quota stage scaled down to a smoke run: 500 members, 500/s with a
+            // 125 burst (floor 0.78 s), the default knobs only; never 100,000. (One
+            // one-by-one run of the 200 room instead of two pays for it: `all --quick`
+            // keeps its time.)
+            quota_room: 500,
             quota_runs: 1,
-            quota_rate: 1_000,
-            quota_burst: 500,
+            quota_rate: 500,
+            quota_burst: 125,
+            quota_knobs: vec![Knobs {
+                shard_size: 500,
+                pool_size: 4,
+                post_concurrency: 64,
+                rate_limit: 0,
+            }],
             ..Self::full()
         }
     }
