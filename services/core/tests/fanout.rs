@@ -1187,6 +1187,27 @@ async fn a_store_or_queue_failure_fails_the_whole_room_job() {
 }
 
 #[tokio::test]
+async fn a_state_load_failure_fails_an_in_place_job_before_any_post() {
+    // The seed members' state is loaded before the v1 members are posted to, so the
+    // retried job is the first delivery to anyone.
+    let w = World::new();
+    let (alpha, _, _, _) = mixed_room(&w, 3, 2).await;
+    w.rooms.fail.store(true, Ordering::SeqCst);
+    let job = RoomJob {
+        seed_state: true,
+        ..room_job(&alpha)
+    };
+    assert!(
+        w.broadcaster(config(8))
+            .run(&FanoutJob::Room(job))
+            .await
+            .is_err()
+    );
+    assert!(w.poster.delivered().is_empty());
+    assert_eq!(w.queue.len(), 0);
+}
+
+#[tokio::test]
 async fn the_broadcaster_reports_its_config() {
     let w = World::new();
     let b = w.broadcaster(config(8));

@@ -55,8 +55,8 @@ impl Broadcaster {
     }
 
     /// Run one job to completion. An `Err` means the job should be retried whole: for
-    /// a room job that failed after enqueueing some shard jobs (see [`Broadcaster::plan`])
-    /// those members get the frame again, and drop it by version.
+    /// a room job that failed after enqueueing some shard jobs (see `plan`), those
+    /// members get the frame again.
     pub async fn run(&self, job: &FanoutJob) -> Result<JobReport, BackendError> {
         match job {
             FanoutJob::Room(job) => self.plan(job).await,
@@ -133,6 +133,10 @@ impl Broadcaster {
     /// retry shard jobs.
     async fn deliver_in_place(&self, plan: &mut Plan<'_>) -> Result<JobReport, BackendError> {
         let mut report = JobReport::default();
+        if !plan.seed.is_empty() {
+            // Before any post: a failed load then fails the job with nothing delivered.
+            self.seed_payload(plan).await?;
+        }
         for seed in [false, true] {
             let ids = std::mem::take(if seed { &mut plan.seed } else { &mut plan.v1 });
             if ids.is_empty() {
