@@ -1243,6 +1243,27 @@ async fn a_store_or_queue_failure_fails_the_whole_room_job() {
 }
 
 #[tokio::test]
+async fn a_state_load_failure_fails_an_in_place_job_before_any_post() {
+    // The seed members' state is loaded before the v1 members are posted to, so the
+    // retried job is the first delivery to anyone.
+    let w = World::new();
+    let (alpha, _, _, _) = mixed_room(&w, 3, 2).await;
+    w.rooms.fail.store(true, Ordering::SeqCst);
+    let job = RoomJob {
+        seed_state: true,
+        ..room_job(&alpha)
+    };
+    assert!(
+        w.broadcaster(config(8))
+            .run(&FanoutJob::Room(job))
+            .await
+            .is_err()
+    );
+    assert!(w.poster.delivered().is_empty());
+    assert_eq!(w.queue.len(), 0);
+}
+
+#[tokio::test]
 async fn the_broadcaster_reports_its_config() {
     let w = World::new();
     let b = w.broadcaster(config(8));
@@ -1251,6 +1272,288 @@ async fn the_broadcaster_reports_its_config() {
     let d = FanoutConfig::default();
     assert!(d.shard_size > 0 && d.post_concurrency > 0 && d.max_attempts > 0);
     assert!(d.backoff_base <= d.backoff_max);
+}
+
+// =======================================================================================
+// Broadcaster: a large room is paged and enqueued progressively
+// =======================================================================================
+
+/// What the planner did, in order: a page read (the members it returned) or one
+/// `enqueue` call (its shard jobs).
+#[derive(Debug, Clone)]
+enum Step {
+    Page {
+        limit: usize,
+        ids: Vec<ConnectionId>,
+    },
+    Enqueue(Vec<ShardJob>),
+}
+
+/// The in-memory store, recording each page request into a log it shares with
+/// [`LoggingQueue`]; `fail_at_page` makes that page read (1-based) fail.
+struct LoggingMembers {
+    inner: roomcast_core::memory::MemoryMembers,
+    log: Arc<Mutex<Vec<Step>>>,
+    fail_at_page: Mutex<Option<usize>>,
+}
+
+#[async_trait]
+impl MembershipStore for LoggingMembers {
+    async fn connect(&self, member: &Member) -> Result<(), BackendError> {
+        self.inner.connect(member).await
+    }
+
+    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<RoomSummary>, BackendError> {
+        self.inner.disconnect(id).await
+    }
+
+    async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError> {
+        self.inner.join(room, member).await
+    }
+
+    async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError> {
+        self.inner.leave(room, id).await
+    }
+
+    async fn members(
+        &self,
+        room: &RoomName,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<MembersPage, BackendError> {
+        let pages = (self.log.lock().unwrap().iter())
+            .filter(|s| matches!(s, Step::Page { .. }))
+            .count();
+        if *self.fail_at_page.lock().unwrap() == Some(pages + 1) {
+            return Err(boom("membership store page"));
+        }
+        let page = self.inner.members(room, cursor, limit).await?;
+        let ids = page.members.iter().map(|m| m.id.clone()).collect();
+        self.log.lock().unwrap().push(Step::Page { limit, ids });
+        Ok(page)
+    }
+
+    async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError> {
+        self.inner.rooms(limit).await
+    }
+
+    async fn mark_presence(
+        &self,
+        room: &RoomName,
+        mark: u64,
+        stale_before: u64,
+    ) -> Result<bool, BackendError> {
+        self.inner.mark_presence(room, mark, stale_before).await
+    }
+
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError> {
+        self.inner.take_presence(room, mark).await
+    }
+}
+
+/// A queue that records each `enqueue` call into the shared log.
+struct LoggingQueue(Arc<Mutex<Vec<Step>>>);
+
+#[async_trait]
+impl FanoutQueue for LoggingQueue {
+    async fn enqueue(&self, jobs: Vec<FanoutJob>) -> Result<(), BackendError> {
+        let shards = jobs
+            .into_iter()
+            .map(|job| match job {
+                FanoutJob::Shard(shard) => shard,
+                other => panic!("the planner enqueues shard jobs only, got {other:?}"),
+            })
+            .collect();
+        self.0.lock().unwrap().push(Step::Enqueue(shards));
+        Ok(())
+    }
+
+    async fn enqueue_after(&self, job: FanoutJob, _: Duration) -> Result<(), BackendError> {
+        panic!("the planner never delays a job, got {job:?}")
+    }
+}
+
+/// A room of `n` members, ids `m00000…`; every fourth speaks the seed protocol, so
+/// the two groups interleave on every page. Returns the store and its log.
+async fn logged_room(alpha: &RoomName, n: usize) -> (Arc<LoggingMembers>, Arc<Mutex<Vec<Step>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::new(LoggingMembers {
+        inner: roomcast_core::memory::MemoryMembers::default(),
+        log: log.clone(),
+        fail_at_page: Mutex::new(None),
+    });
+    for i in 0..n {
+        let protocol = if i % 4 == 3 {
+            Protocol::Seed
+        } else {
+            Protocol::V1
+        };
+        let member = Member {
+            id: conn(&format!("m{i:05}")),
+            protocol,
+        };
+        store.connect(&member).await.unwrap();
+        store.join(alpha, &member).await.unwrap();
+    }
+    (store, log)
+}
+
+fn logging_broadcaster(
+    w: &World,
+    store: &Arc<LoggingMembers>,
+    log: &Arc<Mutex<Vec<Step>>>,
+    shard_size: usize,
+) -> Broadcaster {
+    Broadcaster::new(
+        w.rooms.clone(),
+        store.clone(),
+        Arc::new(LoggingQueue(log.clone())),
+        w.poster.clone(),
+        w.metrics.clone(),
+        config(shard_size),
+    )
+}
+
+#[tokio::test]
+async fn a_large_room_is_enqueued_shard_by_shard_while_it_is_paged() {
+    // 1,303 members (978 v1, 325 seed), shards of 60, pages of 100 (the clamp's floor):
+    // the room is known to be sharded after the first page.
+    let (n, shard_size) = (1303, 60);
+    let w = World::new();
+    let alpha = room("alpha");
+    let bg = roomcast_core::protocol::Background::parse(5).unwrap();
+    w.rooms
+        .commit(&alpha, &Op::ChangeBackground { bg })
+        .await
+        .unwrap();
+    let frame_seed = w.rooms.get(&alpha).state.to_seed();
+    let (store, log) = logged_room(&alpha, n).await;
+    let except = conn("m00500");
+    let job = RoomJob {
+        seed_state: true,
+        except: Some(except.clone()),
+        ..room_job(&alpha)
+    };
+    let report = logging_broadcaster(&w, &store, &log, shard_size)
+        .run(&FanoutJob::Room(job.clone()))
+        .await
+        .unwrap();
+
+    let steps = log.lock().unwrap().clone();
+    let seed = |id: &ConnectionId| id.as_str()[1..].parse::<usize>().unwrap() % 4 == 3;
+    // Replay the log: at every page read, what the planner can still hold is what it
+    // has read minus what it has enqueued, per protocol group.
+    let (mut read, mut sent) = ([0usize; 2], [0usize; 2]);
+    let (mut pages, mut first_enqueue_before_page) = (0, None);
+    let mut shards = Vec::new();
+    for step in &steps {
+        match step {
+            Step::Page { limit, ids } => {
+                pages += 1;
+                for g in 0..2 {
+                    assert!(
+                        read[g] - sent[g] <= shard_size,
+                        "page {pages} read while group {g} held {} unsent targets (> one shard)",
+                        read[g] - sent[g]
+                    );
+                }
+                assert!(
+                    *limit <= 1000 && ids.len() <= *limit,
+                    "{limit} {}",
+                    ids.len()
+                );
+                assert_eq!(*limit, 100, "SHARD_SIZE 60 clamped to pages of 100");
+                for id in ids.iter().filter(|id| **id != except) {
+                    read[usize::from(seed(id))] += 1;
+                }
+            }
+            Step::Enqueue(jobs) => {
+                first_enqueue_before_page.get_or_insert(pages + 1);
+                assert_eq!(
+                    jobs.len(),
+                    1,
+                    "each shard is enqueued as soon as it is full"
+                );
+                let shard = &jobs[0];
+                assert!(shard.connections.len() <= shard_size);
+                let g = usize::from(shard.payload != PAYLOAD);
+                sent[g] += shard.connections.len();
+                shards.push(shard.clone());
+            }
+        }
+    }
+    assert_eq!(pages, n.div_ceil(100));
+    assert_eq!(
+        first_enqueue_before_page,
+        Some(2),
+        "the first shard goes out before the second page is read"
+    );
+    assert_eq!((read, sent), ([977, 325], [977, 325]), "everyone, once");
+
+    // The shards partition the room less `except`; seed shards carry the state.
+    let mut v1_ids: Vec<ConnectionId> = Vec::new();
+    let mut seed_ids: Vec<ConnectionId> = Vec::new();
+    for shard in &shards {
+        assert_eq!((shard.attempt, shard.version), (0, Some(7)));
+        if shard.payload == PAYLOAD {
+            v1_ids.extend(shard.connections.iter().cloned());
+        } else {
+            assert_eq!(shard.payload, frame_seed);
+            seed_ids.extend(shard.connections.iter().cloned());
+        }
+    }
+    let expected_seed: Vec<ConnectionId> = (0..n)
+        .filter(|i| i % 4 == 3)
+        .map(|i| conn(&format!("m{i:05}")))
+        .collect();
+    assert_eq!(sorted(seed_ids), expected_seed);
+    assert_eq!(v1_ids.len(), 977);
+    assert!(!v1_ids.contains(&except));
+    // Only the last shard of each group is partial: ceil(977/60) + ceil(325/60).
+    assert_eq!(shards.len(), 17 + 6);
+    assert_eq!((report.targets, report.shards), (1302, 23));
+    assert_eq!(*w.metrics.planned.lock().unwrap(), vec![(1302, 23)]);
+    assert!(w.poster.delivered().is_empty(), "no posts by the planner");
+}
+
+#[tokio::test]
+async fn a_page_failure_mid_plan_fails_the_job_and_its_retry_covers_the_whole_room() {
+    let w = World::new();
+    let alpha = room("alpha");
+    let (store, log) = logged_room(&alpha, 1000).await;
+    let broadcaster = logging_broadcaster(&w, &store, &log, 100);
+    *store.fail_at_page.lock().unwrap() = Some(5);
+    let job = FanoutJob::Room(room_job(&alpha));
+    assert!(
+        broadcaster.run(&job).await.is_err(),
+        "the job is retried whole"
+    );
+    let shards_of = |steps: &[Step]| -> Vec<ConnectionId> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Enqueue(jobs) => Some(jobs.iter().flat_map(|j| j.connections.clone())),
+                Step::Page { .. } => None,
+            })
+            .flatten()
+            .collect()
+    };
+    let first = shards_of(&std::mem::take(&mut *log.lock().unwrap()));
+    // 4 pages of 100 were read (300 v1 targets): the 3 full v1 shards went out.
+    assert_eq!(
+        first.len(),
+        300,
+        "shards enqueued before the failure stay enqueued"
+    );
+
+    // The retry (SQS redelivery, the pool's re-queue) plans the whole room again: the
+    // members of those shards are targeted twice, and drop the second copy by version.
+    *store.fail_at_page.lock().unwrap() = None;
+    let report = broadcaster.run(&job).await.unwrap();
+    let second = shards_of(&log.lock().unwrap());
+    assert_eq!((report.targets, second.len()), (750, 750));
+    let twice = first.iter().filter(|id| second.contains(id)).count();
+    assert_eq!(twice, 300);
 }
 
 // =======================================================================================

@@ -162,7 +162,7 @@ pub async fn serve(config: EndpointConfig) -> anyhow::Result<()> {
 
 /// The parent's handle on the endpoint process.
 pub struct Endpoint {
-    _child: Child,
+    child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
     /// The stage URL to give `ApiGwPoster` (`http://127.0.0.1:<port>/bench`).
@@ -201,7 +201,7 @@ impl Endpoint {
         };
         Ok(Self {
             url: format!("http://127.0.0.1:{}/{STAGE}", port.trim()),
-            _child: child,
+            child,
             stdin,
             stdout,
         })
@@ -220,6 +220,11 @@ impl Endpoint {
             bail!("endpoint: {line}");
         }
         Ok(line)
+    }
+
+    /// The endpoint process's id (to read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Forget the counts (before a run).

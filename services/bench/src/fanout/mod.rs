@@ -6,12 +6,15 @@
 //! - [`pool`]: roomcast: core planner + deliverer + `roomcast_aws::poster::ApiGwPoster`
 //!   over HTTP, `POOL_SIZE` workers on an in-process queue.
 //! - [`seed`]: one-by-one and all-at-once with the same SDK client.
+//! - [`quota`]: roomcast alone on a 100,000-member room at the account quota, against
+//!   the quota floor.
 //!
 //! Every run is verified at the endpoint: a run counts as complete only when every
 //! member's connection id received the frame (roomcast: exactly once).
 
 mod endpoint;
 mod pool;
+mod quota;
 mod seed;
 
 use crate::support::Output;
@@ -36,7 +39,7 @@ pub const RESULTS: &str = "fanout";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Room sizes (members) compared across the three approaches.
+    /// Room sizes (members) compared across the three approaches (`0`: none).
     #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
     pub rooms: Vec<usize>,
     /// The endpoint's answer time per post, ms (API Gateway pushing the frame).
@@ -97,6 +100,29 @@ pub struct Args {
     /// `RATE_LIMIT` values swept (0: unlimited).
     #[arg(long, value_delimiter = ',', default_value = "1000,2500,5000,8000,0")]
     pub sweep_rate_limit: Vec<u32>,
+    /// Members of the quota room (0: skip it): roomcast alone, each `--quota-knobs`
+    /// setting, against an endpoint of its own at `--quota-rate` / `--quota-burst`.
+    #[arg(long, default_value_t = 100_000)]
+    pub quota_room: usize,
+    /// Runs per setting on the quota room (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub quota_runs: usize,
+    /// The quota room's endpoint: steady posts/s (API Gateway's account default).
+    #[arg(long, default_value_t = 10_000)]
+    pub quota_rate: u32,
+    /// The quota room's endpoint: token-bucket capacity (API Gateway's default).
+    #[arg(long, default_value_t = 5_000)]
+    pub quota_burst: u32,
+    /// Knob settings tried on the quota room, each
+    /// `SHARD_SIZE/POOL_SIZE/POST_CONCURRENCY/RATE_LIMIT` (0: unlimited): the
+    /// defaults, then the setting docs/operations.md advises at the quota.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = quota::parse_knobs,
+        default_value = "500/4/64/0,500/4/128/9500"
+    )]
+    pub quota_knobs: Vec<Knobs>,
     /// Internal: be the simulated endpoint (the bench starts itself with this).
     #[arg(long, hide = true)]
     pub serve_endpoint: bool,
@@ -108,13 +134,27 @@ impl Args {
             rooms: vec![50, 200],
             latency_ms: 5.0,
             runs: 2,
-            serial_budget_s: 2,
+            serial_budget_s: 1,
             sweep_room: 200,
             sweep_runs: 1,
             sweep_shard_size: vec![50, 200],
             sweep_pool_size: vec![1, 4],
             sweep_post_concurrency: vec![8, 64],
             sweep_rate_limit: vec![500, 0],
+            // The quota stage scaled down to a smoke run: 600 members (two shard
+            // jobs), 600/s with a 150 burst (floor 0.78 s), the default knobs only;
+            // never 100,000. (One one-by-one run of the 200 room instead of two pays
+            // for it: `all --quick` keeps its time.)
+            quota_room: 600,
+            quota_runs: 1,
+            quota_rate: 600,
+            quota_burst: 150,
+            quota_knobs: vec![Knobs {
+                shard_size: 500,
+                pool_size: 4,
+                post_concurrency: 64,
+                rate_limit: 0,
+            }],
             ..Self::full()
         }
     }
@@ -134,6 +174,14 @@ impl Args {
             latency_ms: self.latency_ms,
             throttle_rate: self.throttle_rate,
             throttle_burst: self.throttle_burst,
+        }
+    }
+
+    fn quota_endpoint(&self) -> EndpointConfig {
+        EndpointConfig {
+            latency_ms: self.latency_ms,
+            throttle_rate: self.quota_rate,
+            throttle_burst: self.quota_burst,
         }
     }
 
@@ -220,6 +268,11 @@ pub struct FanoutResults {
     pub rooms: Vec<RoomResult>,
     pub sweep_room: usize,
     pub sweep: Vec<SweepPoint>,
+    /// The quota room's endpoint and settings (absent in results from before it).
+    #[serde(default)]
+    pub quota_endpoint: Option<EndpointConfig>,
+    #[serde(default)]
+    pub quota: Vec<quota::QuotaPoint>,
 }
 
 /// The docs' arithmetic: members × latency / (POST_CONCURRENCY × active shards),
@@ -487,8 +540,8 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     if args.serve_endpoint {
         return endpoint::serve(config).await;
     }
-    if args.rooms.is_empty() && args.sweep_room == 0 {
-        bail!("nothing to do: no --rooms and no --sweep-room");
+    if args.rooms.iter().all(|n| *n == 0) && args.sweep_room == 0 && args.quota_room == 0 {
+        bail!("nothing to do: no --rooms, no --sweep-room and no --quota-room");
     }
     let baseline = args.baseline();
     let payload = patch_payload(&RoomName::parse("bench").expect("valid"));
@@ -513,9 +566,11 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         rooms: vec![],
         sweep_room: args.sweep_room,
         sweep: vec![],
+        quota_endpoint: None,
+        quota: vec![],
     };
 
-    for &n in &args.rooms {
+    for &n in args.rooms.iter().filter(|n| **n > 0) {
         let (room, members, ids) = room_of(n).await?;
         let serial_s = n as f64 * args.latency_ms / 1000.0;
         let serial_runs = ((args.serial_budget_s as f64 / serial_s.max(1e-3)) as usize)
@@ -570,6 +625,20 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         });
     }
     print_rooms(&results);
+
+    if args.quota_room > 0 {
+        let config = args.quota_endpoint();
+        results.quota = quota::run(
+            &config,
+            args.quota_room,
+            &args.quota_knobs,
+            args.quota_runs,
+            &payload,
+        )
+        .await?;
+        quota::print(&results.quota, &config);
+        results.quota_endpoint = Some(config);
+    }
 
     if args.sweep_room > 0 {
         let n = args.sweep_room;

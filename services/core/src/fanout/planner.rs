@@ -54,8 +54,9 @@ impl Broadcaster {
         &self.deliverer.config
     }
 
-    /// Run one job to completion. An `Err` means nothing was delivered and the whole
-    /// job should be retried (its store or queue failed).
+    /// Run one job to completion. An `Err` means the job should be retried whole: for
+    /// a room job that failed after enqueueing some shard jobs (see `plan`), those
+    /// members get the frame again.
     pub async fn run(&self, job: &FanoutJob) -> Result<JobReport, BackendError> {
         match job {
             FanoutJob::Room(job) => self.plan(job).await,
@@ -91,60 +92,23 @@ impl Broadcaster {
         .await
     }
 
+    /// Page through the room and either deliver it in place (at most `SHARD_SIZE`
+    /// targets) or enqueue it as shard jobs **while paging**: once the room is known to
+    /// be larger than one shard, every full shard is enqueued before the next page is
+    /// read, so a room of any size costs about one page plus one shard per protocol
+    /// group in memory, and the pool starts delivering while the planner still pages.
+    ///
+    /// Failure mid-plan: a page read, the seed state load or an enqueue that fails after
+    /// some shards went out returns `Err`, and the room job is retried whole (SQS
+    /// redelivery, the local pool's re-queue). The members of the shards already
+    /// enqueued then get the frame twice: patches are dropped by version, events and
+    /// presence are not (docs/reliability.md). Resuming from the cursor instead would
+    /// need the cursor in the retried job; a failure here is rare and the duplicates
+    /// are what any re-run costs.
     async fn plan(&self, job: &RoomJob) -> Result<JobReport, BackendError> {
         let shard_size = self.config().shard_size.max(1);
-        let (v1, seed) = self.targets(job, shard_size.clamp(100, 1000)).await?;
-        let mut groups = vec![(job.payload.clone(), v1)];
-        if !seed.is_empty() {
-            // Seed clients get the room's current full state; read once per job.
-            groups.push((self.rooms.load(&job.room).await?.state.to_seed(), seed));
-        }
-        let targets: usize = groups.iter().map(|(_, ids)| ids.len()).sum();
-        let shard = |payload: &str, connections: Vec<ConnectionId>, attempt| ShardJob {
-            room: job.room.clone(),
-            version: job.version,
-            payload: payload.to_owned(),
-            connections,
-            created_ms: job.created_ms,
-            attempt,
-        };
-
-        let mut report = JobReport {
-            targets,
-            ..JobReport::default()
-        };
-        if targets <= shard_size {
-            for (payload, ids) in groups.into_iter().filter(|(_, ids)| !ids.is_empty()) {
-                let bytes = Bytes::from(payload.clone());
-                let delivery = self.deliverer.deliver(&bytes, &ids, job.created_ms).await;
-                if !delivery.failed.is_empty() {
-                    report
-                        .retry
-                        .push(shard(&payload, delivery.failed.clone(), 1));
-                }
-                report.delivery.absorb(delivery);
-            }
-        } else {
-            let shards: Vec<FanoutJob> = groups
-                .iter()
-                .flat_map(|(payload, ids)| ids.chunks(shard_size).map(move |c| (payload, c)))
-                .map(|(payload, chunk)| FanoutJob::Shard(shard(payload, chunk.to_vec(), 0)))
-                .collect();
-            report.shards = shards.len();
-            self.queue.enqueue(shards).await?;
-        }
-        self.deliverer.metrics.planned(targets, report.shards);
-        Ok(report)
-    }
-
-    /// Page through the room's members, split by protocol, leaving out `except` and
-    /// seed members when the job has nothing for them.
-    async fn targets(
-        &self,
-        job: &RoomJob,
-        page: usize,
-    ) -> Result<(Vec<ConnectionId>, Vec<ConnectionId>), BackendError> {
-        let (mut v1, mut seed) = (Vec::new(), Vec::new());
+        let page = shard_size.clamp(100, 1000);
+        let mut plan = Plan::new(job, shard_size);
         let mut cursor = None;
         loop {
             let members = self
@@ -153,20 +117,86 @@ impl Broadcaster {
                 .members(&job.room, cursor, page)
                 .await?;
             for m in members.members {
-                if job.except.as_ref() == Some(&m.id) {
-                    continue;
-                }
-                match m.protocol {
-                    Protocol::V1 => v1.push(m.id),
-                    Protocol::Seed if job.seed_state => seed.push(m.id),
-                    Protocol::Seed => {}
-                }
+                plan.add(m.id, m.protocol);
+            }
+            if plan.sharding() {
+                self.enqueue_shards(&mut plan, false).await?;
             }
             match members.next {
                 Some(next) => cursor = Some(next),
-                None => return Ok((v1, seed)),
+                None => break,
             }
         }
+        let mut report = if plan.sharding() {
+            self.enqueue_shards(&mut plan, true).await?;
+            JobReport::default()
+        } else {
+            self.deliver_in_place(&mut plan).await?
+        };
+        (report.targets, report.shards) = (plan.targets, plan.shards);
+        self.deliverer.metrics.planned(plan.targets, plan.shards);
+        Ok(report)
+    }
+
+    /// Enqueue each group's full shards, one job per `enqueue` so none waits for the
+    /// next; with `last`, the partial ones too. (On SQS that is one `SendMessageBatch`
+    /// per shard instead of per ten: a call per 500 posts.)
+    async fn enqueue_shards(&self, plan: &mut Plan<'_>, last: bool) -> Result<(), BackendError> {
+        for seed in [false, true] {
+            while let Some(connections) = plan.take_shard(seed, last) {
+                let payload = if seed {
+                    self.seed_payload(plan).await?
+                } else {
+                    plan.job.payload.clone()
+                };
+                let shard = plan.shard(payload, connections, 0);
+                self.queue.enqueue(vec![FanoutJob::Shard(shard)]).await?;
+                plan.shards += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A room of at most one shard: post from here, and hand back what failed as
+    /// retry shard jobs.
+    async fn deliver_in_place(&self, plan: &mut Plan<'_>) -> Result<JobReport, BackendError> {
+        let mut report = JobReport::default();
+        if !plan.seed.is_empty() {
+            // Before any post: a failed load then fails the job with nothing delivered.
+            self.seed_payload(plan).await?;
+        }
+        for seed in [false, true] {
+            let ids = std::mem::take(if seed { &mut plan.seed } else { &mut plan.v1 });
+            if ids.is_empty() {
+                continue;
+            }
+            let payload = if seed {
+                self.seed_payload(plan).await?
+            } else {
+                plan.job.payload.clone()
+            };
+            let bytes = Bytes::from(payload.clone());
+            let delivery = self
+                .deliverer
+                .deliver(&bytes, &ids, plan.job.created_ms)
+                .await;
+            if !delivery.failed.is_empty() {
+                let failed = delivery.failed.clone();
+                report.retry.push(plan.shard(payload, failed, 1));
+            }
+            report.delivery.absorb(delivery);
+        }
+        Ok(report)
+    }
+
+    /// Seed clients get the room's current full state, read once per job and only
+    /// when a seed member is to be posted to.
+    async fn seed_payload(&self, plan: &mut Plan<'_>) -> Result<String, BackendError> {
+        if plan.seed_payload.is_none() {
+            let state = self.rooms.load(&plan.job.room).await?.state;
+            plan.seed_payload = Some(state.to_seed());
+        }
+        Ok(plan.seed_payload.clone().unwrap_or_default())
     }
 
     async fn deliver_shard(&self, job: &ShardJob) -> JobReport {
@@ -189,6 +219,77 @@ impl Broadcaster {
             shards: 0,
             delivery,
             retry,
+        }
+    }
+}
+
+/// A room job's plan while it pages: the targets not yet in a shard job, split by
+/// protocol, and what was planned so far.
+struct Plan<'a> {
+    job: &'a RoomJob,
+    shard_size: usize,
+    v1: Vec<ConnectionId>,
+    seed: Vec<ConnectionId>,
+    seed_payload: Option<String>,
+    /// Targets seen (after `except`).
+    targets: usize,
+    /// Shard jobs enqueued.
+    shards: usize,
+}
+
+impl<'a> Plan<'a> {
+    fn new(job: &'a RoomJob, shard_size: usize) -> Self {
+        Self {
+            job,
+            shard_size,
+            v1: Vec::new(),
+            seed: Vec::new(),
+            seed_payload: None,
+            targets: 0,
+            shards: 0,
+        }
+    }
+
+    /// Count a member in, leaving out `except` and seed members when the job has
+    /// nothing for them.
+    fn add(&mut self, id: ConnectionId, protocol: Protocol) {
+        if self.job.except.as_ref() == Some(&id) {
+            return;
+        }
+        match protocol {
+            Protocol::V1 => self.v1.push(id),
+            Protocol::Seed if self.job.seed_state => self.seed.push(id),
+            Protocol::Seed => return,
+        }
+        self.targets += 1;
+    }
+
+    /// More targets than one shard: the room is sharded (and stays so).
+    fn sharding(&self) -> bool {
+        self.targets > self.shard_size
+    }
+
+    /// The next shard of a group: a full one, or with `last` whatever is left.
+    fn take_shard(&mut self, seed: bool, last: bool) -> Option<Vec<ConnectionId>> {
+        let ids = if seed { &mut self.seed } else { &mut self.v1 };
+        if ids.len() >= self.shard_size {
+            let rest = ids.split_off(self.shard_size);
+            Some(std::mem::replace(ids, rest))
+        } else if last && !ids.is_empty() {
+            Some(std::mem::take(ids))
+        } else {
+            None
+        }
+    }
+
+    fn shard(&self, payload: String, connections: Vec<ConnectionId>, attempt: u32) -> ShardJob {
+        ShardJob {
+            room: self.job.room.clone(),
+            version: self.job.version,
+            payload,
+            connections,
+            created_ms: self.job.created_ms,
+            attempt,
         }
     }
 }
