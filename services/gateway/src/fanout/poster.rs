@@ -32,8 +32,8 @@ impl LocalPoster {
 
     /// Queue an encoded frame on `to`'s queue.
     fn push(&self, to: &ConnectionId, frame: Bytes) -> Result<(), PostError> {
-        let handle = self.connections.get(to).ok_or(PostError::Gone)?;
-        match handle.try_push(frame) {
+        let pushed = self.connections.with(to, |handle| handle.try_push(frame));
+        match pushed.ok_or(PostError::Gone)? {
             Ok(()) => Ok(()),
             Err(PushError::Full) => Err(PostError::Throttled(
                 "the client side buffer is full".into(),

@@ -113,7 +113,10 @@ struct Header {
 fn header(bytes: &[u8]) -> Option<Header> {
     let (b0, b1) = (*bytes.first()?, *bytes.get(1)?);
     let (len, mut size) = match b1 & 0x7F {
-        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as u64, 4),
+        126 => (
+            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as u64,
+            4,
+        ),
         127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?), 10),
         n => (n as u64, 2),
     };

@@ -63,7 +63,11 @@ fn a_frame_over_32_kib_is_refused_from_its_header_and_skipped_to_the_close() {
         out,
         vec![Incoming::Violation(Violation::TooBig), Incoming::Close]
     );
-    assert_eq!(reader.partial.capacity(), 0, "the big frame was never buffered");
+    assert_eq!(
+        reader.partial.capacity(),
+        0,
+        "the big frame was never buffered"
+    );
     let exact = client(true, TEXT, &vec![b' '; MAX_FRAME_BYTES]);
     assert!(matches!(&read_all(&[&exact]).0[..], [Incoming::Text(_)]));
 }

@@ -13,10 +13,10 @@ mod session;
 mod socket;
 mod upgrade;
 
-pub use frame::text as text_frame;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+pub use frame::text as text_frame;
 use roomcast_core::Session;
 use roomcast_core::auth::{AuthError, authorize_connect, bearer};
 use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol, RoomName};

@@ -161,6 +161,23 @@ impl ConnectionHandle {
         q.bytes -= bytes;
     }
 
+    /// [`Self::sent`], then [`Self::take`], under one lock.
+    pub(super) fn sent_then_take(
+        &self,
+        frames: usize,
+        bytes: usize,
+        into: &mut VecDeque<Bytes>,
+    ) -> bool {
+        let mut q = self.queue();
+        q.frames -= frames;
+        q.bytes -= bytes;
+        if q.waiting.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut q.waiting, into);
+        true
+    }
+
     /// Resolves when the queue has frames or a close was asked for.
     pub(super) async fn woken(&self) {
         self.wake.notified().await
@@ -212,10 +229,12 @@ impl ConnectionHandle {
     }
 }
 
-/// All live connections by id.
+/// All live connections by id. Hashed with foldhash rather than SipHash: every
+/// delivery looks its connection up here, and ids are server-generated, not chosen by
+/// clients.
 #[derive(Default)]
 pub struct Connections {
-    map: DashMap<ConnectionId, Arc<ConnectionHandle>>,
+    map: DashMap<ConnectionId, Arc<ConnectionHandle>, foldhash::fast::RandomState>,
 }
 
 impl Connections {
@@ -232,6 +251,11 @@ impl Connections {
     /// Look a connection up.
     pub fn get(&self, id: &ConnectionId) -> Option<Arc<ConnectionHandle>> {
         self.map.get(id).map(|h| h.clone())
+    }
+
+    /// Run `f` on a connection without taking a reference to it (one delivery).
+    pub fn with<T>(&self, id: &ConnectionId, f: impl FnOnce(&ConnectionHandle) -> T) -> Option<T> {
+        self.map.get(id).map(|h| f(&h))
     }
 
     /// How many are live.

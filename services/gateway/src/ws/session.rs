@@ -87,7 +87,12 @@ pub(super) async fn run(io: Upgraded, app: AppState, session: Session, h: Arc<Co
 }
 
 /// Serve the connection until the client leaves, a limit is hit, or the server closes.
-async fn serve(socket: &mut Socket, app: &AppState, session: &Session, h: &ConnectionHandle) -> Ending {
+async fn serve(
+    socket: &mut Socket,
+    app: &AppState,
+    session: &Session,
+    h: &ConnectionHandle,
+) -> Ending {
     let lifetime = Instant::now() + app.config.max_lifetime;
     let idle = app.config.idle_timeout;
     let mut last_seen = Instant::now();
@@ -215,7 +220,12 @@ async fn serve(socket: &mut Socket, app: &AppState, session: &Session, h: &Conne
 
 /// Queue a reply in the session's protocol (some messages have no seed form);
 /// false once the connection is closing.
-async fn send(socket: &mut Socket, h: &ConnectionHandle, session: &Session, m: ServerMessage) -> bool {
+async fn send(
+    socket: &mut Socket,
+    h: &ConnectionHandle,
+    session: &Session,
+    m: ServerMessage,
+) -> bool {
     match m.render(session.protocol) {
         Some(text) => reply(socket, h, frame::text(text.as_bytes())).await,
         None => true,

@@ -71,10 +71,10 @@ impl Socket {
         cx: &mut Context<'_>,
         handle: &ConnectionHandle,
     ) -> Poll<io::Result<()>> {
+        if self.sending.is_empty() && !(self.accounted && handle.take(&mut self.sending)) {
+            return Poll::Ready(Ok(()));
+        }
         loop {
-            if self.sending.is_empty() && !(self.accounted && handle.take(&mut self.sending)) {
-                return Poll::Ready(Ok(()));
-            }
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;
             for (i, frame) in self.sending.iter().take(MAX_SLICES).enumerate() {
@@ -86,12 +86,24 @@ impl Socket {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.advance(n, handle);
+            let (frames, bytes) = self.advance(n);
+            if !self.accounted {
+                if self.sending.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+            } else if self.sending.is_empty() {
+                // One lock both to retire what was written and to take what came since.
+                if !handle.sent_then_take(frames, bytes, &mut self.sending) {
+                    return Poll::Ready(Ok(()));
+                }
+            } else if frames > 0 {
+                handle.sent(frames, bytes);
+            }
         }
     }
 
-    /// `n` more bytes went out: retire the frames they complete.
-    fn advance(&mut self, n: usize, handle: &ConnectionHandle) {
+    /// `n` more bytes went out: drop the frames they complete; returns their count and size.
+    fn advance(&mut self, n: usize) -> (usize, usize) {
         let mut left = self.written + n;
         let (mut frames, mut bytes) = (0, 0);
         while let Some(front) = self.sending.front() {
@@ -104,9 +116,7 @@ impl Socket {
             self.sending.pop_front();
         }
         self.written = left;
-        if self.accounted && frames > 0 {
-            handle.sent(frames, bytes);
-        }
+        (frames, bytes)
     }
 
     /// The closing handshake: finish the frame being written (the stream must stay

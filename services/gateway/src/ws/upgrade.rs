@@ -110,7 +110,10 @@ impl WebSocketRequest {
             [
                 (header::CONNECTION, HeaderValue::from_static("upgrade")),
                 (header::UPGRADE, HeaderValue::from_static("websocket")),
-                (header::SEC_WEBSOCKET_ACCEPT, accept_key(self.key.as_bytes())),
+                (
+                    header::SEC_WEBSOCKET_ACCEPT,
+                    accept_key(self.key.as_bytes()),
+                ),
             ],
         )
             .into_response();
