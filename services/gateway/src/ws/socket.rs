@@ -48,6 +48,11 @@ impl Socket {
         }
     }
 
+    /// Whether frames taken from the queue are still being written.
+    pub(super) fn writing(&self) -> bool {
+        !self.sending.is_empty()
+    }
+
     /// Read what the socket has and parse it into `out`; `Ok(false)` at end of stream.
     pub(super) fn poll_read(
         &mut self,
