@@ -389,11 +389,25 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
     );
     let common = ["RUST_LOG"];
     let expected: [(&str, &str, &[&str]); 5] = [
-        ("ConnectFunction", "connect", &["TABLE_NAME", "QUEUE_URL"]),
+        (
+            "ConnectFunction",
+            "connect",
+            &[
+                "TABLE_NAME",
+                "QUEUE_URL",
+                "PRESENCE_INTERVAL",
+                "PRESENCE_BUDGET",
+            ],
+        ),
         (
             "DisconnectFunction",
             "disconnect",
-            &["TABLE_NAME", "QUEUE_URL"],
+            &[
+                "TABLE_NAME",
+                "QUEUE_URL",
+                "PRESENCE_INTERVAL",
+                "PRESENCE_BUDGET",
+            ],
         ),
         (
             "AuthorizerFunction",
@@ -411,6 +425,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
             &[
                 "TABLE_NAME",
                 "QUEUE_URL",
+                "PRESENCE_INTERVAL",
+                "PRESENCE_BUDGET",
                 "ICON_CAP",
                 "MESSAGE_RATE",
                 "MESSAGE_BURST",
@@ -425,6 +441,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
             &[
                 "TABLE_NAME",
                 "QUEUE_URL",
+                "PRESENCE_INTERVAL",
+                "PRESENCE_BUDGET",
                 "APIGW_ENDPOINT",
                 "SHARD_SIZE",
                 "POOL_SIZE",
@@ -528,6 +546,41 @@ fn abuse_limit_parameters_default_to_the_code_defaults() {
     assert_eq!(
         t["Parameters"]["MaxEmitBytes"]["MaxValue"].as_u64(),
         Some(MAX_EMIT_DATA_BYTES as u64)
+    );
+}
+
+#[test]
+fn presence_parameters_default_to_the_code_defaults() {
+    use roomcast_core::presence;
+    let t = template();
+    for id in [
+        "ConnectFunction",
+        "DisconnectFunction",
+        "ActionsFunction",
+        "BroadcasterFunction",
+    ] {
+        let vars = &resources(&t)[id]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            vars["PRESENCE_INTERVAL"],
+            json!({"Ref": "PresenceInterval"}),
+            "{id}"
+        );
+        assert_eq!(
+            vars["PRESENCE_BUDGET"],
+            json!({"Ref": "PresenceBudget"}),
+            "{id}"
+        );
+    }
+    let interval = t["Parameters"]["PresenceInterval"]["Default"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        humantime::parse_duration(interval).unwrap(),
+        presence::DEFAULT_PRESENCE_INTERVAL
+    );
+    assert_eq!(
+        t["Parameters"]["PresenceBudget"]["Default"].as_u64(),
+        Some(u64::from(presence::DEFAULT_PRESENCE_BUDGET))
     );
 }
 

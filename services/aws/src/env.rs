@@ -9,6 +9,7 @@ use std::time::Duration;
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
 use roomcast_core::fanout::FanoutConfig;
+use roomcast_core::presence::{self, PresencePolicy};
 use roomcast_core::protocol::limits::{DEFAULT_ICON_CAP, MAX_EMIT_DATA_BYTES};
 
 /// A missing or malformed setting: the function cannot start.
@@ -122,6 +123,42 @@ pub fn handler_limits() -> Result<HandlerLimits, EnvError> {
     })
 }
 
+/// How often rooms hear their member counts: `PRESENCE_INTERVAL` (a duration such as
+/// `1s` or `500ms`, 10 ms to SQS's 15-minute delay limit) and `PRESENCE_BUDGET`
+/// (presence posts per second per room), with the local gateway's defaults.
+pub fn presence() -> Result<PresencePolicy, EnvError> {
+    let interval = match var("PRESENCE_INTERVAL") {
+        None => presence::DEFAULT_PRESENCE_INTERVAL,
+        Some(value) => {
+            let parsed = humantime::parse_duration(value.trim()).map_err(|e| e.to_string());
+            match parsed {
+                Ok(d) if (Duration::from_millis(10)..=Duration::from_secs(900)).contains(&d) => d,
+                Ok(_) => {
+                    return Err(EnvError::Invalid {
+                        name: "PRESENCE_INTERVAL",
+                        value,
+                        reason: "must be between 10ms and 15m".into(),
+                    });
+                }
+                Err(reason) => {
+                    return Err(EnvError::Invalid {
+                        name: "PRESENCE_INTERVAL",
+                        value,
+                        reason,
+                    });
+                }
+            }
+        }
+    };
+    let budget = in_range(
+        "PRESENCE_BUDGET",
+        number("PRESENCE_BUDGET", presence::DEFAULT_PRESENCE_BUDGET)?,
+        1,
+        u32::MAX,
+    )?;
+    Ok(PresencePolicy { interval, budget })
+}
+
 /// `APIGW_API_KEY`: the `x-api-key` the management client sends, for a local
 /// gateway's `@connections` started with `--api-key`. Unset on AWS, where the
 /// management API takes the function role's SigV4 signature.
@@ -227,6 +264,8 @@ pub struct Wiring {
     pub queue: crate::sqs::SqsQueue,
     /// What the handler enforces (`MAX_ROOMS`, `MAX_EMIT_BYTES`).
     pub limits: HandlerLimits,
+    /// How rooms hear their counts (`PRESENCE_INTERVAL`, `PRESENCE_BUDGET`).
+    pub presence: PresencePolicy,
 }
 
 impl Wiring {
@@ -235,6 +274,7 @@ impl Wiring {
         let sdk = sdk_config().await;
         let mut wiring = Self::new(&sdk, table_name()?, queue_url()?, icon_cap()?);
         wiring.limits = handler_limits()?;
+        wiring.presence = presence()?;
         Ok(wiring)
     }
 
@@ -254,6 +294,7 @@ impl Wiring {
             queue: crate::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url),
             sdk: sdk.clone(),
             limits: HandlerLimits::default(),
+            presence: PresencePolicy::default(),
         }
     }
 
@@ -266,6 +307,7 @@ impl Wiring {
             Arc::new(self.queue.clone()),
         )
         .with_limits(self.limits)
+        .with_presence(self.presence)
     }
 
     /// Core's broadcaster on these adapters, posting through `poster`.
@@ -281,7 +323,10 @@ impl Wiring {
             Arc::new(self.queue.clone()),
             Arc::new(poster),
             Arc::new(roomcast_core::ports::NoMetrics),
-            config,
+            FanoutConfig {
+                presence: self.presence,
+                ..config
+            },
         )
     }
 }

@@ -6,6 +6,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use roomcast_core::fanout::FanoutJob;
 use roomcast_core::ports::{BackendError, FanoutQueue};
+use std::time::Duration;
 
 /// SQS's largest message body and largest batch (the classic 256 KiB; the service
 /// now accepts up to 1 MiB, but a standard queue created with defaults and most
@@ -163,6 +164,14 @@ fn batches(bodies: Vec<String>) -> Vec<Vec<String>> {
 
 #[async_trait]
 impl FanoutQueue for SqsQueue {
+    /// `DelaySeconds` is whole seconds: the delay is rounded to the nearest one (a
+    /// `PRESENCE_INTERVAL` under half a second means no delay beyond the event source's
+    /// own pickup) and capped at SQS's 15 minutes.
+    async fn enqueue_after(&self, job: FanoutJob, delay: Duration) -> Result<(), BackendError> {
+        let seconds = delay.as_secs_f64().round().min(900.0) as i32;
+        self.delayed(seconds).enqueue(vec![job]).await
+    }
+
     async fn enqueue(&self, jobs: Vec<FanoutJob>) -> Result<(), BackendError> {
         // Refuse before sending anything: all or an error.
         let bodies = jobs.iter().map(Self::body).collect::<Result<Vec<_>, _>>()?;

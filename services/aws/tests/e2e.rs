@@ -17,6 +17,7 @@ use roomcast_aws::handlers::{Actions, BroadcasterFn, Connect, Disconnect};
 use roomcast_aws::poster::ApiGwPoster;
 use roomcast_core::fanout::{FanoutConfig, FanoutJob, JobReport, ShardJob, now_ms};
 use roomcast_core::ports::MembershipStore;
+use roomcast_core::presence::PresencePolicy;
 use roomcast_core::protocol::{ConnectionId, RoomName};
 use serde_json::{Value, json};
 
@@ -46,6 +47,15 @@ impl Stack {
     async fn new(shard_size: usize, gateway_flags: &[&str]) -> Self {
         let sdk = common::sdk().await;
         let wiring = common::wiring(&sdk).await;
+        Self::with_wiring(shard_size, gateway_flags, sdk, wiring).await
+    }
+
+    async fn with_wiring(
+        shard_size: usize,
+        gateway_flags: &[&str],
+        sdk: SdkConfig,
+        wiring: Wiring,
+    ) -> Self {
         let gw = Gateway::start(gateway_flags).await;
         let poster = ApiGwPoster::new(&sdk, gw.endpoint());
         Self {
@@ -107,6 +117,21 @@ impl Stack {
                 .unwrap();
         }
         (response, reports, jobs)
+    }
+
+    /// Pump until nothing has arrived for `quiet` (delayed jobs included).
+    async fn drain_until_quiet(&self, quiet: Duration) -> Vec<JobReport> {
+        let mut all = Vec::new();
+        let mut last = tokio::time::Instant::now();
+        while last.elapsed() < quiet {
+            let (response, reports, jobs) = self.pump().await;
+            assert!(response.batch_item_failures.is_empty(), "{response:?}");
+            if !jobs.is_empty() {
+                last = tokio::time::Instant::now();
+            }
+            all.extend(reports);
+        }
+        all
     }
 
     /// Pump until the queue is empty.
@@ -577,4 +602,80 @@ async fn a_poison_job_ends_in_the_dlq_while_the_others_are_delivered() {
     // The presence job from the connect was delivered meanwhile.
     assert_eq!(client.recv_type_in("alpha", "presence").await["members"], 1);
     gw.stop().await;
+}
+
+/// Issue 13's AWS target: a burst of N connects into one room costs at most 3N
+/// `PostToConnection` calls (counted by the `@connections` endpoint itself), with the
+/// default presence policy (1 s, one delayed SQS job per room), and every member ends
+/// on the exact count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connects_costs_at_most_3n_posts_and_ends_on_the_exact_count() {
+    const N: usize = 40;
+    let sdk = common::sdk().await;
+    let mut wiring = common::wiring(&sdk).await;
+    wiring.presence = PresencePolicy::default();
+    let stack = Stack::with_wiring(500, &[], sdk, wiring).await;
+    let mut clients = Vec::new();
+    for _ in 0..N {
+        clients.push(stack.gw.client().await);
+    }
+    let before = stack.gw.connections_api_posts().await;
+    futures::future::join_all(clients.iter().map(|c| stack.connect(c, "crowd"))).await;
+    let reports = stack.drain_until_quiet(Duration::from_millis(2_500)).await;
+    let posts = stack.gw.connections_api_posts().await - before;
+    let broadcasts = reports.iter().filter(|r| r.targets > 0).count();
+    println!(
+        "{N} connects: {posts} PostToConnection calls ({:.2} per connect) in {broadcasts} presence broadcasts",
+        posts as f64 / N as f64
+    );
+    assert!(posts <= 3 * N as u64, "{posts} posts for {N} connects");
+    for c in &mut clients {
+        while c.recv_type_in("crowd", "presence").await["members"] != N {}
+    }
+    // The burst's marks are all cleared: the next change schedules a job at once.
+    let crowd = RoomName::parse("crowd").unwrap();
+    assert!(
+        stack
+            .wiring
+            .store
+            .mark_presence(&crowd, u64::MAX, 0)
+            .await
+            .unwrap(),
+        "a pending mark was left behind"
+    );
+    stack.gw.stop().await;
+}
+
+/// A presence job delivered twice (SQS at least once) repeats the count and leaves a
+/// newer change's pending mark alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_presence_job_repeats_the_count_and_keeps_the_newer_mark() {
+    let stack = Stack::new(500, &[]).await;
+    let mut a = stack.gw.client().await;
+    let b = stack.gw.client().await;
+    stack.connect(&a, "alpha").await;
+    let (_, _, jobs) = stack.pump().await;
+    let first = jobs
+        .into_iter()
+        .find(|j| matches!(j, FanoutJob::Presence(_)))
+        .expect("the connect's presence job");
+    assert_eq!(a.recv_type_in("alpha", "presence").await["members"], 1);
+
+    stack.connect(&b, "alpha").await;
+    // The first job again, as SQS would redeliver it: the count, now 2, again.
+    let again = aws_sdk_sqs::types::Message::builder()
+        .message_id("redelivered")
+        .body(serde_json::to_string(&first).unwrap())
+        .build();
+    let (response, _) = stack
+        .broadcaster
+        .run_batch(common::sqs_event(&[again]))
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(a.recv_type_in("alpha", "presence").await["members"], 2);
+    // b's connect still has its own job pending, and it runs.
+    let reports = stack.drain_until_quiet(Duration::from_millis(1_500)).await;
+    assert!(reports.iter().any(|r| r.targets == 2), "{reports:?}");
+    assert_eq!(a.recv_type_in("alpha", "presence").await["members"], 2);
+    stack.gw.stop().await;
 }

@@ -20,6 +20,8 @@
 //!   rooms per connection and emit size limits, the same in both homes.
 //! - [`auth`]: JWT verification and room grants, shared by the AWS authorizer and
 //!   the local gateway.
+//! - [`presence`]: coalesced presence: a room hears its member count at most once per
+//!   interval and within a budget of posts per second, in both homes.
 //! - [`fanout`]: fan-out jobs, the planner that splits large rooms into shard jobs,
 //!   and the deliverer (bounded concurrency, rate budget, backoff, gone cleanup).
 
@@ -29,6 +31,7 @@ pub mod fanout;
 pub mod handler;
 pub mod memory;
 pub mod ports;
+pub mod presence;
 pub mod protocol;
 pub mod state;
 

@@ -17,6 +17,8 @@ struct Inner {
     rooms: HashMap<RoomName, BTreeMap<ConnectionId, Protocol>>,
     /// Connection → the rooms it is in.
     connections: HashMap<ConnectionId, BTreeSet<RoomName>>,
+    /// Room → its pending presence mark (see [`crate::presence`]).
+    presence: HashMap<RoomName, u64>,
 }
 
 /// In-memory [`MembershipStore`].
@@ -172,5 +174,29 @@ impl MembershipStore for MemoryMembers {
         rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));
         rooms.truncate(limit);
         Ok(rooms)
+    }
+
+    async fn mark_presence(
+        &self,
+        room: &RoomName,
+        mark: u64,
+        stale_before: u64,
+    ) -> Result<bool, BackendError> {
+        let mut inner = self.lock();
+        match inner.presence.get(room) {
+            Some(&pending) if pending >= stale_before => Ok(false),
+            _ => {
+                inner.presence.insert(room.clone(), mark);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError> {
+        let mut inner = self.lock();
+        if inner.presence.get(room) == Some(&mark) {
+            inner.presence.remove(room);
+        }
+        Ok(inner.rooms.get(room).map_or(0, |m| count(m.len())))
     }
 }

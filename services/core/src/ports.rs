@@ -120,6 +120,26 @@ pub trait MembershipStore: Send + Sync {
 
     /// The rooms with the most members, at most `limit`, largest first.
     async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError>;
+
+    /// Mark `room`'s presence as pending with `mark`, unless a mark at or after
+    /// `stale_before` is there already (marks order by time:
+    /// [`crate::presence::mark_at`]). `true`: this call set it, and
+    /// the caller schedules the presence job. One atomic step (a conditional write), so
+    /// of many concurrent changes exactly one schedules the job. See
+    /// [`crate::presence`].
+    async fn mark_presence(
+        &self,
+        room: &RoomName,
+        mark: u64,
+        stale_before: u64,
+    ) -> Result<bool, BackendError>;
+
+    /// Clear `room`'s pending mark if it is still `mark`, and return the room's member
+    /// count as of that clear. A change counted after the clear finds no mark and
+    /// schedules the next job; one counted before it is in the count returned. Run
+    /// again for the same mark (a redelivered job), it clears nothing and still returns
+    /// the count.
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError>;
 }
 
 /// Where fan-out jobs wait for the broadcaster pool.
@@ -127,6 +147,10 @@ pub trait MembershipStore: Send + Sync {
 pub trait FanoutQueue: Send + Sync {
     /// Enqueue jobs (SQS: `SendMessageBatch` in tens). All or an error.
     async fn enqueue(&self, jobs: Vec<FanoutJob>) -> Result<(), BackendError>;
+
+    /// Enqueue one job that becomes visible to the pool only after `delay` (SQS:
+    /// `DelaySeconds`, whole seconds rounded up, at most 15 minutes; locally a timer).
+    async fn enqueue_after(&self, job: FanoutJob, delay: Duration) -> Result<(), BackendError>;
 }
 
 /// Why a post did not arrive.

@@ -15,6 +15,7 @@ use roomcast_core::ports::{
     BackendError, CommitError, FanoutMetrics, FanoutQueue, Member, MembersPage, MembershipStore,
     PostError, PostOutcome, Poster, RoomStore,
 };
+use roomcast_core::presence::PresencePolicy;
 use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
 use roomcast_core::protocol::{
     ConnectionId, Protocol, PublishRequest, RoomName, RoomSummary, ServerMessage,
@@ -46,6 +47,8 @@ struct MembersInner {
     /// Every `members` call: (cursor, limit, returned count).
     pages: Vec<(Option<String>, usize, usize)>,
     disconnects: Vec<ConnectionId>,
+    /// Pending presence marks.
+    presence: BTreeMap<RoomName, u64>,
 }
 
 impl Members {
@@ -204,6 +207,30 @@ impl MembershipStore for Members {
         rooms.truncate(limit);
         Ok(rooms)
     }
+
+    async fn mark_presence(
+        &self,
+        room: &RoomName,
+        mark: u64,
+        stale_before: u64,
+    ) -> Result<bool, BackendError> {
+        self.check()?;
+        let mut inner = self.inner.lock().unwrap();
+        if inner.presence.get(room).is_some_and(|&m| m >= stale_before) {
+            return Ok(false);
+        }
+        inner.presence.insert(room.clone(), mark);
+        Ok(true)
+    }
+
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError> {
+        self.check()?;
+        let mut inner = self.inner.lock().unwrap();
+        if inner.presence.get(room) == Some(&mark) {
+            inner.presence.remove(room);
+        }
+        Ok(inner.rooms.get(room).map_or(0, |m| m.len() as u32))
+    }
 }
 
 /// Room states in a map; commits go through `RoomState::apply` under one lock, so they
@@ -252,14 +279,20 @@ impl RoomStore for Rooms {
     }
 }
 
-/// Collects enqueued jobs.
+/// Collects enqueued jobs; delayed ones apart, with their delay.
 #[derive(Default)]
 struct Queue {
     jobs: Mutex<Vec<FanoutJob>>,
+    delayed: Mutex<Vec<(FanoutJob, Duration)>>,
     fail: AtomicBool,
 }
 
 impl Queue {
+    /// The delayed jobs enqueued since the last call, with their delays.
+    fn take_delayed(&self) -> Vec<(FanoutJob, Duration)> {
+        std::mem::take(&mut *self.delayed.lock().unwrap())
+    }
+
     fn take(&self) -> Vec<FanoutJob> {
         std::mem::take(&mut *self.jobs.lock().unwrap())
     }
@@ -301,6 +334,16 @@ impl FanoutQueue for Queue {
             assert_eq!(&serde_json::from_str::<FanoutJob>(&text).unwrap(), job);
         }
         self.jobs.lock().unwrap().extend(jobs);
+        Ok(())
+    }
+
+    async fn enqueue_after(&self, job: FanoutJob, delay: Duration) -> Result<(), BackendError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(boom("queue"));
+        }
+        let text = serde_json::to_string(&job).unwrap();
+        assert_eq!(serde_json::from_str::<FanoutJob>(&text).unwrap(), job);
+        self.delayed.lock().unwrap().push((job, delay));
         Ok(())
     }
 }
@@ -479,6 +522,7 @@ fn config(shard_size: usize) -> FanoutConfig {
         max_attempts: 6,
         backoff_base: Duration::from_millis(1),
         backoff_max: Duration::from_millis(4),
+        presence: PresencePolicy::default(),
     }
 }
 
@@ -908,6 +952,18 @@ async fn gone_connections_are_removed_and_counted() {
         "all of a gone connection's memberships go"
     );
     assert_eq!(w.metrics.count("gone"), 2);
+    let mut announced: Vec<RoomName> = w
+        .queue
+        .take_delayed()
+        .into_iter()
+        .map(|(job, _)| job.room().clone())
+        .collect();
+    announced.sort();
+    assert_eq!(
+        announced,
+        vec![alpha.clone(), beta.clone()],
+        "one presence job per room, however many of its members went"
+    );
 
     // The next broadcast does not try them again.
     let report = w
@@ -1240,7 +1296,7 @@ async fn join_returns_the_ack_and_the_state_and_announces_presence() {
         .message(&me, r#"{"action":"join","room":"alpha","ref":"j1"}"#)
         .await;
 
-    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert_eq!(replies.len(), 3, "{replies:?}");
     assert_eq!(
         v1(&replies[0]),
         json!({"type": "ack", "ref": "j1", "version": 1})
@@ -1249,19 +1305,42 @@ async fn join_returns_the_ack_and_the_state_and_announces_presence() {
         v1(&replies[1]),
         json!({"type": "state", "room": "alpha", "version": 1, "state": {"bg": 4, "icons": {}}})
     );
+    assert_eq!(
+        v1(&replies[2]),
+        json!({"type": "presence", "room": "alpha", "members": 2}),
+        "the joiner learns the count with its answer"
+    );
     assert!(w.members.ids_in(&alpha).contains(&me.id));
 
-    let jobs = w.queue.take_room_jobs();
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(
-        payload(&jobs[0]),
-        json!({"type": "presence", "room": "alpha", "members": 2})
+    // The room hears it coalesced: no broadcast now, one delayed presence job.
+    assert_eq!(w.queue.len(), 0);
+    let delayed = w.queue.take_delayed();
+    assert_eq!(delayed.len(), 1);
+    let (job, delay) = &delayed[0];
+    assert!(
+        matches!(job, FanoutJob::Presence(p) if p.room == alpha),
+        "{job:?}"
     );
-    assert_eq!(
-        (jobs[0].version, jobs[0].except.clone(), jobs[0].seed_state),
-        (None, None, false)
-    );
+    assert_eq!(*delay, Duration::from_secs(1));
     assert_eq!(w.rooms.get(&alpha).version, 1, "joining changes no state");
+
+    // Run, it tells every member the count it reads then.
+    w.broadcaster(config(500)).run(job).await.unwrap();
+    let mut got: Vec<(ConnectionId, Value)> = w
+        .poster
+        .delivered()
+        .into_iter()
+        .map(|(id, p)| (id, serde_json::from_str(&p).unwrap()))
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let presence = json!({"type": "presence", "room": "alpha", "members": 2});
+    assert_eq!(
+        got,
+        vec![
+            (me.id.clone(), presence.clone()),
+            (conn("other0000"), presence)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -1274,10 +1353,14 @@ async fn join_without_a_ref_returns_only_the_state() {
             r#"{"action":"join","room":"fresh"}"#,
         )
         .await;
-    assert_eq!(replies.len(), 1);
+    assert_eq!(replies.len(), 2);
     assert_eq!(
         v1(&replies[0]),
         json!({"type": "state", "room": "fresh", "version": 0, "state": {"bg": 0, "icons": {}}})
+    );
+    assert_eq!(
+        v1(&replies[1]),
+        json!({"type": "presence", "room": "fresh", "members": 1})
     );
 }
 
@@ -1569,18 +1652,26 @@ async fn leave_acks_and_announces_only_a_real_departure() {
     let alpha = room("alpha");
     w.members.populate(&alpha, "other", 2, Protocol::V1);
     h.message(&me, r#"{"action":"join","room":"alpha"}"#).await;
-    w.queue.take();
+    let (join_job, _) = w.queue.take_delayed().remove(0);
+    w.broadcaster(config(500)).run(&join_job).await.unwrap();
 
     let replies = h
         .message(&me, r#"{"action":"leave","room":"alpha","ref":"l"}"#)
         .await;
     assert_eq!(v1(&replies[0]), json!({"type": "ack", "ref": "l"}));
     assert!(!w.members.ids_in(&alpha).contains(&me.id));
-    let jobs = w.queue.take_room_jobs();
+    let delayed = w.queue.take_delayed();
     assert_eq!(
-        payload(&jobs[0]),
-        json!({"type": "presence", "room": "alpha", "members": 2})
+        delayed.len(),
+        1,
+        "the join's job cleared the mark: a new job"
     );
+    let (job, delay) = &delayed[0];
+    assert!(
+        matches!(job, FanoutJob::Presence(p) if p.room == alpha),
+        "{job:?}"
+    );
+    assert_eq!(*delay, Duration::from_secs(1));
 
     // Leaving again: still acknowledged, nobody to tell.
     let replies = h
@@ -1588,6 +1679,7 @@ async fn leave_acks_and_announces_only_a_real_departure() {
         .await;
     assert_eq!(v1(&replies[0]), json!({"type": "ack", "ref": "l2"}));
     assert_eq!(w.queue.len(), 0);
+    assert!(w.queue.take_delayed().is_empty());
 }
 
 #[tokio::test]
@@ -1631,31 +1723,35 @@ async fn connect_and_disconnect_announce_presence() {
         room: room("lobby"),
         ..session("a", Protocol::V1)
     };
-    h.connect(&a).await.unwrap();
+    let owed = h.connect(&a).await.unwrap();
+    assert_eq!(
+        owed.iter().map(v1).collect::<Vec<_>>(),
+        vec![json!({"type": "presence", "room": "lobby", "members": 1})],
+        "the new connection is owed its connect room's count"
+    );
     assert!(w.members.is_connected(&a.id));
     assert_eq!(w.members.ids_in(&room("lobby")), vec![a.id.clone()]);
     h.message(&a, r#"{"action":"join","room":"alpha"}"#).await;
-    let jobs = w.queue.take_room_jobs();
-    assert_eq!(
-        payload(&jobs[0]),
-        json!({"type": "presence", "room": "lobby", "members": 1})
-    );
-    assert_eq!(
-        payload(&jobs[1]),
-        json!({"type": "presence", "room": "alpha", "members": 1})
-    );
+    let announced = |w: &World| -> Vec<RoomName> {
+        let mut rooms: Vec<RoomName> = w
+            .queue
+            .take_delayed()
+            .into_iter()
+            .map(|(job, _)| match job {
+                FanoutJob::Presence(p) => p.room,
+                other => panic!("a presence job, got {other:?}"),
+            })
+            .collect();
+        rooms.sort();
+        rooms
+    };
+    assert_eq!(announced(&w), vec![room("alpha"), room("lobby")]);
+    assert_eq!(w.queue.len(), 0, "no immediate broadcast");
 
+    // Still pending (the jobs have not run): leaving schedules nothing more.
     h.disconnect(&a.id).await.unwrap();
     assert!(!w.members.is_connected(&a.id));
-    let mut rooms: Vec<Value> = w.queue.take_room_jobs().iter().map(payload).collect();
-    rooms.sort_by_key(|p| p["room"].as_str().unwrap().to_owned());
-    assert_eq!(
-        rooms,
-        vec![
-            json!({"type": "presence", "room": "alpha", "members": 0}),
-            json!({"type": "presence", "room": "lobby", "members": 0}),
-        ]
-    );
+    assert_eq!(announced(&w), Vec::<RoomName>::new());
 }
 
 #[tokio::test]

@@ -139,6 +139,7 @@ impl Application {
                 shard_size: config.shard_size as usize,
                 post_concurrency: config.post_concurrency as usize,
                 rate_limit: NonZeroU32::new(config.rate_limit),
+                presence: config.presence(),
                 ..FanoutConfig::default()
             },
         ));
@@ -154,7 +155,8 @@ impl Application {
 
         let state = AppState(Arc::new(Inner {
             handler: Handler::new(rooms, members.clone(), queue)
-                .with_limits(config.handler_limits()),
+                .with_limits(config.handler_limits())
+                .with_presence(config.presence()),
             port,
             members,
             connections,

@@ -1,7 +1,8 @@
 //! Command-line flags and environment variables.
 //!
 //! Settings the Lambdas share use the same bare environment names as there — the four
-//! fan-out knobs (`SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`, `RATE_LIMIT`), the
+//! fan-out knobs (`SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`, `RATE_LIMIT`), presence
+//! (`PRESENCE_INTERVAL`, `PRESENCE_BUDGET`), the
 //! abuse limits (`MESSAGE_RATE`, `MESSAGE_BURST`, `MESSAGE_STRIKES`, `MAX_ROOMS`,
 //! `MAX_EMIT_BYTES`) and `JWT_*` — so one `.env` serves both homes; everything else is
 //! `ROOMCAST_*`. docs/security.md lists every limit.
@@ -9,6 +10,7 @@
 use clap::Parser;
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
+use roomcast_core::presence::{self, PresencePolicy};
 use roomcast_core::protocol::limits;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -57,6 +59,15 @@ pub struct Config {
     /// Posts per second over the whole pool (0: unlimited).
     #[arg(long, env = "RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
+    /// Shortest time between two `presence` broadcasts to one room (joins and leaves
+    /// in between are coalesced into the next one).
+    #[arg(long, env = "PRESENCE_INTERVAL", default_value = "1s", value_parser = parse_presence_interval)]
+    pub presence_interval: Duration,
+    /// Presence posts per second one room may cost: a room of N waits at least
+    /// N / budget seconds between broadcasts.
+    #[arg(long, env = "PRESENCE_BUDGET", default_value_t = presence::DEFAULT_PRESENCE_BUDGET,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub presence_budget: u32,
 
     /// Close a connection that sent nothing for this long (API Gateway: 10 min).
     #[arg(long, env = "ROOMCAST_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
@@ -140,6 +151,7 @@ impl std::fmt::Debug for Config {
             .field("pool_size", &self.pool_size)
             .field("post_concurrency", &self.post_concurrency)
             .field("rate_limit", &self.rate_limit)
+            .field("presence", &self.presence())
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("icon_cap", &self.icon_cap)
@@ -171,6 +183,16 @@ pub enum Command {
     Plan(crate::plan::PlanArgs),
 }
 
+/// At least 10 ms (a timer per room per interval), at most 15 minutes (SQS's longest
+/// delay, so the AWS home can keep the same setting).
+fn parse_presence_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(10) || d > Duration::from_secs(900) {
+        return Err(format!("{s} is outside 10ms..=15m"));
+    }
+    Ok(d)
+}
+
 fn parse_stage(s: &str) -> Result<String, String> {
     if !s.is_empty()
         && s.len() <= 128
@@ -194,6 +216,14 @@ impl Config {
             per_second: self.message_rate,
             burst: self.message_burst,
             strikes: self.message_strikes,
+        }
+    }
+
+    /// How often rooms hear their member counts.
+    pub fn presence(&self) -> PresencePolicy {
+        PresencePolicy {
+            interval: self.presence_interval,
+            budget: self.presence_budget,
         }
     }
 

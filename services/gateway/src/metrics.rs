@@ -26,6 +26,7 @@ pub struct Metrics {
     interrupted: Counter,
     retries: Counter,
     latency: Histogram,
+    connections_api_posts: Counter,
 }
 
 impl Default for Metrics {
@@ -41,6 +42,7 @@ impl Default for Metrics {
         let dead_letters = Counter::default();
         let interrupted = Counter::default();
         let retries = Counter::default();
+        let connections_api_posts = Counter::default();
         // 1 ms .. ~33 s
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
@@ -82,6 +84,11 @@ impl Default for Metrics {
             retries.clone(),
         );
         registry.register(
+            "connections_api_posts",
+            "PostToConnection calls received by @connections (the AWS home's posts, in tests)",
+            connections_api_posts.clone(),
+        );
+        registry.register(
             "delivery_latency_seconds",
             "Time from commit to a post's delivery",
             latency.clone(),
@@ -99,6 +106,7 @@ impl Default for Metrics {
             interrupted,
             retries,
             latency,
+            connections_api_posts,
         }
     }
 }
@@ -113,6 +121,11 @@ impl Metrics {
         out
     }
 
+    /// `POST /{stage}/@connections/{id}` was called.
+    pub fn connections_api_post(&self) {
+        self.connections_api_posts.inc();
+    }
+
     /// A client frame arrived.
     pub fn message(&self) {
         self.messages.inc();
@@ -120,11 +133,7 @@ impl Metrics {
 
     /// A worker picked up a job.
     pub fn job(&self, job: &FanoutJob) {
-        let kind = match job {
-            FanoutJob::Room(_) => "room",
-            FanoutJob::Shard(_) => "shard",
-        };
-        self.jobs.get_or_create(&vec![("kind", kind)]).inc();
+        self.jobs.get_or_create(&vec![("kind", job.kind())]).inc();
     }
 
     /// A job was given up.

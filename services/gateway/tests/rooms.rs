@@ -254,7 +254,10 @@ async fn server_side_publish_reaches_the_room_only() {
 #[tokio::test]
 async fn ops_endpoints_answer() {
     let gw = Gateway::start(&[]).await;
-    let _a = gw.v1(Some("alpha")).await;
+    let mut a = gw.v1(Some("alpha")).await;
+    // Its own count at connect, then the room's coalesced broadcast: a fan-out job ran.
+    assert_eq!(a.recv_type("presence").await["members"], 1);
+    assert_eq!(a.recv_type("presence").await["members"], 1);
     let health: serde_json::Value = serde_json::from_str(&http_get(&gw, "/healthz").await).unwrap();
     assert_eq!(health["status"], "ok");
     let config: serde_json::Value =

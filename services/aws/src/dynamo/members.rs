@@ -87,7 +87,7 @@ impl DynamoStore {
         Ok(item.is_some())
     }
 
-    async fn member_count(&self, room: &RoomName) -> Result<u32, BackendError> {
+    pub(super) async fn member_count(&self, room: &RoomName) -> Result<u32, BackendError> {
         let item = self
             .get(room_pk(room), STATE_SK, Some("members"), || {
                 format!("counting members of {room}")
@@ -360,5 +360,18 @@ impl MembershipStore for DynamoStore {
                 })
             })
             .collect())
+    }
+
+    async fn mark_presence(
+        &self,
+        room: &RoomName,
+        mark: u64,
+        stale_before: u64,
+    ) -> Result<bool, BackendError> {
+        self.set_presence_mark(room, mark, stale_before).await
+    }
+
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError> {
+        self.clear_presence_mark(room, mark).await
     }
 }

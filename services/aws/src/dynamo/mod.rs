@@ -4,7 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | connection | `CONN#<id>` | `CONN` | rooms (string set), room, user, connectedAt, protocol, exp |
 //! | membership | `ROOM#<room>` | `CONN#<id>` | protocol, joinedAt, exp |
-//! | room state | `ROOM#<room>` | `STATE` | version, bg, icons (map id → {img,x,y}), iconCount, members, lpk |
+//! | room state | `ROOM#<room>` | `STATE` | version, bg, icons (map id → {img,x,y}), iconCount, members, lpk, presencePending |
 //! | message rate | `CONN#<id>` | `RATE` | tat, exp (see `rate.rs`) |
 //!
 //! State mutations are single `UpdateItem`s that touch only their icon and
@@ -14,6 +14,7 @@
 //! `lpk = "ROOMS"` so the `byMembers` index (`lpk`, `members`) lists the busiest rooms.
 
 mod members;
+mod presence;
 mod rate;
 mod rooms;
 mod table;

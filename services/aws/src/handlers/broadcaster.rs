@@ -79,17 +79,15 @@ impl BroadcasterFn {
                 return (false, None);
             }
         };
-        let (kind, created_ms) = match &job {
-            FanoutJob::Room(j) => ("room", j.created_ms),
-            FanoutJob::Shard(j) => ("shard", j.created_ms),
-        };
-        let latency = Duration::from_millis(now_ms().saturating_sub(created_ms));
+        let latency = job
+            .created_ms()
+            .map(|created| Duration::from_millis(now_ms().saturating_sub(created)));
         emit(&fanout_metrics(
             job.room().as_str(),
-            kind,
+            job.kind(),
             &report,
             start.elapsed(),
-            Some(latency),
+            latency,
         ));
 
         let mut ok = true;

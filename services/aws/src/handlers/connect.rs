@@ -76,8 +76,11 @@ impl Connect {
             room: room.clone(),
             access,
         };
+        // API Gateway cannot post during `$connect`: the frames owed to the new
+        // connection (its room's count) are dropped, and the room's coalesced presence
+        // broadcast, at most one presence delay later, tells it.
         let stored = match self.handler.connect(&session).await {
-            Ok(()) => {
+            Ok(_owed) => {
                 self.store
                     .annotate_connection(&id, &room, user.as_deref())
                     .await

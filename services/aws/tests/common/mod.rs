@@ -19,6 +19,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// The tests' `PRESENCE_INTERVAL`: presence jobs without an SQS delay (under half a
+/// second rounds to 0), so a test that drains the queue finds them. The presence tests
+/// set the real default.
+pub const UNDELAYED_PRESENCE: Duration = Duration::from_millis(10);
+
 /// moto_server's endpoint. `.ci/test` starts one and exports it; without it these
 /// tests fail loudly rather than skip, so a gap cannot hide in CI.
 pub fn moto_endpoint() -> String {
@@ -124,10 +129,9 @@ pub async fn wiring(sdk: &SdkConfig) -> Wiring {
 pub async fn wiring_with_dlq(sdk: &SdkConfig) -> (Wiring, String) {
     let store = table(sdk).await;
     let (queue, dlq) = queue(sdk, 3).await;
-    (
-        Wiring::new(sdk, store.table().to_owned(), queue, DEFAULT_ICON_CAP),
-        dlq,
-    )
+    let mut wiring = Wiring::new(sdk, store.table().to_owned(), queue, DEFAULT_ICON_CAP);
+    wiring.presence.interval = UNDELAYED_PRESENCE;
+    (wiring, dlq)
 }
 
 /// Receive up to `max` messages, waiting up to [`WAIT`] for the first; deletes none.
@@ -354,6 +358,23 @@ impl Gateway {
         c.send(&serde_json::json!({"action":"leave","room":whoami}))
             .await;
         c
+    }
+
+    /// `PostToConnection` calls its `@connections` has received so far (read from
+    /// `/metrics`, `roomcast_connections_api_posts_total`).
+    pub async fn connections_api_posts(&self) -> u64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut body = String::new();
+        stream.read_to_string(&mut body).await.unwrap();
+        body.lines()
+            .find_map(|l| l.strip_prefix("roomcast_connections_api_posts_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no post counter in /metrics:\n{body}"))
     }
 
     pub async fn stop(self) {

@@ -442,12 +442,13 @@ pub async fn connect_directly(
     id: &str,
     room: &RoomName,
 ) {
-    let wiring = roomcast_aws::env::Wiring::new(
+    let mut wiring = roomcast_aws::env::Wiring::new(
         sdk,
         store.table().to_owned(),
         queue_url.to_owned(),
         roomcast_core::protocol::limits::DEFAULT_ICON_CAP,
     );
+    wiring.presence.interval = super::UNDELAYED_PRESENCE;
     let session = Session {
         id: ConnectionId::parse(id).unwrap(),
         protocol: Protocol::V1,

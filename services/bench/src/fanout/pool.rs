@@ -51,6 +51,17 @@ impl FanoutQueue for Queue {
         }
         Ok(())
     }
+
+    /// Like SQS's `DelaySeconds`: counted as outstanding now, visible after `delay`.
+    async fn enqueue_after(&self, job: FanoutJob, delay: Duration) -> Result<(), BackendError> {
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(job).await;
+        });
+        Ok(())
+    }
 }
 
 impl Queue {

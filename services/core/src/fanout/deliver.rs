@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ports::{FanoutMetrics, FanoutQueue, MembershipStore, PostError, PostOutcome, Poster};
+use crate::presence::{Presence, PresencePolicy};
 use crate::protocol::ConnectionId;
 
 use super::job::now_ms;
@@ -30,6 +31,9 @@ pub struct FanoutConfig {
     pub backoff_base: Duration,
     /// Backoff ceiling.
     pub backoff_max: Duration,
+    /// How the rooms of connections found gone hear their new counts (the handler's
+    /// policy: both homes set them from the same settings).
+    pub presence: PresencePolicy,
 }
 
 impl Default for FanoutConfig {
@@ -41,6 +45,7 @@ impl Default for FanoutConfig {
             max_attempts: 6,
             backoff_base: Duration::from_millis(25),
             backoff_max: Duration::from_secs(2),
+            presence: PresencePolicy::default(),
         }
     }
 }
@@ -175,8 +180,12 @@ impl Deliverer {
 
     /// Clean up a connection found gone.
     async fn depart(&self, id: &ConnectionId) {
-        let departed = crate::handler::depart(self.members.as_ref(), self.queue.as_ref(), id);
-        if let Err(e) = departed.await {
+        let presence = Presence {
+            members: self.members.as_ref(),
+            queue: self.queue.as_ref(),
+            policy: self.config.presence,
+        };
+        if let Err(e) = presence.depart(id).await {
             tracing::warn!(connection = %id, error = %e, "could not clean up a gone connection");
         }
     }

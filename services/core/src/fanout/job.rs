@@ -13,6 +13,8 @@ pub enum FanoutJob {
     Room(RoomJob),
     /// Deliver to an explicit list of connections (a shard of a large room, or a retry).
     Shard(ShardJob),
+    /// Tell a room its member count now (coalesced presence; see [`crate::presence`]).
+    Presence(PresenceJob),
 }
 
 /// "Send this to everyone in the room."
@@ -55,12 +57,54 @@ pub struct ShardJob {
     pub attempt: u32,
 }
 
+/// "Tell the room how many members it has now": scheduled, delayed, by the change
+/// that set the room's pending presence `mark`; the broadcaster clears that mark, reads
+/// the count in the same step and fans out one `presence`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceJob {
+    /// The room.
+    pub room: RoomName,
+    /// The pending mark this job answers ([`crate::presence::mark_at`]: when the
+    /// change that set it happened, made unique).
+    pub mark: u64,
+}
+
 impl FanoutJob {
     /// The room the job is for.
     pub fn room(&self) -> &RoomName {
         match self {
             FanoutJob::Room(j) => &j.room,
             FanoutJob::Shard(j) => &j.room,
+            FanoutJob::Presence(j) => &j.room,
+        }
+    }
+
+    /// Its kind, as tagged on the queue (for logs and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FanoutJob::Room(_) => "room",
+            FanoutJob::Shard(_) => "shard",
+            FanoutJob::Presence(_) => "presence",
+        }
+    }
+
+    /// The room version it carries, if it is a patch.
+    pub fn version(&self) -> Option<u64> {
+        match self {
+            FanoutJob::Room(j) => j.version,
+            FanoutJob::Shard(j) => j.version,
+            FanoutJob::Presence(_) => None,
+        }
+    }
+
+    /// When what it delivers was committed (Unix ms): delivery latency is measured
+    /// from here. A presence job has none: it is delayed on purpose, and the broadcast
+    /// it plans is stamped when it reads the count.
+    pub fn created_ms(&self) -> Option<u64> {
+        match self {
+            FanoutJob::Room(j) => Some(j.created_ms),
+            FanoutJob::Shard(j) => Some(j.created_ms),
+            FanoutJob::Presence(_) => None,
         }
     }
 }

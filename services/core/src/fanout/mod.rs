@@ -8,5 +8,5 @@ mod job;
 mod planner;
 
 pub use deliver::{Delivery, FanoutConfig};
-pub use job::{FanoutJob, RoomJob, ShardJob, now_ms};
+pub use job::{FanoutJob, PresenceJob, RoomJob, ShardJob, now_ms};
 pub use planner::{Broadcaster, JobReport};

@@ -5,10 +5,10 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::ports::{BackendError, FanoutMetrics, FanoutQueue, MembershipStore, Poster, RoomStore};
-use crate::protocol::{ConnectionId, Protocol};
+use crate::protocol::{ConnectionId, Protocol, ServerMessage};
 
 use super::deliver::{Deliverer, Delivery, FanoutConfig};
-use super::job::{FanoutJob, RoomJob, ShardJob};
+use super::job::{FanoutJob, PresenceJob, RoomJob, ShardJob, now_ms};
 
 /// What running one job did.
 #[derive(Debug, Default)]
@@ -60,7 +60,35 @@ impl Broadcaster {
         match job {
             FanoutJob::Room(job) => self.plan(job).await,
             FanoutJob::Shard(job) => Ok(self.deliver_shard(job).await),
+            FanoutJob::Presence(job) => self.announce(job).await,
         }
+    }
+
+    /// Clear the room's pending presence mark, reading its member count in the same
+    /// step, and fan that count out like any room message. An empty room has nobody
+    /// to tell.
+    async fn announce(&self, job: &PresenceJob) -> Result<JobReport, BackendError> {
+        let members = self
+            .deliverer
+            .members
+            .take_presence(&job.room, job.mark)
+            .await?;
+        if members == 0 {
+            return Ok(JobReport::default());
+        }
+        let message = ServerMessage::Presence {
+            room: job.room.clone(),
+            members,
+        };
+        self.plan(&RoomJob {
+            room: job.room.clone(),
+            version: None,
+            payload: message.to_v1(),
+            except: None,
+            seed_state: false,
+            created_ms: now_ms(),
+        })
+        .await
     }
 
     async fn plan(&self, job: &RoomJob) -> Result<JobReport, BackendError> {

@@ -6,20 +6,29 @@ use crate::protocol::limits::LIST_ROOMS_LIMIT;
 use crate::protocol::{ConnectionId, ErrorCode, ProtocolError, Ref, RoomName, ServerMessage};
 
 impl Handler {
-    /// `$connect`: record the connection and join its connect room.
-    pub async fn connect(&self, session: &Session) -> Result<(), BackendError> {
+    /// `$connect`: record the connection and join its connect room. Returns the frames
+    /// owed to the new connection once it is open: its connect room's member count
+    /// (the room hears it with the next coalesced broadcast). API Gateway cannot post
+    /// during `$connect`, so the AWS home drops them and the joiner learns the count
+    /// from that broadcast, at most one presence delay later.
+    pub async fn connect(&self, session: &Session) -> Result<Vec<ServerMessage>, BackendError> {
         self.members.connect(&session.member()).await?;
         let members = self.members.join(&session.room, &session.member()).await?;
-        self.presence(&session.room, members).await
+        self.presence().changed(&session.room, members).await?;
+        Ok(vec![ServerMessage::Presence {
+            room: session.room.clone(),
+            members,
+        }])
     }
 
     /// `$disconnect`: forget the connection; the rooms it was in hear the new counts.
     pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), BackendError> {
-        super::depart(self.members.as_ref(), self.queue.as_ref(), id).await
+        self.presence().depart(id).await
     }
 
     /// Join, then read the state: a commit after the join is fanned out to us, one
-    /// before it is in the state we read, so nothing falls between.
+    /// before it is in the state we read, so nothing falls between. The joiner gets the
+    /// room's member count with the answer; the room hears it coalesced.
     pub(super) async fn join(
         &self,
         session: &Session,
@@ -38,8 +47,13 @@ impl Handler {
                 format!("a connection may be in at most {max} rooms; leave one first"),
             ));
         };
-        self.presence(&room, members).await.map_err(internal)?;
-        self.get_state(room, reference).await
+        self.presence()
+            .changed(&room, members)
+            .await
+            .map_err(internal)?;
+        let mut replies = self.get_state(room.clone(), reference).await?;
+        replies.push(ServerMessage::Presence { room, members });
+        Ok(replies)
     }
 
     pub(super) async fn leave(
@@ -54,7 +68,10 @@ impl Handler {
             .await
             .map_err(internal)?
         {
-            self.presence(&room, members).await.map_err(internal)?;
+            self.presence()
+                .changed(&room, members)
+                .await
+                .map_err(internal)?;
         }
         Ok(ack(reference, None))
     }
@@ -74,11 +91,5 @@ impl Handler {
         let mut replies = ack(reference, None);
         replies.push(ServerMessage::Rooms { rooms });
         Ok(replies)
-    }
-
-    async fn presence(&self, room: &RoomName, members: u32) -> Result<(), BackendError> {
-        self.queue
-            .enqueue(vec![super::presence_job(room, members)])
-            .await
     }
 }

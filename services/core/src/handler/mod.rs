@@ -12,6 +12,7 @@ use crate::abuse::HandlerLimits;
 use crate::auth::RoomAccess;
 use crate::fanout::{FanoutJob, RoomJob, now_ms};
 use crate::ports::{BackendError, FanoutQueue, Member, MembershipStore, RoomStore};
+use crate::presence::{Presence, PresencePolicy};
 use crate::protocol::{
     ClientAction, ClientMessage, ConnectionId, ErrorCode, Protocol, ProtocolError, Ref, RoomName,
     ServerMessage,
@@ -46,6 +47,7 @@ pub struct Handler {
     members: Arc<dyn MembershipStore>,
     queue: Arc<dyn FanoutQueue>,
     limits: HandlerLimits,
+    presence: PresencePolicy,
 }
 
 impl Handler {
@@ -60,6 +62,22 @@ impl Handler {
             members,
             queue,
             limits: HandlerLimits::default(),
+            presence: PresencePolicy::default(),
+        }
+    }
+
+    /// The same handler announcing presence by `policy` (interval and budget).
+    pub fn with_presence(mut self, policy: PresencePolicy) -> Self {
+        self.presence = policy;
+        self
+    }
+
+    /// Presence bookkeeping over this handler's ports.
+    fn presence(&self) -> Presence<'_> {
+        Presence {
+            members: self.members.as_ref(),
+            queue: self.queue.as_ref(),
+            policy: self.presence,
         }
     }
 
@@ -156,35 +174,6 @@ fn room_job(
         seed_state,
         created_ms: now_ms(),
     })
-}
-
-/// "The room now has `members` members", for everyone in it.
-fn presence_job(room: &RoomName, members: u32) -> FanoutJob {
-    let message = ServerMessage::Presence {
-        room: room.clone(),
-        members,
-    };
-    room_job(room, &message, None, None, false)
-}
-
-/// Forget a connection and tell the rooms it was in their new member counts. Shared by
-/// `$disconnect` and the deliverer's cleanup of gone connections, so members hear the
-/// same presence either way.
-pub(crate) async fn depart(
-    members: &dyn MembershipStore,
-    queue: &dyn FanoutQueue,
-    id: &ConnectionId,
-) -> Result<(), BackendError> {
-    let jobs: Vec<FanoutJob> = members
-        .disconnect(id)
-        .await?
-        .into_iter()
-        .map(|r| presence_job(&r.room, r.members))
-        .collect();
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    queue.enqueue(jobs).await
 }
 
 /// The `ack` owed for a request: only requests that carry a `ref` are acknowledged.

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use roomcast_core::Handler;
 use roomcast_core::fanout::FanoutJob;
@@ -70,10 +71,12 @@ impl RoomStore for MemoryRooms {
     }
 }
 
-/// Collects enqueued fan-out jobs in enqueue order.
+/// Collects enqueued fan-out jobs in enqueue order; delayed ones (presence) apart,
+/// with their delays.
 #[derive(Default)]
 pub struct RecordingQueue {
     jobs: Mutex<Vec<FanoutJob>>,
+    delayed: Mutex<Vec<(FanoutJob, Duration)>>,
 }
 
 impl RecordingQueue {
@@ -81,12 +84,22 @@ impl RecordingQueue {
     pub fn take(&self) -> Vec<FanoutJob> {
         std::mem::take(&mut *lock(&self.jobs))
     }
+
+    /// The delayed jobs enqueued since the last call, with their delays.
+    pub fn take_delayed(&self) -> Vec<(FanoutJob, Duration)> {
+        std::mem::take(&mut *lock(&self.delayed))
+    }
 }
 
 #[async_trait]
 impl FanoutQueue for RecordingQueue {
     async fn enqueue(&self, jobs: Vec<FanoutJob>) -> Result<(), BackendError> {
         lock(&self.jobs).extend(jobs);
+        Ok(())
+    }
+
+    async fn enqueue_after(&self, job: FanoutJob, delay: Duration) -> Result<(), BackendError> {
+        lock(&self.delayed).push((job, delay));
         Ok(())
     }
 }

@@ -58,8 +58,10 @@ impl LocalQueue {
     }
 
     async fn send(&self, job: Arc<FanoutJob>, attempt: u32) -> Result<(), BackendError> {
+        // Presence jobs come off their timer into the room queue: like a room job,
+        // each plans a broadcast to its whole room.
         let channel = match *job {
-            FanoutJob::Room(_) => &self.rooms,
+            FanoutJob::Room(_) | FanoutJob::Presence(_) => &self.rooms,
             FanoutJob::Shard(_) => &self.shards,
         };
         channel
@@ -75,6 +77,30 @@ impl FanoutQueue for LocalQueue {
         for job in jobs {
             self.send(Arc::new(job), 0).await?;
         }
+        Ok(())
+    }
+
+    /// A timer task per delayed job (SQS's `DelaySeconds`, in process): at most one
+    /// per room at a time, since only the change that marks a room's presence as
+    /// pending schedules one. A job still waiting at shutdown is dropped with the
+    /// memberships it would have counted.
+    async fn enqueue_after(&self, job: FanoutJob, delay: Duration) -> Result<(), BackendError> {
+        if self.rooms.is_closed() {
+            return Err(BackendError::new(
+                "fan-out queue",
+                "the broadcaster pool has stopped",
+            ));
+        }
+        let rooms = self.rooms.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = rooms
+                .send(Queued {
+                    job: Arc::new(job),
+                    attempt: 0,
+                })
+                .await;
+        });
         Ok(())
     }
 }
@@ -162,7 +188,7 @@ async fn run(
             } else {
                 "aborted".to_owned()
             };
-            tracing::error!(worker, room = %job.room(), kind = kind(job), version = ?version(job),
+            tracing::error!(worker, room = %job.room(), kind = job.kind(), version = ?job.version(),
                 attempt = queued.attempt, why, "fan-out job interrupted mid-run; will run it again");
             metrics.interrupted();
             vec![(queued.job.clone(), queued.attempt + 1)]
@@ -171,10 +197,10 @@ async fn run(
     for (job, attempt) in retry {
         if attempt >= MAX_JOB_ATTEMPTS {
             let targets = match &*job {
-                FanoutJob::Room(_) => None,
                 FanoutJob::Shard(s) => Some(s.connections.len()),
+                FanoutJob::Room(_) | FanoutJob::Presence(_) => None,
             };
-            tracing::error!(room = %job.room(), kind = kind(&job), version = ?version(&job), ?targets,
+            tracing::error!(room = %job.room(), kind = job.kind(), version = ?job.version(), ?targets,
                 attempt, "fan-out job dead-lettered: given up after {MAX_JOB_ATTEMPTS} attempts");
             metrics.dead_letter();
             continue;
@@ -190,20 +216,6 @@ async fn run(
                 }
             }
         });
-    }
-}
-
-fn kind(job: &FanoutJob) -> &'static str {
-    match job {
-        FanoutJob::Room(_) => "room",
-        FanoutJob::Shard(_) => "shard",
-    }
-}
-
-fn version(job: &FanoutJob) -> Option<u64> {
-    match job {
-        FanoutJob::Room(j) => j.version,
-        FanoutJob::Shard(j) => j.version,
     }
 }
 

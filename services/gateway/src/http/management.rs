@@ -87,6 +87,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, AwsError> {
+    app.metrics.connections_api_post();
     let id = target(&app, &headers, &stage, id)?;
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(AwsError::new(

@@ -48,10 +48,13 @@ pub fn monthly(w: &Workload, k: &Knobs, icons: u64) -> Vec<Line> {
     use assume::*;
     let updates = w.rooms as f64 * w.updates_per_minute * 60.0 * w.hours;
     let members = w.members as f64;
-    // Every member reconnects at least every 2 hours; each join and each leave sends
-    // the room a presence count.
+    // Every member reconnects at least every 2 hours; joins and leaves are announced
+    // by coalesced presence broadcasts (within PRESENCE_BUDGET posts/s per room), and
+    // each joiner gets the count with its answer.
     let sessions = w.rooms as f64 * members * (w.hours / CONNECTION_HOURS).ceil();
-    let presence_posts = sessions * 2.0 * members;
+    let seconds = w.hours * 3600.0;
+    let presence_broadcasts = w.presence_broadcast_rate() * seconds;
+    let presence_posts = w.presence_post_rate() * seconds;
     let increments = PATCH_BYTES.div_ceil(APIGW_MESSAGE_INCREMENT_BYTES) as f64;
 
     let update_messages = updates * (2.0 + members) * increments;
@@ -69,7 +72,7 @@ pub fn monthly(w: &Workload, k: &Knobs, icons: u64) -> Vec<Line> {
     } else {
         plan_s + shards * posting_s(k.shard_size as f64)
     };
-    let jobs = updates + sessions * 2.0;
+    let jobs = updates + presence_broadcasts;
     let broadcaster_gb_s = jobs * per_job_s * BROADCASTER_GB;
     let front_gb_s = (updates * ACTIONS_MS + sessions * 3.0 * CONNECT_PATH_MS) / 1000.0 * FRONT_GB;
     let lambda_requests = updates + jobs * (1.0 + shards) + sessions * 3.0;
@@ -85,7 +88,9 @@ pub fn monthly(w: &Workload, k: &Knobs, icons: u64) -> Vec<Line> {
     // DynamoDB: each edit rewrites the state item (billed on its full size), the
     // planner reads the memberships eventually consistently, sessions write theirs.
     let state_kb = (STATE_ITEM_BYTES + icons * ICON_BYTES).div_ceil(1024) as f64;
-    let wru = updates * state_kb + sessions * CONNECTION_WRU;
+    // Presence: each join and leave writes the pending mark (conditionally; a failed
+    // condition is billed too), each broadcast clears it.
+    let wru = updates * state_kb + sessions * (CONNECTION_WRU + 2.0) + presence_broadcasts;
     let rru = jobs * ((w.members * MEMBERSHIP_ITEM_BYTES).div_ceil(4096) as f64 * 0.5).max(0.5);
 
     let million = 1e6;

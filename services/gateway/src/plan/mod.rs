@@ -154,8 +154,8 @@ pub fn render(args: &PlanArgs) -> Result<String, String> {
     if presence > 0.5 * total {
         let _ = writeln!(
             o,
-            "\nnote: presence counts (one post to every member per join and leave) are most \
-             of the bill at this room size; see docs/operations.md, Cost."
+            "\nnote: presence counts (coalesced, within PRESENCE_BUDGET posts/s per room) are \
+             most of the bill at this room size; see docs/operations.md, Cost."
         );
     }
     Ok(out)

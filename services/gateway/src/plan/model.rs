@@ -27,6 +27,8 @@ pub struct Workload {
     pub account_rate: u64,
 }
 
+use roomcast_core::presence::PresencePolicy;
+
 /// The four knobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Knobs {
@@ -60,11 +62,32 @@ impl Workload {
         self.members as f64 * self.rooms as f64 * self.updates_per_minute / 60.0
     }
 
-    /// Posts per second of presence counts: each join and each leave is posted to the
-    /// whole room, and each member joins and leaves at least every 2 hours.
+    /// Joins and leaves per second in one room: each member joins and leaves at least
+    /// every 2 hours.
+    fn changes_per_s(&self) -> f64 {
+        2.0 * self.members as f64 / (CONNECTION_HOURS * 3600.0)
+    }
+
+    /// Coalesced presence broadcasts per second over all rooms
+    /// (`roomcast_core::presence`): a change that finds no broadcast pending schedules
+    /// one a delay `d = max(PRESENCE_INTERVAL, members / PRESENCE_BUDGET)` later, and
+    /// the changes meanwhile ride along, so a room with `c` changes a second hears
+    /// `c / (1 + c·d)` broadcasts a second — `c` when quiet, `1/d` when busy.
+    pub fn presence_broadcast_rate(&self) -> f64 {
+        let policy = PresencePolicy::default();
+        let c = self.changes_per_s();
+        let d = policy
+            .delay(u32::try_from(self.members).unwrap_or(u32::MAX))
+            .as_secs_f64();
+        self.rooms as f64 * c / (1.0 + c * d)
+    }
+
+    /// Posts per second of presence counts: each broadcast goes to every member, and
+    /// each joiner gets the count with its answer (within the budget: a room of N is
+    /// posted at most `PRESENCE_BUDGET` counts a second however busy).
     pub fn presence_post_rate(&self) -> f64 {
-        let sessions_per_s = self.members as f64 / (CONNECTION_HOURS * 3600.0);
-        self.rooms as f64 * sessions_per_s * 2.0 * self.members as f64
+        let joins = self.rooms as f64 * self.changes_per_s() / 2.0;
+        self.presence_broadcast_rate() * self.members as f64 + joins
     }
 
     /// Knobs that meet the target where the account's rate allows it.
@@ -180,6 +203,25 @@ mod tests {
             ..unlimited
         };
         assert_eq!(w.delivery_ms(&half), 2.0 * QUEUE_HOP_MS + 937.5);
+    }
+
+    #[test]
+    fn coalesced_presence_stays_within_the_budget_and_is_linear_when_quiet() {
+        let budget = f64::from(PresencePolicy::default().budget);
+        // 10,000 members: 2.8 changes/s, one broadcast every 10 s at most.
+        let big = room(10_000);
+        assert!(big.presence_post_rate() <= budget + big.changes_per_s());
+        assert!(
+            big.presence_post_rate() > 0.9 * budget,
+            "a busy room uses its budget"
+        );
+        // 100 members: 0.03 changes/s, nearly one broadcast per change (N posts each).
+        let small = room(100);
+        let c = small.changes_per_s();
+        let per_change = small.presence_broadcast_rate() / c;
+        assert!((0.95..=1.0).contains(&per_change), "{per_change}");
+        // Before coalescing: c × N posts a second; 10,000 members made 27,800/s.
+        assert!(big.presence_post_rate() < big.changes_per_s() * 10_000.0 / 25.0);
     }
 
     #[test]

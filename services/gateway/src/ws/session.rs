@@ -62,7 +62,17 @@ pub(super) async fn run(io: Upgraded, app: AppState, session: Session, h: Arc<Co
     let mut socket = Socket::new(io);
     app.connections.insert(h.clone());
     let ending = match app.handler.connect(&session).await {
-        Ok(()) => serve(&mut socket, &app, &session, &h).await,
+        Ok(owed) => {
+            // Its connect room's count, before anything else it will read.
+            let mut greeted = true;
+            for reply in owed {
+                greeted = greeted && send(&mut socket, &h, &session, reply).await;
+            }
+            match greeted {
+                true => serve(&mut socket, &app, &session, &h).await,
+                false => Ending::Server,
+            }
+        }
         Err(e) => {
             tracing::error!(connection = %session.id, error = %e, "connect failed");
             h.close(close::INTERNAL, "could not register the connection");

@@ -1,0 +1,75 @@
+//! Coalesced presence on the room state item: `presencePending` holds the pending mark
+//! (see `roomcast_core::presence`). Setting it is a conditional update, so of many
+//! concurrent joins exactly one schedules the delayed SQS job; clearing it returns the
+//! room's `members` count from the same write.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use roomcast_core::ports::BackendError;
+use roomcast_core::protocol::RoomName;
+
+use super::{DynamoStore, STATE_SK, backend, error_code, n, number, room_pk, s};
+
+const PENDING: &str = "presencePending";
+
+impl DynamoStore {
+    /// `MembershipStore::mark_presence`: set the mark unless a fresh one is there.
+    pub(super) async fn set_presence_mark(
+        &self,
+        room: &RoomName,
+        mark: u64,
+        stale_before: u64,
+    ) -> Result<bool, BackendError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", room_pk(room))
+            .key("sk", s(STATE_SK))
+            .update_expression("SET #p = :mark")
+            .condition_expression("attribute_not_exists(#p) OR #p < :stale")
+            .expression_attribute_names("#p", PENDING)
+            .expression_attribute_values(":mark", n(mark))
+            .expression_attribute_values(":stale", n(stale_before))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(backend(format!("marking the presence of {room}"))(e)),
+        }
+    }
+
+    /// `MembershipStore::take_presence`: clear the mark if it is `mark`, returning the
+    /// count the same write saw; a mark already cleared (a redelivered job) or replaced
+    /// (a newer change) is left alone and the count is read.
+    pub(super) async fn clear_presence_mark(
+        &self,
+        room: &RoomName,
+        mark: u64,
+    ) -> Result<u32, BackendError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", room_pk(room))
+            .key("sk", s(STATE_SK))
+            .update_expression("REMOVE #p")
+            .condition_expression("#p = :mark")
+            .expression_attribute_names("#p", PENDING)
+            .expression_attribute_values(":mark", n(mark))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let count: i64 =
+                    number(out.attributes().and_then(|a| a.get("members"))).unwrap_or(0);
+                Ok(count.clamp(0, u32::MAX as i64) as u32)
+            }
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                self.member_count(room).await
+            }
+            Err(e) => Err(backend(format!("clearing the presence of {room}"))(e)),
+        }
+    }
+}
