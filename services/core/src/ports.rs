@@ -173,6 +173,21 @@ pub enum PostError {
 pub trait Poster: Send + Sync {
     /// Post `payload` (a UTF-8 JSON frame) to `to`.
     async fn post(&self, to: &ConnectionId, payload: &Bytes) -> Result<(), PostError>;
+
+    /// Post `payload` to every connection in `to` at once, if this poster's posts
+    /// complete without waiting (the local gateway: a push onto each connection's
+    /// queue): one result per connection, in order. Lets the poster encode the frame
+    /// once for the whole batch, and spares the deliverer a future per post. Only the
+    /// posts that fail are retried, one by one. `None` (the default; AWS): the deliverer
+    /// posts one by one, `POST_CONCURRENCY` at a time.
+    fn try_post_all(
+        &self,
+        to: &[ConnectionId],
+        payload: &Bytes,
+    ) -> Option<Vec<Result<(), PostError>>> {
+        let _ = (to, payload);
+        None
+    }
 }
 
 /// What happened to one post, for metrics.
@@ -195,6 +210,12 @@ pub trait FanoutMetrics: Send + Sync {
     /// A post finished (or was throttled); `since_commit` is the time since the job
     /// was created, i.e. the delivery latency a client sees.
     fn post(&self, _outcome: PostOutcome, _since_commit: Duration) {}
+    /// `count` posts with the same outcome and latency (a batch).
+    fn posts(&self, outcome: PostOutcome, count: usize, since_commit: Duration) {
+        for _ in 0..count {
+            self.post(outcome, since_commit);
+        }
+    }
 }
 
 /// Metrics that go nowhere.

@@ -5,6 +5,7 @@
 
 use axum::Router;
 use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roomcast_core::Handler;
 use roomcast_core::auth::TokenVerifier;
@@ -200,8 +201,13 @@ impl Application {
     /// every task is awaited before this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
+        // Frames go out as soon as they are written: a connection's waiting frames are
+        // already batched into one write, so Nagle would only add delay.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

@@ -108,20 +108,66 @@ impl Deliverer {
         }
     }
 
-    /// Post `payload` to every connection in `to`, `post_concurrency` at a time.
+    /// Post `payload` to every connection in `to`: all at once if the poster can
+    /// ([`Poster::try_post_all`]) and no rate budget applies, then one by one,
+    /// `post_concurrency` at a time, for the rest.
     pub(crate) async fn deliver(
         &self,
         payload: &Bytes,
         to: &[ConnectionId],
         created_ms: u64,
     ) -> Delivery {
+        let mut report = Delivery::default();
+        let batch = match self.budget {
+            None => self.poster.try_post_all(to, payload),
+            Some(_) => None,
+        };
+        let Some(results) = batch else {
+            let all: Vec<_> = to.iter().map(|id| (id.clone(), 0)).collect();
+            self.deliver_each(payload, all.into_iter(), created_ms, &mut report)
+                .await;
+            return report;
+        };
+        let mut retries = Vec::new();
+        for (id, result) in to.iter().zip(results) {
+            match result {
+                Ok(()) => report.delivered += 1,
+                Err(PostError::Gone) => {
+                    self.depart(id).await;
+                    self.metrics.post(PostOutcome::Gone, since(created_ms));
+                    report.gone += 1;
+                }
+                Err(e) => {
+                    if matches!(e, PostError::Throttled(_)) {
+                        report.throttled += 1;
+                        self.metrics.post(PostOutcome::Throttled, since(created_ms));
+                    }
+                    retries.push((id.clone(), 1));
+                }
+            }
+        }
+        let delivered = report.delivered;
+        self.metrics
+            .posts(PostOutcome::Delivered, delivered, since(created_ms));
+        self.deliver_each(payload, retries.into_iter(), created_ms, &mut report)
+            .await;
+        report
+    }
+
+    /// Post to each `(connection, attempts already failed)`, `post_concurrency` at a time.
+    async fn deliver_each(
+        &self,
+        payload: &Bytes,
+        to: impl Iterator<Item = (ConnectionId, u32)>,
+        created_ms: u64,
+        report: &mut Delivery,
+    ) {
         let concurrency = self.config.post_concurrency.max(1);
         // Owned ids: a closure over borrowed items makes the future's Send-ness
         // higher-ranked, which spawned workers cannot prove.
-        let mut results = futures::stream::iter(to.iter().cloned())
-            .map(|id| self.post_one(payload, id, created_ms))
+        let mut results = futures::stream::iter(to)
+            .map(|(id, failed)| self.post_one(payload, id, created_ms, failed))
             .buffer_unordered(concurrency);
-        let mut report = Delivery::default();
         while let Some((outcome, throttles)) = results.next().await {
             report.throttled += throttles;
             match outcome {
@@ -130,12 +176,34 @@ impl Deliverer {
                 One::Failed(id) => report.failed.push(id),
             }
         }
-        report
     }
 
-    async fn post_one(&self, payload: &Bytes, id: ConnectionId, created_ms: u64) -> (One, usize) {
+    /// Clean up a connection found gone.
+    async fn depart(&self, id: &ConnectionId) {
+        let presence = Presence {
+            members: self.members.as_ref(),
+            queue: self.queue.as_ref(),
+            policy: self.config.presence,
+        };
+        if let Err(e) = presence.depart(id).await {
+            tracing::warn!(connection = %id, error = %e, "could not clean up a gone connection");
+        }
+    }
+
+    /// Post to one connection with retries; `failed` attempts were made already.
+    async fn post_one(
+        &self,
+        payload: &Bytes,
+        id: ConnectionId,
+        created_ms: u64,
+        failed: u32,
+    ) -> (One, usize) {
         let mut throttles = 0;
-        for attempt in 1..=self.config.max_attempts.max(1) {
+        let max_attempts = self.config.max_attempts.max(1);
+        if failed > 0 && failed < max_attempts {
+            futures_timer::Delay::new(self.backoff(failed)).await;
+        }
+        for attempt in failed + 1..=max_attempts {
             if let Some(budget) = &self.budget {
                 budget.until_ready().await;
             }
@@ -145,14 +213,7 @@ impl Deliverer {
                     return (One::Delivered, throttles);
                 }
                 Err(PostError::Gone) => {
-                    let presence = Presence {
-                        members: self.members.as_ref(),
-                        queue: self.queue.as_ref(),
-                        policy: self.config.presence,
-                    };
-                    if let Err(e) = presence.depart(&id).await {
-                        tracing::warn!(connection = %id, error = %e, "could not clean up a gone connection");
-                    }
+                    self.depart(&id).await;
                     self.metrics.post(PostOutcome::Gone, since(created_ms));
                     return (One::Gone, throttles);
                 }

@@ -1,13 +1,17 @@
 //! `PostToConnection`, locally: queue the frame on the connection's outbound queue.
+//!
+//! A broadcast's payload is checked as UTF-8 and encoded as a WebSocket frame once,
+//! and that frame's bytes are shared by every recipient's queue
+//! ([`Poster::try_post_all`]); only `@connections` posts one frame at a time.
 
 use async_trait::async_trait;
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use roomcast_core::ports::{BackendError, PostError, Poster};
 use roomcast_core::protocol::ConnectionId;
 use std::sync::Arc;
 
 use crate::ws::registry::{Connections, PushError};
+use crate::ws::text_frame;
 
 /// Posts to live sockets through their bounded queues.
 pub struct LocalPoster {
@@ -22,11 +26,14 @@ impl LocalPoster {
 
     /// Post one frame (also used by `POST /@connections/{id}`).
     pub fn post_now(&self, to: &ConnectionId, payload: Bytes) -> Result<(), PostError> {
-        let handle = self.connections.get(to).ok_or(PostError::Gone)?;
-        // The payload's bytes are shared, not copied; this only checks UTF-8.
-        let frame = Utf8Bytes::try_from(payload)
-            .map_err(|e| PostError::Backend(BackendError::new("payload is not UTF-8", e)))?;
-        match handle.try_push(frame) {
+        let frame = encode(&payload)?;
+        self.push(to, frame)
+    }
+
+    /// Queue an encoded frame on `to`'s queue.
+    fn push(&self, to: &ConnectionId, frame: Bytes) -> Result<(), PostError> {
+        let pushed = self.connections.with(to, |handle| handle.try_push(frame));
+        match pushed.ok_or(PostError::Gone)? {
             Ok(()) => Ok(()),
             Err(PushError::Full) => Err(PostError::Throttled(
                 "the client side buffer is full".into(),
@@ -36,9 +43,29 @@ impl LocalPoster {
     }
 }
 
+/// The text frame for `payload`, which must be UTF-8 (clients expect JSON text).
+fn encode(payload: &[u8]) -> Result<Bytes, PostError> {
+    std::str::from_utf8(payload)
+        .map_err(|e| PostError::Backend(BackendError::new("payload is not UTF-8", e)))?;
+    Ok(text_frame(payload))
+}
+
 #[async_trait]
 impl Poster for LocalPoster {
     async fn post(&self, to: &ConnectionId, payload: &Bytes) -> Result<(), PostError> {
         self.post_now(to, payload.clone())
+    }
+
+    /// Every post is a queue push that never waits: encode once, push to each.
+    fn try_post_all(
+        &self,
+        to: &[ConnectionId],
+        payload: &Bytes,
+    ) -> Option<Vec<Result<(), PostError>>> {
+        let results = match encode(payload) {
+            Ok(frame) => to.iter().map(|id| self.push(id, frame.clone())).collect(),
+            Err(_) => to.iter().map(|_| encode(payload).map(drop)).collect(),
+        };
+        Some(results)
     }
 }

@@ -1,16 +1,24 @@
 //! The WebSocket API at `/{stage}`: `$connect` (upgrade), the session loop, and the
 //! registry of live connections.
+//!
+//! The gateway speaks the WebSocket frames itself (`frame.rs`, `socket.rs`) on the
+//! connection hyper hands over: server frames are encoded once per broadcast and shared,
+//! a connection's waiting frames go out in one vectored write, and an idle connection
+//! keeps no read buffer (a library's per-connection buffer was 40 KiB of the 46.7 KiB
+//! an idle connection cost; docs/benchmarks.md).
 
+mod frame;
 pub mod registry;
 mod session;
+mod socket;
+mod upgrade;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+pub use frame::text as text_frame;
 use roomcast_core::Session;
 use roomcast_core::auth::{AuthError, authorize_connect, bearer};
-use roomcast_core::protocol::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
 use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol, RoomName};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -18,13 +26,8 @@ use std::net::SocketAddr;
 use crate::app::AppState;
 use crate::http::error_response;
 
-/// Bytes read from a socket at a time. tungstenite's default chunk is 128 KiB and it is
-/// zero-filled before each read, so every idle connection kept 128 KiB resident
-/// (`roomcast-bench memory`: 136 KiB per connection). One frame at the limit plus its
-/// header still fits in one read, so a frame just over the limit is read whole and
-/// answered with a clean 1009 close instead of a reset with unread bytes.
-const READ_BUFFER_BYTES: usize = MAX_FRAME_BYTES + 8 * 1024;
 use registry::ConnectionHandle;
+use upgrade::WebSocketRequest;
 
 /// `?room=NAME&token=JWT`, both optional.
 #[derive(Debug, Deserialize)]
@@ -39,7 +42,7 @@ pub async fn connect(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<ConnectQuery>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: WebSocketRequest,
 ) -> Response {
     // Per address first: attempts one address is refused do not use up everyone's quota.
     if let Some(per_ip) = &app.connect_limiter_per_ip {
@@ -87,15 +90,7 @@ pub async fn connect(
             );
         }
     };
-    let protocol = Protocol::negotiate(
-        ws.requested_protocols()
-            .filter_map(|p| p.to_str().ok())
-            .flat_map(|p| p.split(',')),
-    );
-    let ws = match protocol {
-        Protocol::V1 => ws.protocols([Protocol::V1_NAME]),
-        Protocol::Seed => ws,
-    };
+    let protocol = Protocol::negotiate(ws.protocols());
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -107,7 +102,7 @@ pub async fn connect(
         room,
         access: principal.rooms,
     };
-    let (handle, outbound) = ConnectionHandle::new(
+    let handle = ConnectionHandle::new(
         session.id.clone(),
         protocol,
         peer.ip(),
@@ -115,11 +110,8 @@ pub async fn connect(
         app.outbound_limits,
     );
     let tasks = app.tasks.clone();
-    ws.max_frame_size(MAX_FRAME_BYTES)
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| {
-            tasks.track_future(session::run(socket, app, session, handle, outbound))
-        })
-        .into_response()
+    let chosen = (protocol == Protocol::V1).then_some(Protocol::V1_NAME);
+    ws.accept(chosen, move |io| {
+        tasks.track_future(session::run(io, app, session, handle))
+    })
 }

@@ -1,20 +1,22 @@
 //! Live connections and their bounded outbound queues.
 //!
-//! Every connection has one queue, bounded in frames and in bytes, drained by its own
-//! writer task. Fan-out never waits on a socket: a full queue answers the poster the way
-//! API Gateway does ("the client side buffer is full"), and a queue that stays full
-//! past the slow-consumer timeout gets its connection closed with 1013.
+//! Every connection has one queue of encoded frames, bounded in frames and in bytes,
+//! drained by the connection's own task. Fan-out never waits on a socket: a full queue
+//! answers the poster the way API Gateway does ("the client side buffer is full"), and
+//! a queue that stays full past the slow-consumer timeout gets its connection closed
+//! with 1013. A push wakes the connection only when its queue was empty, so frames that
+//! pile up while it writes go out together in one vectored write.
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use dashmap::DashMap;
 use roomcast_core::fanout::now_ms;
 use roomcast_core::protocol::{ConnectionId, Protocol};
+use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
 
 /// Bounds of each connection's outbound queue.
 #[derive(Debug, Clone, Copy)]
@@ -38,13 +40,23 @@ pub enum PushError {
     Closed,
 }
 
-/// A close the server initiates: code and reason, sent by the writer.
+/// A close the server initiates: code and reason, sent by the connection's task.
 #[derive(Debug, Clone)]
 pub struct CloseReason {
     /// WebSocket close code.
     pub code: u16,
     /// Human-readable reason.
     pub reason: &'static str,
+}
+
+/// The queue proper; `frames`/`bytes` also count what the connection took out and has
+/// not yet written, so the bounds hold for everything between a post and the socket.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Bytes>,
+    frames: usize,
+    bytes: usize,
+    close: Option<CloseReason>,
 }
 
 /// One live connection.
@@ -60,81 +72,115 @@ pub struct ConnectionHandle {
     /// Peer `User-Agent`.
     pub user_agent: String,
     last_active_ms: AtomicU64,
-    tx: mpsc::Sender<Utf8Bytes>,
-    queued_bytes: Arc<AtomicUsize>,
+    queue: Mutex<Queue>,
+    /// Wakes the connection's task: frames to write, or a close.
+    wake: Notify,
     full_since_ms: AtomicU64,
     limits: OutboundLimits,
-    close: CancellationToken,
-    close_reason: Mutex<Option<CloseReason>>,
-}
-
-/// The writer's end of a connection's queue.
-pub struct Outbound {
-    /// Frames to send, in order.
-    pub frames: mpsc::Receiver<Utf8Bytes>,
-    queued_bytes: Arc<AtomicUsize>,
-}
-
-impl Outbound {
-    /// Account for a frame that has left the queue.
-    pub fn sent(&self, len: usize) {
-        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-    }
 }
 
 impl ConnectionHandle {
-    /// A handle and the receiving end its writer drains.
+    /// A handle whose queue the connection's task drains.
     pub fn new(
         id: ConnectionId,
         protocol: Protocol,
         source_ip: IpAddr,
         user_agent: String,
         limits: OutboundLimits,
-    ) -> (Arc<Self>, Outbound) {
-        let (tx, frames) = mpsc::channel(limits.frames.max(1));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let handle = Arc::new(Self {
+    ) -> Arc<Self> {
+        Arc::new(Self {
             id,
             protocol,
             connected_at: SystemTime::now(),
             source_ip,
             user_agent,
             last_active_ms: AtomicU64::new(now_ms()),
-            tx,
-            queued_bytes: queued_bytes.clone(),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
             full_since_ms: AtomicU64::new(0),
-            limits,
-            close: CancellationToken::new(),
-            close_reason: Mutex::new(None),
-        });
-        (
-            handle,
-            Outbound {
-                frames,
-                queued_bytes,
+            limits: OutboundLimits {
+                frames: limits.frames.max(1),
+                ..limits
             },
-        )
+        })
     }
 
-    /// Queue a fan-out frame without waiting.
-    pub fn try_push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
-        if self.close.is_cancelled() {
-            return Err(PushError::Closed);
-        }
-        let len = frame.len();
-        if self.queued_bytes.load(Ordering::Acquire) + len > self.limits.bytes {
-            return Err(self.full());
-        }
-        match self.tx.try_reserve() {
-            Ok(permit) => {
-                self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-                permit.send(frame);
-                self.full_since_ms.store(0, Ordering::Release);
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue an encoded frame for fan-out without waiting.
+    pub fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
+        match self.enqueue(frame) {
+            Ok(()) => {
+                if self.full_since_ms.load(Ordering::Relaxed) != 0 {
+                    self.full_since_ms.store(0, Ordering::Release);
+                }
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(())) => Err(self.full()),
-            Err(mpsc::error::TrySendError::Closed(())) => Err(PushError::Closed),
+            Err(None) => Err(PushError::Closed),
+            Err(Some(_)) => Err(self.full()),
         }
+    }
+
+    /// Queue a frame of the connection's own (a reply, a pong). `Err(Some(frame))`:
+    /// the queue is full and the caller must write some out first; `Err(None)`: closed.
+    pub(super) fn enqueue(&self, frame: Bytes) -> Result<(), Option<Bytes>> {
+        let mut q = self.queue();
+        if q.close.is_some() {
+            return Err(None);
+        }
+        if q.frames >= self.limits.frames || q.bytes + frame.len() > self.limits.bytes {
+            return Err(Some(frame));
+        }
+        let was_empty = q.waiting.is_empty();
+        q.frames += 1;
+        q.bytes += frame.len();
+        q.waiting.push_back(frame);
+        drop(q);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Move every waiting frame into `into` (which is empty); false if there were none.
+    pub(super) fn take(&self, into: &mut VecDeque<Bytes>) -> bool {
+        let mut q = self.queue();
+        if q.waiting.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut q.waiting, into);
+        true
+    }
+
+    /// `frames` frames of `bytes` bytes in all have been written to the socket.
+    pub(super) fn sent(&self, frames: usize, bytes: usize) {
+        let mut q = self.queue();
+        q.frames -= frames;
+        q.bytes -= bytes;
+    }
+
+    /// [`Self::sent`], then [`Self::take`], under one lock.
+    pub(super) fn sent_then_take(
+        &self,
+        frames: usize,
+        bytes: usize,
+        into: &mut VecDeque<Bytes>,
+    ) -> bool {
+        let mut q = self.queue();
+        q.frames -= frames;
+        q.bytes -= bytes;
+        if q.waiting.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut q.waiting, into);
+        true
+    }
+
+    /// Resolves when the queue has frames or a close was asked for.
+    pub(super) async fn woken(&self) {
+        self.wake.notified().await
     }
 
     /// The queue is full: remember since when, and give up on the connection once it
@@ -157,42 +203,22 @@ impl ConnectionHandle {
         }
     }
 
-    /// Queue a reply to this connection's own request, waiting for room: a client that
-    /// does not read slows only itself.
-    pub async fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
-        let len = frame.len();
-        let permit = tokio::select! {
-            permit = self.tx.reserve() => permit.map_err(|_| PushError::Closed)?,
-            _ = self.close.cancelled() => return Err(PushError::Closed),
-        };
-        self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        permit.send(frame);
-        Ok(())
-    }
-
     /// Ask for the connection to be closed with `code`; the first reason wins.
     pub fn close(&self, code: u16, reason: &'static str) {
-        let mut slot = self.close_reason.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(CloseReason { code, reason });
+        let mut q = self.queue();
+        if q.close.is_none() {
+            q.close = Some(CloseReason { code, reason });
         }
-        self.close.cancel();
-    }
-
-    /// Resolves once a close was asked for.
-    pub async fn closing(&self) {
-        self.close.cancelled().await
+        drop(q);
+        self.wake.notify_one();
     }
 
     /// The close asked for, if any.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.close_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.queue().close.clone()
     }
 
-    /// Record client activity (for the idle timeout and `lastActiveAt`).
+    /// Record client activity (for `lastActiveAt`).
     pub fn touch(&self) {
         self.last_active_ms.store(now_ms(), Ordering::Release);
     }
@@ -203,10 +229,12 @@ impl ConnectionHandle {
     }
 }
 
-/// All live connections by id.
+/// All live connections by id. Hashed with foldhash rather than SipHash: every
+/// delivery looks its connection up here, and ids are server-generated, not chosen by
+/// clients.
 #[derive(Default)]
 pub struct Connections {
-    map: DashMap<ConnectionId, Arc<ConnectionHandle>>,
+    map: DashMap<ConnectionId, Arc<ConnectionHandle>, foldhash::fast::RandomState>,
 }
 
 impl Connections {
@@ -223,6 +251,11 @@ impl Connections {
     /// Look a connection up.
     pub fn get(&self, id: &ConnectionId) -> Option<Arc<ConnectionHandle>> {
         self.map.get(id).map(|h| h.clone())
+    }
+
+    /// Run `f` on a connection without taking a reference to it (one delivery).
+    pub fn with<T>(&self, id: &ConnectionId, f: impl FnOnce(&ConnectionHandle) -> T) -> Option<T> {
+        self.map.get(id).map(|h| f(&h))
     }
 
     /// How many are live.

@@ -1,17 +1,26 @@
-//! One connection's life: register, `$connect`, read frames until something ends it,
-//! `$disconnect`. A writer task drains the outbound queue so that fan-out never waits
-//! on this socket.
+//! One connection's life in one task: register, `$connect`, then read frames and write
+//! the outbound queue until something ends it, `$disconnect` and the closing handshake.
+//!
+//! One task, not a reader and a writer: an idle connection costs one task, one timer
+//! and no buffers. The task sleeps until the socket has bytes, its queue has frames
+//! (a push wakes it only when the queue was empty), its one timer fires (the nearer of
+//! the idle and lifetime deadlines) or the server shuts down.
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use bytes::Bytes;
+use hyper::upgrade::Upgraded;
 use roomcast_core::Session;
 use roomcast_core::abuse::{self, Verdict};
 use roomcast_core::protocol::{ErrorCode, ProtocolError, ServerMessage};
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
-use super::registry::{ConnectionHandle, Outbound};
+use super::frame::{self, Incoming, Violation};
+use super::registry::ConnectionHandle;
+use super::socket::Socket;
 use crate::app::AppState;
 
 /// Close codes (RFC 6455 §7.4.1), as API Gateway uses them.
@@ -25,161 +34,251 @@ mod close {
     pub const INTERNAL: u16 = 1011;
 }
 
-pub(super) async fn run(
-    socket: WebSocket,
-    app: AppState,
-    session: Session,
-    handle: Arc<ConnectionHandle>,
-    outbound: Outbound,
-) {
-    let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write(sink, outbound, handle.clone()));
-    app.connections.insert(handle.clone());
-    match app.handler.connect(&session).await {
+/// How long the closing handshake may take before the socket is dropped.
+const GOODBYE: Duration = Duration::from_secs(5);
+
+/// How the session ended, which decides the closing handshake.
+enum Ending {
+    /// The server closes: send the close frame and wait for the client's.
+    Server,
+    /// The client sent its close frame: answer it.
+    Client,
+    /// The stream is gone: nothing to send.
+    Lost,
+}
+
+/// What woke the session.
+enum Wake {
+    /// The queue has frames where it had none.
+    Queue,
+    Read(std::io::Result<bool>),
+    WriteFailed,
+    Close,
+    Timer,
+    Shutdown,
+}
+
+pub(super) async fn run(io: Upgraded, app: AppState, session: Session, h: Arc<ConnectionHandle>) {
+    let mut socket = Socket::new(io);
+    app.connections.insert(h.clone());
+    let ending = match app.handler.connect(&session).await {
         Ok(owed) => {
             // Its connect room's count, before anything else it will read.
+            let mut greeted = true;
             for reply in owed {
-                send(&handle, &session, reply).await;
+                greeted = greeted && send(&mut socket, &h, &session, reply).await;
             }
-            read(stream, &app, &session, &handle).await
+            match greeted {
+                true => serve(&mut socket, &app, &session, &h).await,
+                false => Ending::Server,
+            }
         }
         Err(e) => {
             tracing::error!(connection = %session.id, error = %e, "connect failed");
-            handle.close(close::INTERNAL, "could not register the connection");
+            h.close(close::INTERNAL, "could not register the connection");
+            Ending::Server
         }
-    }
-    handle.close(close::NORMAL, "bye");
+    };
+    h.close(close::NORMAL, "bye");
     app.connections.remove(&session.id);
-    if let Err(e) = app.handler.disconnect(&session.id).await {
-        tracing::error!(connection = %session.id, error = %e, "disconnect cleanup failed");
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let disconnect = async {
+        if let Err(e) = app.handler.disconnect(&session.id).await {
+            tracing::error!(connection = %session.id, error = %e, "disconnect cleanup failed");
+        }
+    };
+    let goodbye = async {
+        let reason = h.close_reason().expect("a close was asked for");
+        let frame = frame::close(reason.code, reason.reason);
+        let linger = matches!(ending, Ending::Server);
+        if !matches!(ending, Ending::Lost) {
+            let _ = tokio::time::timeout(GOODBYE, socket.goodbye(&h, frame, linger)).await;
+        }
+    };
+    tokio::join!(disconnect, goodbye);
     tracing::debug!(connection = %session.id, "disconnected");
 }
 
-/// Read frames until the client leaves, a limit is hit, or the server closes.
-async fn read<S>(mut stream: S, app: &AppState, session: &Session, handle: &ConnectionHandle)
-where
-    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
+/// Serve the connection until the client leaves, a limit is hit, or the server closes.
+async fn serve(
+    socket: &mut Socket,
+    app: &AppState,
+    session: &Session,
+    h: &ConnectionHandle,
+) -> Ending {
     let lifetime = Instant::now() + app.config.max_lifetime;
-    let mut idle = Instant::now() + app.config.idle_timeout;
+    let idle = app.config.idle_timeout;
+    let mut last_seen = Instant::now();
+    let mut timer = pin!(sleep_until(lifetime.min(last_seen + idle)));
+    let mut shutdown = pin!(app.shutdown.cancelled());
+    let mut woken = pin!(h.woken());
     // The message rate's state (GCRA): one number, on this connection's own clock.
     let rate = app.config.message_rate();
     let origin = std::time::Instant::now();
     let mut tat = None;
+    let mut events = Vec::new();
     loop {
-        let message = tokio::select! {
-            m = stream.next() => m,
-            _ = sleep_until(idle) => return handle.close(close::GOING_AWAY, "idle timeout"),
-            _ = sleep_until(lifetime) => return handle.close(close::GOING_AWAY, "connection lifetime exceeded"),
-            _ = app.shutdown.cancelled() => return handle.close(close::GOING_AWAY, "server going away"),
-            _ = handle.closing() => return,
-        };
-        idle = Instant::now() + app.config.idle_timeout;
-        handle.touch();
-        if let Some(Ok(Message::Text(_) | Message::Binary(_))) = &message {
-            let now = origin.elapsed().as_micros() as u64;
-            let admission = rate.admit(tat, now);
-            tat = Some(admission.tat_us);
-            match admission.verdict {
-                Verdict::Allow => {}
-                Verdict::Limited => {
-                    let text = match &message {
-                        Some(Ok(Message::Text(t))) => t.as_str(),
-                        _ => "",
-                    };
-                    let reply = abuse::rate_limited(text, &rate, &admission, now);
-                    if !send(handle, session, reply).await {
-                        return;
+        let wake = poll_fn(|cx| {
+            while woken.as_mut().poll(cx).is_ready() {
+                woken.set(h.woken());
+                // A close request wins over queued frames: a slow consumer is not drained.
+                if h.close_reason().is_some() {
+                    return Poll::Ready(Wake::Close);
+                }
+                if !socket.writing() {
+                    return Poll::Ready(Wake::Queue);
+                }
+            }
+            if let Poll::Ready(Err(_)) = socket.poll_write(cx, h) {
+                return Poll::Ready(Wake::WriteFailed);
+            }
+            if let Poll::Ready(r) = socket.poll_read(cx, &mut events) {
+                return Poll::Ready(Wake::Read(r));
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
+            if shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Shutdown);
+            }
+            Poll::Pending
+        })
+        .await;
+        match wake {
+            Wake::Queue => {
+                // Let the fan-out that woke us push the rest of its batch (and the next
+                // broadcasts already under way) first: frames that pile up meanwhile go
+                // out in the same vectored write, and a system call costs far more than
+                // the frame it carries (docs/benchmarks.md).
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Wake::Read(Ok(true)) => {}
+            Wake::Read(_) | Wake::WriteFailed => {
+                h.close(close::NORMAL, "socket closed");
+                return Ending::Lost;
+            }
+            Wake::Close => return Ending::Server,
+            Wake::Shutdown => {
+                h.close(close::GOING_AWAY, "server going away");
+                return Ending::Server;
+            }
+            Wake::Timer => {
+                let now = Instant::now();
+                if now >= lifetime {
+                    h.close(close::GOING_AWAY, "connection lifetime exceeded");
+                    return Ending::Server;
+                }
+                if now >= last_seen + idle {
+                    h.close(close::GOING_AWAY, "idle timeout");
+                    return Ending::Server;
+                }
+                timer.as_mut().reset(lifetime.min(last_seen + idle));
+                continue;
+            }
+        }
+        if events.is_empty() {
+            continue;
+        }
+        last_seen = Instant::now();
+        h.touch();
+        for event in std::mem::take(&mut events) {
+            let message = match event {
+                Incoming::Text(text) => Some(text),
+                Incoming::Binary => None,
+                Incoming::Ping(payload) => {
+                    if !reply(socket, h, frame::pong(&payload)).await {
+                        return Ending::Server;
                     }
                     continue;
                 }
+                Incoming::Pong => continue,
+                Incoming::Close => return Ending::Client,
+                Incoming::Violation(v) => {
+                    let (code, reason) = match v {
+                        Violation::TooBig => (close::TOO_BIG, "message too big"),
+                        Violation::BadUtf8 => {
+                            (close::INVALID_PAYLOAD, "text frame is not valid UTF-8")
+                        }
+                        Violation::Protocol => (close::UNSUPPORTED, "protocol error"),
+                    };
+                    h.close(code, reason);
+                    return Ending::Server;
+                }
+            };
+            let now = origin.elapsed().as_micros() as u64;
+            let admission = rate.admit(tat, now);
+            tat = Some(admission.tat_us);
+            let replies = match admission.verdict {
+                Verdict::Allow => match message {
+                    Some(text) => {
+                        app.metrics.message();
+                        app.handler.message(session, &text).await
+                    }
+                    None => vec![
+                        ProtocolError::new(
+                            ErrorCode::UnsupportedFrame,
+                            "binary frames are not supported; send JSON text",
+                        )
+                        .into(),
+                    ],
+                },
+                Verdict::Limited => {
+                    let text = message.as_deref().unwrap_or_default();
+                    vec![abuse::rate_limited(text, &rate, &admission, now)]
+                }
                 Verdict::Disconnect => {
                     tracing::info!(connection = %session.id, "closing a connection that stays over its message rate");
-                    return handle.close(close::POLICY, "message rate exceeded");
+                    h.close(close::POLICY, "message rate exceeded");
+                    return Ending::Server;
                 }
-            }
-        }
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                app.metrics.message();
-                for reply in app.handler.message(session, text.as_str()).await {
-                    if !send(handle, session, reply).await {
-                        return;
-                    }
+            };
+            for message in replies {
+                if !send(socket, h, session, message).await {
+                    return Ending::Server;
                 }
-            }
-            Some(Ok(Message::Binary(_))) => {
-                let reply = ProtocolError::new(
-                    ErrorCode::UnsupportedFrame,
-                    "binary frames are not supported; send JSON text",
-                );
-                if !send(handle, session, reply.into()).await {
-                    return;
-                }
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            Some(Ok(Message::Close(_))) | None => return,
-            Some(Err(e)) => {
-                // tungstenite's errors are only visible here through their text.
-                let text = e.to_string();
-                if text.contains("Space limit exceeded") {
-                    handle.close(close::TOO_BIG, "message too big");
-                } else if text.contains("UTF-8") {
-                    handle.close(close::INVALID_PAYLOAD, "text frame is not valid UTF-8");
-                } else {
-                    tracing::debug!(connection = %session.id, error = %e, "read error");
-                    handle.close(close::UNSUPPORTED, "protocol error");
-                }
-                return;
             }
         }
     }
 }
 
 /// Queue a reply in the session's protocol (some messages have no seed form);
-/// false once the connection is closed.
-async fn send(handle: &ConnectionHandle, session: &Session, reply: ServerMessage) -> bool {
-    match reply.render(session.protocol) {
-        Some(frame) => handle.push(Utf8Bytes::from(frame)).await.is_ok(),
+/// false once the connection is closing.
+async fn send(
+    socket: &mut Socket,
+    h: &ConnectionHandle,
+    session: &Session,
+    m: ServerMessage,
+) -> bool {
+    match m.render(session.protocol) {
+        Some(text) => reply(socket, h, frame::text(text.as_bytes())).await,
         None => true,
     }
 }
 
-/// Drain the outbound queue into the socket; on a close request, send the close frame.
-async fn write<S>(mut sink: S, mut outbound: Outbound, handle: Arc<ConnectionHandle>)
-where
-    S: Sink<Message> + Unpin,
-{
+/// Queue a frame of the connection's own; when its queue is full, write the queue out
+/// first: a client that does not read slows only itself.
+async fn reply(socket: &mut Socket, h: &ConnectionHandle, frame: Bytes) -> bool {
+    let mut frame = frame;
     loop {
-        // A close request wins over queued frames: a slow consumer is not drained first.
-        let frame = tokio::select! {
-            biased;
-            _ = handle.closing() => break,
-            frame = outbound.frames.recv() => match frame {
-                Some(frame) => frame,
-                None => break,
-            },
-        };
-        let len = frame.len();
-        let sent = tokio::select! {
-            sent = sink.send(Message::Text(frame)) => sent.is_ok(),
-            _ = handle.closing() => break,
-        };
-        outbound.sent(len);
-        if !sent {
-            handle.close(close::NORMAL, "socket closed");
-            return;
+        match h.enqueue(frame) {
+            Ok(()) => return true,
+            Err(None) => return false,
+            Err(Some(back)) => frame = back,
+        }
+        let mut woken = pin!(h.woken());
+        let written = poll_fn(|cx| {
+            if let Poll::Ready(r) = socket.poll_write(cx, h) {
+                return Poll::Ready(r.is_ok());
+            }
+            let _ = woken.as_mut().poll(cx);
+            if h.close_reason().is_some() {
+                return Poll::Ready(false);
+            }
+            Poll::Pending
+        })
+        .await;
+        if !written {
+            return false;
         }
     }
-    if let Some(reason) = handle.close_reason() {
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: reason.code,
-                reason: reason.reason.into(),
-            })))
-            .await;
-    }
-    let _ = sink.close().await;
 }

@@ -1,0 +1,149 @@
+//! One connection's socket, read and written by the connection's single task.
+//!
+//! Reading: whatever the kernel has is read into a buffer on the stack of the poll
+//! that reads it, and the frame reader keeps only an unfinished frame's bytes, so an
+//! idle connection holds no read buffer. Writing: every frame waiting in the
+//! connection's queue goes out in one vectored write (`writev`), the frames' bytes
+//! shared with every other recipient of the same broadcast.
+
+use bytes::Bytes;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::frame::{FrameReader, Incoming};
+use super::registry::ConnectionHandle;
+
+/// Bytes read per system call, on the stack; a frame larger than this is kept as a
+/// partial frame until its rest arrives.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Frames per vectored write (Linux's `IOV_MAX` is 1,024).
+const MAX_SLICES: usize = 128;
+
+pub(super) struct Socket {
+    io: TokioIo<Upgraded>,
+    reader: FrameReader,
+    /// Frames taken from the queue, in order; `written` bytes of the first are out.
+    sending: VecDeque<Bytes>,
+    written: usize,
+    /// Whether written frames are still accounted to the queue (not after a close).
+    accounted: bool,
+}
+
+impl Socket {
+    pub(super) fn new(io: Upgraded) -> Self {
+        Self {
+            io: TokioIo::new(io),
+            reader: FrameReader::default(),
+            sending: VecDeque::new(),
+            written: 0,
+            accounted: true,
+        }
+    }
+
+    /// Whether frames taken from the queue are still being written.
+    pub(super) fn writing(&self) -> bool {
+        !self.sending.is_empty()
+    }
+
+    /// Read what the socket has and parse it into `out`; `Ok(false)` at end of stream.
+    pub(super) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Incoming>,
+    ) -> Poll<io::Result<bool>> {
+        let mut scratch = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut scratch);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        if buf.filled().is_empty() {
+            return Poll::Ready(Ok(false));
+        }
+        self.reader.feed(buf.filled(), out);
+        Poll::Ready(Ok(true))
+    }
+
+    /// Write every queued frame: `Ready` once the queue is empty, `Pending` while the
+    /// socket is full (the task is woken when it drains).
+    pub(super) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        handle: &ConnectionHandle,
+    ) -> Poll<io::Result<()>> {
+        if self.sending.is_empty() && !(self.accounted && handle.take(&mut self.sending)) {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (i, frame) in self.sending.iter().take(MAX_SLICES).enumerate() {
+                let skip = if i == 0 { self.written } else { 0 };
+                slices[i] = IoSlice::new(&frame[skip..]);
+                count += 1;
+            }
+            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            let (frames, bytes) = self.advance(n);
+            if !self.accounted {
+                if self.sending.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+            } else if self.sending.is_empty() {
+                // One lock both to retire what was written and to take what came since.
+                if !handle.sent_then_take(frames, bytes, &mut self.sending) {
+                    return Poll::Ready(Ok(()));
+                }
+            } else if frames > 0 {
+                handle.sent(frames, bytes);
+            }
+        }
+    }
+
+    /// `n` more bytes went out: drop the frames they complete; returns their count and size.
+    fn advance(&mut self, n: usize) -> (usize, usize) {
+        let mut left = self.written + n;
+        let (mut frames, mut bytes) = (0, 0);
+        while let Some(front) = self.sending.front() {
+            if left < front.len() {
+                break;
+            }
+            left -= front.len();
+            bytes += front.len();
+            frames += 1;
+            self.sending.pop_front();
+        }
+        self.written = left;
+        (frames, bytes)
+    }
+
+    /// The closing handshake: finish the frame being written (the stream must stay
+    /// framed), drop the frames that have not started, send `close`; if the server
+    /// closes, wait for the client's close frame, reading past anything else it sends so
+    /// that unread bytes do not turn the close into a reset; then end the stream.
+    pub(super) async fn goodbye(&mut self, handle: &ConnectionHandle, close: Bytes, linger: bool) {
+        self.accounted = false;
+        self.sending.truncate(usize::from(self.written > 0));
+        self.sending.push_back(close);
+        if poll_fn(|cx| self.poll_write(cx, handle)).await.is_err() {
+            return;
+        }
+        if linger && self.reader.close() {
+            let mut events = Vec::new();
+            while let Ok(true) = poll_fn(|cx| self.poll_read(cx, &mut events)).await {
+                if events.contains(&Incoming::Close) {
+                    break;
+                }
+                events.clear();
+            }
+        }
+        let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+    }
+}
