@@ -87,6 +87,21 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// An `UpdateItem` of `room`'s state item (state, count, presence mark), to which
+    /// the caller adds its expression.
+    fn update_state(
+        &self,
+        room: &RoomName,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", room_pk(room))
+            .key("sk", s(STATE_SK))
+    }
+}
+
 /// One DynamoDB item.
 type Item = std::collections::HashMap<String, AttributeValue>;
 

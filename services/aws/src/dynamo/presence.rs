@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use roomcast_core::ports::BackendError;
 use roomcast_core::protocol::RoomName;
 
-use super::{DynamoStore, STATE_SK, backend, error_code, n, number, room_pk, s};
+use super::{DynamoStore, backend, error_code, n, number};
 
 const PENDING: &str = "presencePending";
 
@@ -20,11 +20,7 @@ impl DynamoStore {
         stale_before: u64,
     ) -> Result<bool, BackendError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", room_pk(room))
-            .key("sk", s(STATE_SK))
+            .update_state(room)
             .update_expression("SET #p = :mark")
             .condition_expression("attribute_not_exists(#p) OR #p < :stale")
             .expression_attribute_names("#p", PENDING)
@@ -48,11 +44,7 @@ impl DynamoStore {
         mark: u64,
     ) -> Result<u32, BackendError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", room_pk(room))
-            .key("sk", s(STATE_SK))
+            .update_state(room)
             .update_expression("REMOVE #p")
             .condition_expression("#p = :mark")
             .expression_attribute_names("#p", PENDING)

@@ -93,11 +93,7 @@ impl DynamoStore {
         u: &Update,
     ) -> Result<u64, aws_sdk_dynamodb::error::SdkError<UpdateItemError>> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", room_pk(room))
-            .key("sk", s(STATE_SK))
+            .update_state(room)
             .update_expression(u.expression)
             .set_condition_expression(u.condition.map(Into::into))
             .set_expression_attribute_names((!u.names.is_empty()).then(|| u.names.clone()))
@@ -111,11 +107,7 @@ impl DynamoStore {
     /// `icons.#id` needs the `icons` map to exist; a room item made by a join (or no
     /// item at all) gets an empty one. Idempotent, so racing writers are harmless.
     async fn ensure_icons_map(&self, room: &RoomName) -> Result<(), BackendError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", room_pk(room))
-            .key("sk", s(STATE_SK))
+        self.update_state(room)
             .update_expression("SET icons = if_not_exists(icons, :empty), lpk = :lpk")
             .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .expression_attribute_values(":lpk", s(ROOMS_LPK))
