@@ -129,26 +129,14 @@ pub fn handler_limits() -> Result<HandlerLimits, EnvError> {
 pub fn presence() -> Result<PresencePolicy, EnvError> {
     let interval = match var("PRESENCE_INTERVAL") {
         None => presence::DEFAULT_PRESENCE_INTERVAL,
-        Some(value) => {
-            let parsed = humantime::parse_duration(value.trim()).map_err(|e| e.to_string());
-            match parsed {
-                Ok(d) if (Duration::from_millis(10)..=Duration::from_secs(900)).contains(&d) => d,
-                Ok(_) => {
-                    return Err(EnvError::Invalid {
-                        name: "PRESENCE_INTERVAL",
-                        value,
-                        reason: "must be between 10ms and 15m".into(),
-                    });
-                }
-                Err(reason) => {
-                    return Err(EnvError::Invalid {
-                        name: "PRESENCE_INTERVAL",
-                        value,
-                        reason,
-                    });
-                }
-            }
-        }
+        Some(value) => humantime::parse_duration(value.trim())
+            .map_err(|e| e.to_string())
+            .and_then(PresencePolicy::check_interval)
+            .map_err(|reason| EnvError::Invalid {
+                name: "PRESENCE_INTERVAL",
+                value,
+                reason,
+            })?,
     };
     let budget = in_range(
         "PRESENCE_BUDGET",

@@ -49,6 +49,26 @@ impl Default for PresencePolicy {
 }
 
 impl PresencePolicy {
+    /// The shortest `PRESENCE_INTERVAL`: a timer per room per interval.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+    /// The longest `PRESENCE_INTERVAL`: SQS's longest `DelaySeconds`, so both homes
+    /// accept the same settings.
+    pub const MAX_INTERVAL: Duration = Duration::from_secs(900);
+
+    /// `interval` if it is a valid `PRESENCE_INTERVAL`, else why not. Each home parses
+    /// the text its own way and checks the range here.
+    pub fn check_interval(interval: Duration) -> Result<Duration, String> {
+        if (Self::MIN_INTERVAL..=Self::MAX_INTERVAL).contains(&interval) {
+            Ok(interval)
+        } else {
+            Err(format!(
+                "{interval:?} is outside {:?}..={:?}",
+                Self::MIN_INTERVAL,
+                Self::MAX_INTERVAL
+            ))
+        }
+    }
+
     /// How long a room of `members` waits before its next presence broadcast: the
     /// interval, stretched so that one broadcast every delay stays within the budget
     /// (10,000 members at 1,000 posts/s: every 10 s).
@@ -138,6 +158,14 @@ mod tests {
             Duration::from_secs(3),
             "a zero budget counts as 1/s"
         );
+    }
+
+    #[test]
+    fn the_interval_is_checked_against_sqs_delays() {
+        assert!(PresencePolicy::check_interval(Duration::from_millis(10)).is_ok());
+        assert!(PresencePolicy::check_interval(Duration::from_secs(900)).is_ok());
+        assert!(PresencePolicy::check_interval(Duration::from_millis(9)).is_err());
+        assert!(PresencePolicy::check_interval(Duration::from_secs(901)).is_err());
     }
 
     #[test]

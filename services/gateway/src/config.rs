@@ -183,14 +183,11 @@ pub enum Command {
     Plan(crate::plan::PlanArgs),
 }
 
-/// At least 10 ms (a timer per room per interval), at most 15 minutes (SQS's longest
-/// delay, so the AWS home can keep the same setting).
+/// A duration such as `1s` or `500ms`, in core's range ([`PresencePolicy::check_interval`]).
 fn parse_presence_interval(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    if d < Duration::from_millis(10) || d > Duration::from_secs(900) {
-        return Err(format!("{s} is outside 10ms..=15m"));
-    }
-    Ok(d)
+    humantime::parse_duration(s)
+        .map_err(|e| e.to_string())
+        .and_then(PresencePolicy::check_interval)
 }
 
 fn parse_stage(s: &str) -> Result<String, String> {
