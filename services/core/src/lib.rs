@@ -20,6 +20,8 @@
 //!   rooms per connection and emit size limits, the same in both homes.
 //! - [`auth`]: JWT verification and room grants, shared by the AWS authorizer and
 //!   the local gateway.
+//! - [`history`]: each room's bounded history of patches and events, with offsets and
+//!   an epoch, and the rule that decides whether a `join` with `since` recovers.
 //! - [`presence`]: coalesced presence: a room hears its member count at most once per
 //!   interval and within a budget of posts per second, in both homes.
 //! - [`fanout`]: fan-out jobs, the planner that splits large rooms into shard jobs,
@@ -29,6 +31,7 @@ pub mod abuse;
 pub mod auth;
 pub mod fanout;
 pub mod handler;
+pub mod history;
 pub mod memory;
 pub mod ports;
 pub mod presence;

@@ -9,7 +9,10 @@ use bytes::Bytes;
 use std::time::Duration;
 
 use crate::fanout::FanoutJob;
-use crate::protocol::{ConnectionId, Protocol, RoomName, RoomSummary};
+use crate::history::{ChangeId, History};
+use crate::protocol::{
+    ConnectionId, Position, Protocol, RoomName, RoomSummary, ServerMessage, UserCount, UserId,
+};
 use crate::state::{ApplyError, Op, RoomState};
 
 /// A failure of the backing service (I/O, network, throttling beyond retries).
@@ -48,15 +51,55 @@ pub enum CommitError {
     Backend(#[from] BackendError),
 }
 
-/// Durable per-room game state.
+/// A room's state with the history position it is current to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The state and its version.
+    pub state: RoomState,
+    /// The last history entry the state includes.
+    pub at: Position,
+}
+
+/// What a commit produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The room's new version.
+    pub version: u64,
+    /// The patch's place in the room's history.
+    pub at: Position,
+}
+
+/// Durable per-room game state, and the room's history of what it broadcast (see
+/// [`crate::history`]): one port, because a patch and its history entry are one write.
 #[async_trait]
 pub trait RoomStore: Send + Sync {
-    /// The room's current state; a room never written is version 0 and empty.
-    async fn load(&self, room: &RoomName) -> Result<RoomState, BackendError>;
+    /// The room's current state and history head, read together; a room never
+    /// written is version 0, empty, at offset 0.
+    async fn load(&self, room: &RoomName) -> Result<Snapshot, BackendError>;
 
     /// Apply one op atomically and durably, touching only what the op touches, and
-    /// return the new version. Concurrent commits never lose each other.
-    async fn commit(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError>;
+    /// record its `patch` as the room's next history entry in the same step. Returns
+    /// the new version and the entry's position. Concurrent commits never lose each
+    /// other; the same `change` committed twice (a retried request) is applied once.
+    async fn commit(
+        &self,
+        room: &RoomName,
+        op: &Op,
+        change: &ChangeId,
+    ) -> Result<Committed, CommitError>;
+
+    /// Record an `event` (without a position) as the room's next history entry and
+    /// return its position; the same `change` appended twice is recorded once.
+    async fn append(
+        &self,
+        room: &RoomName,
+        event: &ServerMessage,
+        change: &ChangeId,
+    ) -> Result<Position, BackendError>;
+
+    /// The room's history head and the entries it still holds after offset `after`,
+    /// in offset order (at most the policy's size).
+    async fn history(&self, room: &RoomName, after: u64) -> Result<History, BackendError>;
 }
 
 /// A connection as the membership store knows it.
@@ -66,6 +109,42 @@ pub struct Member {
     pub id: ConnectionId,
     /// What it speaks, which decides the frames it gets.
     pub protocol: Protocol,
+    /// Whose it is (presence counts users as well as connections).
+    pub user: UserId,
+}
+
+/// How many are in a room: connections, and distinct users among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Headcount {
+    /// Connections.
+    pub members: u32,
+    /// Distinct users (one user's tabs and devices count once).
+    pub users: u32,
+}
+
+/// A room a connection left, with the room's new headcount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    /// The room.
+    pub room: RoomName,
+    /// Its headcount after the leave.
+    pub count: Headcount,
+}
+
+/// One page of a room's users.
+#[derive(Debug, Clone, Default)]
+pub struct UsersPage {
+    /// Users in this page, in user order.
+    pub users: Vec<UserCount>,
+    /// The last user of this page, when more follow: the next page starts after it.
+    pub next: Option<UserId>,
+}
+
+impl MembersPage {
+    /// An empty last page.
+    pub fn empty() -> Self {
+        Self::default()
+    }
 }
 
 /// One page of a room's members.
@@ -84,11 +163,11 @@ pub trait MembershipStore: Send + Sync {
     async fn connect(&self, member: &Member) -> Result<(), BackendError>;
 
     /// Forget a connection and all its memberships; returns the rooms it left with
-    /// their new member counts.
-    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<RoomSummary>, BackendError>;
+    /// their new headcounts.
+    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<Left>, BackendError>;
 
-    /// Add a connection to a room (idempotent); returns the room's member count.
-    async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError>;
+    /// Add a connection to a room (idempotent); returns the room's headcount.
+    async fn join(&self, room: &RoomName, member: &Member) -> Result<Headcount, BackendError>;
 
     /// [`MembershipStore::join`], unless the connection is already in `max_rooms`
     /// other rooms: then `Ok(None)` and nothing is stored. Joining a room it is in
@@ -101,14 +180,18 @@ pub trait MembershipStore: Send + Sync {
         room: &RoomName,
         member: &Member,
         max_rooms: usize,
-    ) -> Result<Option<u32>, BackendError> {
+    ) -> Result<Option<Headcount>, BackendError> {
         let _ = max_rooms;
         self.join(room, member).await.map(Some)
     }
 
-    /// Remove a connection from a room; returns the new count, or `None` when it was
-    /// not a member.
-    async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError>;
+    /// Remove a connection from a room; returns the new headcount, or `None` when it
+    /// was not a member.
+    async fn leave(
+        &self,
+        room: &RoomName,
+        id: &ConnectionId,
+    ) -> Result<Option<Headcount>, BackendError>;
 
     /// A page of the room's members, at most `limit`, starting at `cursor`.
     async fn members(
@@ -117,6 +200,15 @@ pub trait MembershipStore: Send + Sync {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<MembersPage, BackendError>;
+
+    /// A page of the room's users with their connection counts, at most `limit`, in
+    /// user order, starting after user `after` (`listMembers`).
+    async fn users(
+        &self,
+        room: &RoomName,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<UsersPage, BackendError>;
 
     /// The rooms with the most members, at most `limit`, largest first.
     async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError>;
@@ -134,12 +226,12 @@ pub trait MembershipStore: Send + Sync {
         stale_before: u64,
     ) -> Result<bool, BackendError>;
 
-    /// Clear `room`'s pending mark if it is still `mark`, and return the room's member
-    /// count as of that clear. A change counted after the clear finds no mark and
+    /// Clear `room`'s pending mark if it is still `mark`, and return the room's
+    /// headcount as of that clear. A change counted after the clear finds no mark and
     /// schedules the next job; one counted before it is in the count returned. Run
     /// again for the same mark (a redelivered job), it clears nothing and still returns
     /// the count.
-    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError>;
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<Headcount, BackendError>;
 }
 
 /// Where fan-out jobs wait for the broadcaster pool.

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use crate::fanout::{FanoutJob, PresenceJob, now_ms};
-use crate::ports::{BackendError, FanoutQueue, MembershipStore};
+use crate::ports::{BackendError, FanoutQueue, Headcount, MembershipStore};
 use crate::protocol::{ConnectionId, RoomName};
 
 /// `PRESENCE_INTERVAL` by default: a room hears its count at most once a second.
@@ -102,8 +102,9 @@ pub(crate) struct Presence<'a> {
 }
 
 impl Presence<'_> {
-    /// `room` now has `members` members: make sure a broadcast of its count follows.
-    pub async fn changed(&self, room: &RoomName, members: u32) -> Result<(), BackendError> {
+    /// `room` now has `count`: make sure a broadcast of its headcount follows.
+    pub async fn changed(&self, room: &RoomName, count: Headcount) -> Result<(), BackendError> {
+        let members = count.members;
         let now = now_ms();
         let mark = mark_at(now, rand::random());
         let stale_before = self.policy.stale_before(now, members);
@@ -132,7 +133,7 @@ impl Presence<'_> {
     /// `$disconnect` and the deliverer's cleanup of gone connections.
     pub async fn depart(&self, id: &ConnectionId) -> Result<(), BackendError> {
         for left in self.members.disconnect(id).await? {
-            self.changed(&left.room, left.members).await?;
+            self.changed(&left.room, left.count).await?;
         }
         Ok(())
     }

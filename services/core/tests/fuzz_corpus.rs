@@ -54,6 +54,7 @@ fn the_fixture_and_the_seed_corpus_reach_commits_and_refusals() {
     // The seeds are only worth replaying if they reach both sides of the handler.
     let world = checks::fixture();
     let v1 = roomcast_core::Session {
+        user: roomcast_core::protocol::UserId::parse("u1").unwrap(),
         id: roomcast_core::protocol::ConnectionId::parse("c1").unwrap(),
         protocol: roomcast_core::protocol::Protocol::V1,
         room: roomcast_core::protocol::RoomName::parse("alpha").unwrap(),

@@ -80,8 +80,10 @@ impl Room {
     }
 
     fn session(&self, i: usize) -> Session {
+        let id = ConnectionId::parse(format!("c{i:06}")).unwrap();
         Session {
-            id: ConnectionId::parse(format!("c{i:06}")).unwrap(),
+            user: roomcast_core::protocol::UserId::anonymous(&id),
+            id,
             protocol: Protocol::V1,
             room: self.name.clone(),
             access: RoomAccess::Any,
@@ -154,6 +156,7 @@ async fn steady_churn_in_a_room_of_10_000_stays_within_the_budget() {
                 &roomcast_core::ports::Member {
                     id: s.id,
                     protocol: s.protocol,
+                    user: s.user,
                 },
             )
             .await
@@ -229,7 +232,14 @@ async fn a_stale_mark_is_taken_over() {
             .unwrap(),
         "older than stale_before: its job was lost"
     );
-    assert_eq!(members.take_presence(&room.name, 1_000).await.unwrap(), 0);
+    assert_eq!(
+        members
+            .take_presence(&room.name, 1_000)
+            .await
+            .unwrap()
+            .members,
+        0
+    );
     assert!(!members.mark_presence(&room.name, 4_000, 0).await.unwrap());
     members.take_presence(&room.name, 3_000).await.unwrap();
     assert!(members.mark_presence(&room.name, 5_000, 0).await.unwrap());

@@ -119,6 +119,7 @@ impl FanoutJob {
             event: request.event,
             data: request.data,
             from: None,
+            at: None,
         }
         .to_v1();
         FanoutJob::Room(RoomJob {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::ports::{BackendError, FanoutMetrics, FanoutQueue, MembershipStore, Poster, RoomStore};
-use crate::protocol::{ConnectionId, Protocol, ServerMessage};
+use crate::protocol::{ConnectionId, Protocol};
 
 use super::deliver::{Deliverer, Delivery, FanoutConfig};
 use super::job::{FanoutJob, PresenceJob, RoomJob, ShardJob, now_ms};
@@ -69,18 +69,15 @@ impl Broadcaster {
     /// step, and fan that count out like any room message. An empty room has nobody
     /// to tell.
     async fn announce(&self, job: &PresenceJob) -> Result<JobReport, BackendError> {
-        let members = self
+        let count = self
             .deliverer
             .members
             .take_presence(&job.room, job.mark)
             .await?;
-        if members == 0 {
+        if count.members == 0 {
             return Ok(JobReport::default());
         }
-        let message = ServerMessage::Presence {
-            room: job.room.clone(),
-            members,
-        };
+        let message = crate::handler::presence(job.room.clone(), count);
         self.plan(&RoomJob {
             room: job.room.clone(),
             version: None,
@@ -193,7 +190,7 @@ impl Broadcaster {
     /// when a seed member is to be posted to.
     async fn seed_payload(&self, plan: &mut Plan<'_>) -> Result<String, BackendError> {
         if plan.seed_payload.is_none() {
-            let state = self.rooms.load(&plan.job.room).await?.state;
+            let state = self.rooms.load(&plan.job.room).await?.state.state;
             plan.seed_payload = Some(state.to_seed());
         }
         Ok(plan.seed_payload.clone().unwrap_or_default())

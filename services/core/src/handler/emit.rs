@@ -3,12 +3,15 @@
 use serde_json::value::RawValue;
 
 use super::{Handler, internal};
+use crate::history::ChangeId;
 use crate::ports::BackendError;
 use crate::protocol::{
-    ConnectionId, ErrorCode, EventName, ProtocolError, PublishRequest, RoomName, ServerMessage,
+    ConnectionId, ErrorCode, EventName, Position, ProtocolError, PublishRequest, RoomName,
+    ServerMessage,
 };
 
 impl Handler {
+    /// Record the event in the room's history, then fan it out placed at its offset.
     pub(super) async fn emit(
         &self,
         room: RoomName,
@@ -16,17 +19,35 @@ impl Handler {
         data: Box<RawValue>,
         from: Option<ConnectionId>,
         except: Option<ConnectionId>,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<Position, ProtocolError> {
         self.check_emit_size(&data)?;
+        self.record_and_broadcast(room, event, data, from, except)
+            .await
+            .map_err(internal)
+    }
+
+    async fn record_and_broadcast(
+        &self,
+        room: RoomName,
+        event: EventName,
+        data: Box<RawValue>,
+        from: Option<ConnectionId>,
+        except: Option<ConnectionId>,
+    ) -> Result<Position, BackendError> {
         let message = ServerMessage::Event {
             room: room.clone(),
             event,
             data,
             from,
+            at: None,
         };
-        self.broadcast(&room, &message, None, except, false)
-            .await
-            .map_err(internal)
+        let at = self
+            .rooms
+            .append(&room, &message, &ChangeId::generate())
+            .await?;
+        let message = message.at(at.clone());
+        self.broadcast(&room, &message, None, except, false).await?;
+        Ok(at)
     }
 
     /// `payload_too_large` when `data` is over `MAX_EMIT_BYTES` (the parser already
@@ -43,15 +64,14 @@ impl Handler {
     }
 
     /// Server-side publish (`POST /rooms/{room}/emit`, the SDK's publisher): an event
-    /// to every member, `from: null`. Size-check with [`Handler::check_emit_size`]
-    /// first.
+    /// to every member, `from: null`, recorded in the room's history like an emit.
+    /// Size-check with [`Handler::check_emit_size`] first.
     pub async fn publish(
         &self,
         room: RoomName,
         request: PublishRequest,
-    ) -> Result<(), BackendError> {
-        self.queue
-            .enqueue(vec![crate::fanout::FanoutJob::publish(room, request)])
+    ) -> Result<Position, BackendError> {
+        self.record_and_broadcast(room, request.event, request.data, None, None)
             .await
     }
 }

@@ -1,28 +1,48 @@
 //! The base-building actions: getState and the four state changes.
 
-use super::{Handler, ack, internal};
-use crate::ports::CommitError;
+use super::{Ack, Handler, internal};
+use crate::history::ChangeId;
+use crate::ports::{CommitError, Committed};
 use crate::protocol::{Icon, IconId, ProtocolError, Ref, RoomName, ServerMessage};
 use crate::state::Op;
 
 impl Handler {
-    /// Like join: an `ack` (when the request has a `ref`), then the state.
+    /// Like join: an `ack` (when the request has a `ref`), then the state with the
+    /// history position it is current to.
     pub(super) async fn get_state(
         &self,
         room: RoomName,
         reference: Option<Ref>,
     ) -> Result<Vec<ServerMessage>, ProtocolError> {
-        let state = self.rooms.load(&room).await.map_err(internal)?;
-        let mut replies = ack(reference, Some(state.version));
+        self.state_replies(room, reference, None).await
+    }
+
+    /// The `ack` (saying whether a `join` recovered, when it asked to) and the state.
+    pub(super) async fn state_replies(
+        &self,
+        room: RoomName,
+        reference: Option<Ref>,
+        recovered: Option<bool>,
+    ) -> Result<Vec<ServerMessage>, ProtocolError> {
+        let snapshot = self.rooms.load(&room).await.map_err(internal)?;
+        let version = snapshot.state.version;
+        let mut replies: Vec<ServerMessage> = Ack::new(reference, Some(version))
+            .map(|mut a| {
+                a.recovered = recovered;
+                a.into()
+            })
+            .into_iter()
+            .collect();
         replies.push(ServerMessage::State {
             room,
-            version: state.version,
-            state: state.state,
+            version,
+            state: snapshot.state.state,
+            at: Some(snapshot.at),
         });
         Ok(replies)
     }
 
-    /// The server, not the client, names new icons.
+    /// The server, not the client, names new icons; the ack tells the sender which.
     pub(super) async fn add_icon(
         &self,
         room: RoomName,
@@ -36,29 +56,42 @@ impl Handler {
         self.change(room, op, reference).await
     }
 
-    /// Commit, then fan out the patch to the whole room (sender included: its ack
-    /// carries the version and the patch confirms the content).
+    /// Commit (recording the patch in the room's history in the same step), then fan
+    /// out the patch to the whole room (sender included: its ack carries the version and
+    /// the patch confirms the content).
     pub(super) async fn change(
         &self,
         room: RoomName,
         op: Op,
         reference: Option<Ref>,
     ) -> Result<Vec<ServerMessage>, ProtocolError> {
-        let version = match self.rooms.commit(&room, &op).await {
-            Ok(version) => version,
-            Err(CommitError::Rejected(e)) => return Err(e.to_protocol(&room)),
-            Err(CommitError::Backend(e)) => return Err(internal(e)),
+        let Committed { version, at } =
+            match self.rooms.commit(&room, &op, &ChangeId::generate()).await {
+                Ok(committed) => committed,
+                Err(CommitError::Rejected(e)) => return Err(e.to_protocol(&room)),
+                Err(CommitError::Backend(e)) => return Err(internal(e)),
+            };
+        let created = match &op {
+            Op::AddIcon { id, .. } => Some(id.clone()),
+            _ => None,
         };
         let patch = ServerMessage::Patch {
             room: room.clone(),
             version,
             op,
+            at: Some(at),
         };
         self.broadcast(&room, &patch, Some(version), None, true).await.map_err(|e| {
             let mut err = internal(e);
             err.message = format!("committed as version {version}, but the broadcast failed; others see it on their next getState");
             err
         })?;
-        Ok(ack(reference, Some(version)))
+        Ok(Ack::new(reference, Some(version))
+            .map(|mut a| {
+                a.id = created;
+                a.into()
+            })
+            .into_iter()
+            .collect())
     }
 }

@@ -6,16 +6,20 @@ mod emit;
 mod game;
 mod membership;
 
+pub(crate) use membership::presence;
+
 use std::sync::Arc;
 
-use crate::abuse::HandlerLimits;
+use crate::abuse::{HandlerLimits, MessageRate};
 use crate::auth::RoomAccess;
 use crate::fanout::{FanoutJob, RoomJob, now_ms};
+use crate::history::HistoryPolicy;
 use crate::ports::{BackendError, FanoutQueue, Member, MembershipStore, RoomStore};
 use crate::presence::{Presence, PresencePolicy};
+use crate::protocol::limits::MAX_FRAME_BYTES;
 use crate::protocol::{
-    ClientAction, ClientMessage, ConnectionId, ErrorCode, Protocol, ProtocolError, Ref, RoomName,
-    ServerMessage,
+    ClientAction, ClientMessage, ConnectionId, ErrorCode, IconId, Limits, Protocol, ProtocolError,
+    Ref, RoomName, ServerMessage, UserId,
 };
 
 /// One connection, as the handler sees it.
@@ -29,6 +33,8 @@ pub struct Session {
     pub room: RoomName,
     /// The rooms its token grants ([`RoomAccess::Any`] under open auth).
     pub access: RoomAccess,
+    /// Whose connection it is: the token's `sub`, else the connection itself.
+    pub user: UserId,
 }
 
 impl Session {
@@ -36,6 +42,7 @@ impl Session {
         Member {
             id: self.id.clone(),
             protocol: self.protocol,
+            user: self.user.clone(),
         }
     }
 }
@@ -48,6 +55,8 @@ pub struct Handler {
     queue: Arc<dyn FanoutQueue>,
     limits: HandlerLimits,
     presence: PresencePolicy,
+    history: HistoryPolicy,
+    message_rate: MessageRate,
 }
 
 impl Handler {
@@ -63,6 +72,39 @@ impl Handler {
             queue,
             limits: HandlerLimits::default(),
             presence: PresencePolicy::default(),
+            history: HistoryPolicy::default(),
+            message_rate: MessageRate::default(),
+        }
+    }
+
+    /// The same handler recovering from history kept by `policy` (the room store
+    /// keeps it by the same settings).
+    pub fn with_history(mut self, policy: HistoryPolicy) -> Self {
+        self.history = policy;
+        self
+    }
+
+    /// The message rate the home enforces before frames reach the handler, told to
+    /// clients in their `welcome`.
+    pub fn with_message_rate(mut self, rate: MessageRate) -> Self {
+        self.message_rate = rate;
+        self
+    }
+
+    /// The `welcome` a connection is owed first: its id, its user and its limits.
+    pub fn welcome(&self, session: &Session) -> ServerMessage {
+        ServerMessage::Welcome {
+            id: session.id.clone(),
+            user: session.user.clone(),
+            limits: Limits {
+                max_rooms: self.limits.max_rooms,
+                max_emit_bytes: self.limits.max_emit_bytes,
+                max_frame_bytes: MAX_FRAME_BYTES,
+                message_rate: self.message_rate.per_second,
+                message_burst: self.message_rate.burst,
+                history_size: self.history.size,
+                history_seconds: self.history.ttl.as_secs(),
+            },
         }
     }
 
@@ -109,7 +151,17 @@ impl Handler {
             return vec![e.with_ref(reference).into()];
         }
         let result = match msg.action {
-            ClientAction::Join { room } => self.join(session, room, msg.reference).await,
+            ClientAction::Join { room, since } => {
+                self.join(session, room, since, msg.reference).await
+            }
+            ClientAction::ListMembers { room, cursor } => {
+                self.list_members(room, cursor, msg.reference).await
+            }
+            ClientAction::Hello => {
+                let mut replies = vec![self.welcome(session)];
+                replies.extend(ack(msg.reference, None));
+                Ok(replies)
+            }
             ClientAction::Leave { room } => self.leave(session, room, msg.reference).await,
             ClientAction::ListRooms => self.list_rooms(session, msg.reference).await,
             ClientAction::GetState { room } => self.get_state(room, msg.reference).await,
@@ -139,7 +191,7 @@ impl Handler {
                 let except = except_sender.then(|| session.id.clone());
                 self.emit(room, event, data, Some(session.id.clone()), except)
                     .await
-                    .map(|()| ack(msg.reference, None))
+                    .map(|_| ack(msg.reference, None))
             }
         };
         result.unwrap_or_else(|e| vec![e.with_ref(reference).into()])
@@ -178,10 +230,40 @@ fn room_job(
 
 /// The `ack` owed for a request: only requests that carry a `ref` are acknowledged.
 fn ack(reference: Option<Ref>, version: Option<u64>) -> Vec<ServerMessage> {
-    reference
-        .map(|reference| ServerMessage::Ack { reference, version })
+    Ack::new(reference, version)
+        .map(ServerMessage::from)
         .into_iter()
         .collect()
+}
+
+/// An `ack` with more to say than the version.
+struct Ack {
+    reference: Ref,
+    version: Option<u64>,
+    id: Option<IconId>,
+    recovered: Option<bool>,
+}
+
+impl Ack {
+    fn new(reference: Option<Ref>, version: Option<u64>) -> Option<Self> {
+        Some(Self {
+            reference: reference?,
+            version,
+            id: None,
+            recovered: None,
+        })
+    }
+}
+
+impl From<Ack> for ServerMessage {
+    fn from(a: Ack) -> Self {
+        ServerMessage::Ack {
+            reference: a.reference,
+            version: a.version,
+            id: a.id,
+            recovered: a.recovered,
+        }
+    }
 }
 
 /// A storage or queue failure, as the client sees it.

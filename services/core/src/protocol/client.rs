@@ -13,6 +13,7 @@ use super::error::{ErrorCode, ProtocolError};
 use super::icon::{Background, Icon, IconId, Image};
 use super::limits::MAX_EMIT_DATA_BYTES;
 use super::names::{EventName, Ref, RoomName};
+use super::server::Position;
 use crate::protocol::icon::Coord;
 
 /// A parsed, valid client message.
@@ -31,8 +32,12 @@ pub struct ClientMessage {
 /// Every action a client can send, with its validated fields.
 #[derive(Debug, Clone)]
 pub enum ClientAction {
-    /// Start receiving the room's patches, events and presence; answered with its state.
-    Join { room: RoomName },
+    /// Start receiving the room's patches, events and presence; answered with its
+    /// state, or with what was missed after `since` when the room's history still has it.
+    Join {
+        room: RoomName,
+        since: Option<Position>,
+    },
     /// Stop receiving the room's messages.
     Leave { room: RoomName },
     /// Ask for the room's full state.
@@ -60,6 +65,13 @@ pub enum ClientAction {
     },
     /// Ask for the most active rooms and their member counts.
     ListRooms,
+    /// Ask for one page of a room's users and their connection counts.
+    ListMembers {
+        room: RoomName,
+        cursor: Option<String>,
+    },
+    /// Ask for the `welcome` (who this connection is, its limits) again.
+    Hello,
 }
 
 impl ClientAction {
@@ -67,20 +79,21 @@ impl ClientAction {
     /// always allowed and the room list is filtered instead).
     pub fn room(&self) -> Option<&RoomName> {
         match self {
-            ClientAction::Join { room }
+            ClientAction::Join { room, .. }
+            | ClientAction::ListMembers { room, .. }
             | ClientAction::GetState { room }
             | ClientAction::ChangeBackground { room, .. }
             | ClientAction::AddIcon { room, .. }
             | ClientAction::MoveIcon { room, .. }
             | ClientAction::DeleteIcon { room, .. }
             | ClientAction::Emit { room, .. } => Some(room),
-            ClientAction::Leave { .. } | ClientAction::ListRooms => None,
+            ClientAction::Leave { .. } | ClientAction::ListRooms | ClientAction::Hello => None,
         }
     }
 }
 
 /// Action names as they appear in `action`, in protocol order.
-pub const ACTIONS: [&str; 9] = [
+pub const ACTIONS: [&str; 11] = [
     "join",
     "leave",
     "getState",
@@ -90,6 +103,8 @@ pub const ACTIONS: [&str; 9] = [
     "deleteIcon",
     "emit",
     "listRooms",
+    "listMembers",
+    "hello",
 ];
 
 #[derive(Deserialize)]
@@ -149,6 +164,23 @@ impl<'de> Deserialize<'de> for IsObject {
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct RoomFields {
     room: Option<RoomName>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+struct JoinFields {
+    room: Option<RoomName>,
+    /// Recover from here: `{"offset": N, "epoch": "E"}` of the last frame held.
+    since: Option<Position>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+struct ListMembersFields {
+    room: Option<RoomName>,
+    /// The `next` of the previous page.
+    #[cfg_attr(feature = "schemars", schemars(length(max = 300)))]
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -220,13 +252,15 @@ pub(super) fn fields_schema(
 ) -> Option<schemars::Schema> {
     use schemars::JsonSchema;
     Some(match action {
-        "join" | "leave" | "getState" => RoomFields::json_schema(generator),
+        "join" => JoinFields::json_schema(generator),
+        "listMembers" => ListMembersFields::json_schema(generator),
+        "leave" | "getState" => RoomFields::json_schema(generator),
         "changeBackground" => BackgroundFields::json_schema(generator),
         "addIcon" => AddIconFields::json_schema(generator),
         "moveIcon" => MoveIconFields::json_schema(generator),
         "deleteIcon" => DeleteIconFields::json_schema(generator),
         "emit" => EmitFields::json_schema(generator),
-        "listRooms" => schemars::json_schema!({ "type": "object" }),
+        "listRooms" | "hello" => schemars::json_schema!({ "type": "object" }),
         _ => return None,
     })
 }
@@ -303,11 +337,19 @@ impl ClientMessage {
             );
         }
         let parsed = match action.as_str() {
-            "join" => fields::<RoomFields>(frame).and_then(|f| {
+            "join" => fields::<JoinFields>(frame).and_then(|f| {
                 Ok(ClientAction::Join {
                     room: room(f.room)?,
+                    since: f.since,
                 })
             }),
+            "listMembers" => fields::<ListMembersFields>(frame).and_then(|f| {
+                Ok(ClientAction::ListMembers {
+                    room: room(f.room)?,
+                    cursor: f.cursor,
+                })
+            }),
+            "hello" => Ok(ClientAction::Hello),
             "leave" => fields::<RoomFields>(frame).and_then(|f| {
                 Ok(ClientAction::Leave {
                     room: room(f.room)?,
@@ -436,7 +478,9 @@ impl serde::Serialize for ClientMessage {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(None)?;
         let (action, room) = match &self.action {
-            ClientAction::Join { room } => ("join", Some(room)),
+            ClientAction::Join { room, .. } => ("join", Some(room)),
+            ClientAction::ListMembers { room, .. } => ("listMembers", Some(room)),
+            ClientAction::Hello => ("hello", None),
             ClientAction::Leave { room } => ("leave", Some(room)),
             ClientAction::GetState { room } => ("getState", Some(room)),
             ClientAction::ChangeBackground { room, .. } => ("changeBackground", Some(room)),
@@ -463,6 +507,16 @@ impl serde::Serialize for ClientMessage {
                 },
             )?,
             ClientAction::DeleteIcon { id, .. } => m.serialize_entry("id", id)?,
+            ClientAction::Join { since, .. } => {
+                if let Some(since) = since {
+                    m.serialize_entry("since", since)?;
+                }
+            }
+            ClientAction::ListMembers { cursor, .. } => {
+                if let Some(cursor) = cursor {
+                    m.serialize_entry("cursor", cursor)?;
+                }
+            }
             ClientAction::Emit {
                 event,
                 data,
@@ -473,10 +527,10 @@ impl serde::Serialize for ClientMessage {
                 m.serialize_entry("data", data)?;
                 m.serialize_entry("except_sender", except_sender)?;
             }
-            ClientAction::Join { .. }
-            | ClientAction::Leave { .. }
+            ClientAction::Leave { .. }
             | ClientAction::GetState { .. }
-            | ClientAction::ListRooms => {}
+            | ClientAction::ListRooms
+            | ClientAction::Hello => {}
         }
         if let Some(reference) = &self.reference {
             m.serialize_entry("ref", reference)?;

@@ -17,3 +17,5 @@ pub const MAX_LIFETIME_SECS: u64 = 2 * 60 * 60;
 pub const CONNECTS_PER_SECOND: u32 = 500;
 /// How many rooms `listRooms` returns at most.
 pub const LIST_ROOMS_LIMIT: usize = 50;
+/// How many users one `listMembers` page holds at most.
+pub const LIST_MEMBERS_LIMIT: usize = 100;

@@ -16,5 +16,5 @@ pub mod server;
 pub use client::{ACTIONS, ClientAction, ClientMessage, PublishRequest};
 pub use error::{ErrorCode, ProtocolError};
 pub use icon::{Background, Coord, Icon, IconId, Image};
-pub use names::{ConnectionId, EventName, InvalidValue, Ref, RoomName};
-pub use server::{Protocol, RoomSummary, ServerMessage};
+pub use names::{ConnectionId, Epoch, EventName, InvalidValue, Ref, RoomName, UserId};
+pub use server::{Limits, Position, Protocol, RoomSummary, ServerMessage, UserCount};

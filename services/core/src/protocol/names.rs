@@ -107,6 +107,81 @@ impl EventName {
     }
 }
 
+/// Who a connection is, for presence by user: the JWT `sub` of its token, or
+/// `anonymous:<connection id>` for a connection without one (each anonymous connection
+/// is a user of its own). 1..=128 bytes, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    /// The rule, as a refused token's `sub` is told.
+    pub const RULE: &'static str =
+        "a user id (the token's sub) must be 1 to 128 bytes without control characters";
+    /// The prefix of anonymous connections' user ids.
+    pub const ANONYMOUS: &'static str = "anonymous:";
+
+    /// Validate a user id (a token's `sub`).
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
+        let s = s.into();
+        if !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control) {
+            Ok(Self(s))
+        } else {
+            Err(InvalidValue(Self::RULE))
+        }
+    }
+
+    /// The user of a connection without a token: itself.
+    pub fn anonymous(id: &ConnectionId) -> Self {
+        Self(format!("{}{}", Self::ANONYMOUS, id.as_str()))
+    }
+
+    /// The user of a connection: its token's `sub`, else itself.
+    pub fn of(subject: Option<&str>, id: &ConnectionId) -> Result<Self, InvalidValue> {
+        match subject {
+            Some(sub) => Self::parse(sub),
+            None => Ok(Self::anonymous(id)),
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The name of one unbroken run of a room's history: offsets only compare within one
+/// epoch, and a new epoch means the history before it is lost (`[A-Za-z0-9]{1,32}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Epoch(String);
+
+impl Epoch {
+    /// The rule, as clients see it in `invalid_field` errors.
+    pub const RULE: &'static str = "epoch must match [A-Za-z0-9]{1,32}";
+
+    /// A fresh epoch, unlike any before it.
+    pub fn generate() -> Self {
+        let id = ksuid::Ksuid::with_payload(rand::random()).to_base62();
+        Self(id)
+    }
+
+    /// Validate an epoch a client sent back.
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
+        let s = s.into();
+        if is_token(&s, 32, b"") {
+            Ok(Self(s))
+        } else {
+            Err(InvalidValue(Self::RULE))
+        }
+    }
+
+    /// The epoch as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A client-chosen request reference, echoed on the `ack`/`error` that answers it:
 /// a string of at most 64 characters or an integer, returned exactly as sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -168,7 +243,7 @@ macro_rules! string_newtype_impls {
         }
     )*};
 }
-string_newtype_impls!(RoomName, ConnectionId, EventName);
+string_newtype_impls!(RoomName, ConnectionId, EventName, UserId, Epoch);
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +298,27 @@ mod tests {
         }
         assert!(serde_json::from_str::<Ref>("1.5").is_err());
         assert!(serde_json::from_str::<Ref>("{}").is_err());
+    }
+
+    #[test]
+    fn user_ids_are_token_subjects_or_the_anonymous_connection() {
+        let id = ConnectionId::generate();
+        assert_eq!(UserId::of(Some("alice"), &id).unwrap().as_str(), "alice");
+        let anon = UserId::of(None, &id).unwrap();
+        assert_eq!(anon.as_str(), format!("anonymous:{id}"));
+        assert!(UserId::parse("a@b.example c").is_ok());
+        for bad in ["", "tab\there", &"x".repeat(129)] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn epochs_are_fresh_and_parse_back() {
+        let (a, b) = (Epoch::generate(), Epoch::generate());
+        assert_ne!(a, b);
+        assert_eq!(Epoch::parse(a.as_str()).unwrap(), a);
+        assert!(Epoch::parse("has-dash").is_err());
+        assert!(Epoch::parse("").is_err());
     }
 
     #[test]

@@ -20,7 +20,8 @@ use std::borrow::Cow;
 
 use super::client::{ACTIONS, fields_schema};
 use super::icon::{BACKGROUNDS, Background, COORD_LIMIT, Coord, IMAGES, IconId, Image};
-use super::names::{EventName, Ref, RoomName};
+use super::names::{Epoch, EventName, Ref, RoomName};
+use super::server::Position;
 
 /// `room`: `[A-Za-z0-9_-]{1,64}` ([`RoomName::parse`]).
 pub const ROOM_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
@@ -85,6 +86,26 @@ impl JsonSchema for RoomName {
             "description": RoomName::RULE,
             "type": "string",
             "pattern": ROOM_PATTERN,
+        })
+    }
+}
+
+impl JsonSchema for Position {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Position".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "the offset and epoch of the last patch or event held",
+            "type": "object",
+            "properties": {
+                "offset": { "type": "integer", "minimum": 0 },
+                "epoch": { "description": Epoch::RULE, "type": "string", "pattern": "^[A-Za-z0-9]{1,32}$" }
+            },
+            "required": ["offset", "epoch"]
         })
     }
 }

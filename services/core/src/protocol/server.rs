@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::error::{ErrorCode, ProtocolError};
-use super::names::{ConnectionId, EventName, Ref, RoomName};
+use super::icon::IconId;
+use super::names::{ConnectionId, Epoch, EventName, Ref, RoomName, UserId};
 use crate::state::{GameState, Op};
 
 /// The subprotocol a connection negotiated.
@@ -57,6 +58,46 @@ pub struct RoomSummary {
     pub members: u32,
 }
 
+/// Where a frame stands in its room's history: `offset` rises by one per history entry
+/// (patch or event) of the room, and only compares within one `epoch`. A client sends
+/// the last one it holds back as `join`'s `since` to recover what it missed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct Position {
+    /// The entry's offset (a `state`: the offset of the last entry it includes).
+    pub offset: u64,
+    /// The history run the offset belongs to.
+    pub epoch: Epoch,
+}
+
+/// One user in a room, as `listMembers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct UserCount {
+    /// The user (a token's `sub`, or `anonymous:<connection id>`).
+    pub user: UserId,
+    /// How many of the room's connections are this user's (tabs, devices).
+    pub connections: u32,
+}
+
+/// The limits that apply to a connection, told in its `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// Rooms it may be in at once.
+    pub max_rooms: usize,
+    /// Largest `emit` data, in bytes.
+    pub max_emit_bytes: usize,
+    /// Largest frame it may send, in bytes.
+    pub max_frame_bytes: usize,
+    /// Messages per second it may send on average (0: no limit).
+    pub message_rate: u32,
+    /// Messages it may send at once above that rate.
+    pub message_burst: u32,
+    /// History entries a room keeps for recovery (`since`).
+    pub history_size: usize,
+    /// How long a room keeps a history entry, in seconds.
+    pub history_seconds: u64,
+}
+
 /// Every message the server sends on `roomcast.v1`.
 ///
 /// It serializes to the `roomcast.v1` frame ([`ServerMessage::to_v1`]) and deserializes
@@ -66,17 +107,27 @@ pub struct RoomSummary {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
-    /// The room's full state (on join, getState, resync).
+    /// The first frame of a connection: who it is and the limits that apply to it.
+    Welcome {
+        id: ConnectionId,
+        user: UserId,
+        limits: Limits,
+    },
+    /// The room's full state (on join, getState, resync), current to history `at`.
     State {
         room: RoomName,
         version: u64,
         state: GameState,
+        #[serde(flatten)]
+        at: Option<Position>,
     },
-    /// The single change that produced `version`.
+    /// The single change that produced `version`; `at` is its place in the history.
     Patch {
         room: RoomName,
         version: u64,
         op: Op,
+        #[serde(flatten)]
+        at: Option<Position>,
     },
     /// An application event; `from` is the sender, `null` for a server-side publish.
     Event {
@@ -84,17 +135,36 @@ pub enum ServerMessage {
         event: EventName,
         data: Box<RawValue>,
         from: Option<ConnectionId>,
+        #[serde(flatten)]
+        at: Option<Position>,
     },
-    /// The room's member count changed.
-    Presence { room: RoomName, members: u32 },
+    /// The room's connection count (`members`) and distinct users (`users`).
+    Presence {
+        room: RoomName,
+        members: u32,
+        users: u32,
+    },
     /// Answer to `listRooms`.
     Rooms { rooms: Vec<RoomSummary> },
-    /// A request with a `ref` succeeded; `version` is the room version it produced.
+    /// Answer to `listMembers`: one page of the room's users; `next` asks for the next.
+    Members {
+        room: RoomName,
+        users: Vec<UserCount>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<UserId>,
+    },
+    /// A request with a `ref` succeeded; `version` is the room version it produced,
+    /// `id` the icon an `addIcon` created, `recovered` whether a `join` with `since`
+    /// recovered what was missed (the missed frames came before this ack).
     Ack {
         #[serde(rename = "ref")]
         reference: Ref,
         #[serde(skip_serializing_if = "Option::is_none")]
         version: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<IconId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
     },
     /// A request failed; nothing changed.
     Error {
@@ -121,6 +191,28 @@ struct SeedError<'a> {
 }
 
 impl ServerMessage {
+    /// The same patch, event or state placed at `at` in its room's history (any other
+    /// message is returned as it is).
+    pub fn at(mut self, position: Position) -> Self {
+        if let ServerMessage::State { at, .. }
+        | ServerMessage::Patch { at, .. }
+        | ServerMessage::Event { at, .. } = &mut self
+        {
+            *at = Some(position);
+        }
+        self
+    }
+
+    /// Where a patch, event or state stands in its room's history, if it says.
+    pub fn position(&self) -> Option<&Position> {
+        match self {
+            ServerMessage::State { at, .. }
+            | ServerMessage::Patch { at, .. }
+            | ServerMessage::Event { at, .. } => at.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The frame for a `roomcast.v1` client.
     pub fn to_v1(&self) -> String {
         serde_json::to_string(self).expect("server messages always serialize")
@@ -155,6 +247,14 @@ impl ServerMessage {
 struct WireMessage {
     #[serde(rename = "type")]
     kind: String,
+    id: Option<String>,
+    user: Option<UserId>,
+    limits: Option<Limits>,
+    offset: Option<u64>,
+    epoch: Option<Epoch>,
+    recovered: Option<bool>,
+    users: Option<serde_json::Value>,
+    next: Option<UserId>,
     room: Option<RoomName>,
     version: Option<u64>,
     state: Option<GameState>,
@@ -172,7 +272,7 @@ struct WireMessage {
 
 /// The `type`s a `roomcast.v1` frame may have.
 const MESSAGE_TYPES: &[&str] = &[
-    "state", "patch", "event", "presence", "rooms", "ack", "error",
+    "welcome", "state", "patch", "event", "presence", "rooms", "members", "ack", "error",
 ];
 
 impl<'de> serde::Deserialize<'de> for ServerMessage {
@@ -182,16 +282,28 @@ impl<'de> serde::Deserialize<'de> for ServerMessage {
         fn need<T, E: Error>(v: Option<T>, field: &'static str) -> Result<T, E> {
             v.ok_or_else(|| E::missing_field(field))
         }
+        // `offset` and `epoch` come together or not at all.
+        let at = match (w.offset, w.epoch) {
+            (Some(offset), Some(epoch)) => Some(Position { offset, epoch }),
+            _ => None,
+        };
         Ok(match w.kind.as_str() {
+            "welcome" => ServerMessage::Welcome {
+                id: ConnectionId::parse(need(w.id, "id")?).map_err(D::Error::custom)?,
+                user: need(w.user, "user")?,
+                limits: need(w.limits, "limits")?,
+            },
             "state" => ServerMessage::State {
                 room: need(w.room, "room")?,
                 version: need(w.version, "version")?,
                 state: need(w.state, "state")?,
+                at,
             },
             "patch" => ServerMessage::Patch {
                 room: need(w.room, "room")?,
                 version: need(w.version, "version")?,
                 op: need(w.op, "op")?,
+                at,
             },
             "event" => ServerMessage::Event {
                 room: need(w.room, "room")?,
@@ -201,17 +313,34 @@ impl<'de> serde::Deserialize<'de> for ServerMessage {
                     None => RawValue::from_string("null".into()).map_err(D::Error::custom)?,
                 },
                 from: w.from,
+                at,
             },
+            // `users` is a count in `presence` and a list in `members`.
             "presence" => ServerMessage::Presence {
                 room: need(w.room, "room")?,
                 members: need(w.members, "members")?,
+                users: match w.users {
+                    Some(users) => serde_json::from_value(users).map_err(D::Error::custom)?,
+                    None => need(w.members, "members")?,
+                },
             },
             "rooms" => ServerMessage::Rooms {
                 rooms: need(w.rooms, "rooms")?,
             },
+            "members" => ServerMessage::Members {
+                room: need(w.room, "room")?,
+                users: serde_json::from_value(need(w.users, "users")?).map_err(D::Error::custom)?,
+                next: w.next,
+            },
             "ack" => ServerMessage::Ack {
                 reference: need(w.reference, "ref")?,
                 version: w.version,
+                id: w
+                    .id
+                    .map(IconId::parse)
+                    .transpose()
+                    .map_err(D::Error::custom)?,
+                recovered: w.recovered,
             },
             "error" => ServerMessage::Error {
                 code: need(w.code, "code")?,

@@ -104,8 +104,10 @@ pub fn fixture() -> World {
 }
 
 fn session(n: u8, protocol: Protocol, access: RoomAccess) -> Session {
+    let id = ConnectionId::parse(format!("conn{n}AAAAAAAAAAAA=")).expect("fixture connection id");
     Session {
-        id: ConnectionId::parse(format!("conn{n}AAAAAAAAAAAA=")).expect("fixture connection id"),
+        user: roomcast_core::protocol::UserId::anonymous(&id),
+        id,
         protocol,
         room: room(FIXTURE_ROOM),
         access,
@@ -253,7 +255,13 @@ pub fn step(world: &World, session: &Session, text: &str) -> Option<(RoomName, u
         let payload: ServerMessage = serde_json::from_str(&job.payload)
             .unwrap_or_else(|e| panic!("job payload {} does not read: {e}", job.payload));
         match payload {
-            ServerMessage::Patch { room, version, op } => {
+            ServerMessage::Patch {
+                room,
+                version,
+                op,
+                at,
+            } => {
+                assert!(at.is_some(), "a patch says where it stands in the history");
                 assert_eq!(room, job.room);
                 assert_eq!(
                     job.version,
@@ -311,9 +319,20 @@ pub fn step(world: &World, session: &Session, text: &str) -> Option<(RoomName, u
     );
     for reply in &replies {
         match reply {
-            ServerMessage::Ack { reference, version } => {
+            ServerMessage::Ack {
+                reference,
+                version,
+                id,
+                recovered,
+            } => {
                 assert_eq!(Some(reference), message.reference.as_ref());
                 assert_eq!(*version, Some(new.version), "the ack carries the version");
+                assert_eq!(*recovered, None);
+                let created = match &op {
+                    Op::AddIcon { id, .. } => Some(id),
+                    _ => None,
+                };
+                assert_eq!(id.as_ref(), created, "an addIcon's ack names its icon");
             }
             other => panic!("a change answers an ack at most, got {other:?}"),
         }

@@ -3,72 +3,16 @@
 //! [`Handler`] with `futures::executor::block_on`.
 
 use async_trait::async_trait;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use roomcast_core::Handler;
 use roomcast_core::fanout::FanoutJob;
-pub use roomcast_core::memory::MemoryMembers;
-use roomcast_core::ports::{BackendError, CommitError, FanoutQueue, RoomStore};
-use roomcast_core::protocol::RoomName;
-use roomcast_core::state::{Op, RoomState};
+pub use roomcast_core::memory::{MemoryMembers, MemoryRooms};
+use roomcast_core::ports::{BackendError, FanoutQueue};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Room states in a map. A commit is `RoomState::apply` under one lock: atomic, the
-/// version goes up by exactly one, concurrent commits never lose each other.
-pub struct MemoryRooms {
-    states: Mutex<BTreeMap<RoomName, RoomState>>,
-    icon_cap: usize,
-}
-
-impl MemoryRooms {
-    /// Bases hold at most `icon_cap` icons.
-    pub fn new(icon_cap: usize) -> Self {
-        Self {
-            states: Mutex::default(),
-            icon_cap,
-        }
-    }
-
-    /// The icon cap.
-    pub fn icon_cap(&self) -> usize {
-        self.icon_cap
-    }
-
-    /// A room's state (version 0 and empty if never written).
-    pub fn get(&self, room: &RoomName) -> RoomState {
-        lock(&self.states).get(room).cloned().unwrap_or_default()
-    }
-
-    /// Every room ever written.
-    pub fn all(&self) -> BTreeMap<RoomName, RoomState> {
-        lock(&self.states).clone()
-    }
-
-    /// Commit `op` directly (fixtures), as the handler would.
-    pub fn apply(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError> {
-        let mut states = lock(&self.states);
-        let mut state = states.get(room).cloned().unwrap_or_default();
-        // A refused op leaves no trace, not even an empty room.
-        let version = state.apply(op, self.icon_cap)?;
-        states.insert(room.clone(), state);
-        Ok(version)
-    }
-}
-
-#[async_trait]
-impl RoomStore for MemoryRooms {
-    async fn load(&self, room: &RoomName) -> Result<RoomState, BackendError> {
-        Ok(self.get(room))
-    }
-
-    async fn commit(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError> {
-        self.apply(room, op)
-    }
 }
 
 /// Collects enqueued fan-out jobs in enqueue order; delayed ones (presence) apart,
