@@ -176,7 +176,7 @@ fn dashboard_uses(template: &Value) -> Vec<Use> {
             // "." repeats the previous entry's value: spelled out, so this test sees all.
             assert!(!parts.contains(&"."), "{place}: spell out {parts:?}");
             assert!(
-                parts.len() >= 2 && parts.len() % 2 == 0,
+                parts.len() >= 2 && parts.len().is_multiple_of(2),
                 "{place}: {parts:?}"
             );
             let statistic = options

@@ -126,7 +126,7 @@ impl ApiGwPoster {
             (Some(status), _) => format!("http_{status}"),
             (None, SdkError::TimeoutError(_)) => "timeout".into(),
             (None, SdkError::DispatchFailure(d)) if d.is_timeout() => "timeout".into(),
-            // Connect, DNS and TLS errors (hyper's connector reports them all as I/O).
+            // Failures while connecting (refused, DNS, TLS handshake): the connector's I/O.
             (None, SdkError::DispatchFailure(d)) if d.is_io() => "connect".into(),
             (None, SdkError::DispatchFailure(_)) => "dispatch".into(),
             (None, SdkError::ResponseError(_)) => "response".into(),
@@ -195,7 +195,8 @@ impl Intercept for ApiKeyHeader {
 #[async_trait]
 impl Poster for ApiGwPoster {
     /// [`ApiGwPoster::try_post`], logging each failure with its cause (the broadcaster's
-    /// posts: core's deliverer keeps only a debug line, without the cause).
+    /// posts: core's deliverer logs a failed post at debug only, and a gone or throttled
+    /// one not at all).
     async fn post(&self, to: &ConnectionId, payload: &Bytes) -> Result<(), PostError> {
         self.try_post(to, payload).await.map_err(|failure| {
             failure.warn("post failed", to);
