@@ -166,6 +166,36 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+/// The broadcaster's path: core's deliverer calls `Poster::post`, which logs the
+/// failure itself, once, with its cause, and still hands core the error to act on.
+#[tokio::test]
+async fn a_failed_post_through_the_poster_trait_logs_one_warn_line_with_its_cause() {
+    use roomcast_core::ports::Poster;
+    let endpoint = answering(403, "ForbiddenException", "Forbidden").await;
+    let poster = ApiGwPoster::new(&sdk().await, &endpoint);
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    // A current-thread runtime: the guard covers the whole post.
+    let guard = tracing::subscriber::set_default(subscriber);
+    let result = poster
+        .post(&ConnectionId::generate(), &Bytes::from_static(b"{}"))
+        .await;
+    drop(guard);
+    assert!(matches!(result, Err(PostError::Backend(_))), "{result:?}");
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("post failed")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains(" WARN "), "{text}");
+    assert!(
+        lines[0].contains("HTTP 403: service error: ForbiddenException"),
+        "{text}"
+    );
+    assert!(lines[0].contains(&endpoint), "{text}");
+}
+
 #[test]
 fn a_storm_of_failures_logs_the_budget_and_one_summary() {
     let captured = Captured::default();
