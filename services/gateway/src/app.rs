@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 
 use crate::config::Config;
-use crate::fanout::{LocalPoster, LocalQueue, spawn_pool};
+use crate::fanout::{LocalPoster, LocalQueue, PoolConfig, spawn_pool};
 use crate::http::{management, ops, publish};
 use crate::metrics::Metrics;
 use crate::store::{EmbeddedStore, MemoryMembers, OpenError};
@@ -148,7 +148,10 @@ impl Application {
             },
         ));
         spawn_pool(
-            config.pool_size as usize,
+            PoolConfig {
+                size: config.pool_size as usize,
+                retry: config.retry(),
+            },
             queue.clone(),
             receiver,
             broadcaster,
