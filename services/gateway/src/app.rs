@@ -159,6 +159,7 @@ impl Application {
             &tasks,
             shutdown.clone(),
         );
+        spawn_history_sweep(rooms.clone(), &tasks, shutdown.clone());
 
         let state = AppState(Arc::new(Inner {
             handler: Handler::new(rooms, members.clone(), queue)
@@ -227,6 +228,25 @@ impl Application {
         self.tasks.wait().await;
         served
     }
+}
+
+/// Expire rooms' history entries now and then, so a room that went quiet does not
+/// keep its last ones in memory until the process ends.
+fn spawn_history_sweep(
+    rooms: Arc<EmbeddedStore>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let every = rooms.history_sweep_interval();
+    tasks.spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticks.tick() => rooms.expire_history(),
+            }
+        }
+    });
 }
 
 /// The router: the game, the WebSocket API at `/{stage}`, `@connections`, publish, ops.
