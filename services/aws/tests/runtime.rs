@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use common::*;
 use roomcast_aws::dynamo::DynamoStore;
 use roomcast_core::fanout::{FanoutJob, RoomJob, now_ms};
-use roomcast_core::protocol::{ConnectionId, Protocol, RoomName};
+use roomcast_core::protocol::{ConnectionId, Protocol, RoomName, UserId};
 use runtime_api::*;
 use serde_json::{Value, json};
 
@@ -157,7 +157,8 @@ async fn connect_binary_answers_a_v1_connect_and_stores_the_connection() {
         .connection(&ConnectionId::parse(id.as_str()).unwrap())
         .await
         .expect("read the connection");
-    assert_eq!(stored, Some((Protocol::V1, room.clone())));
+    let anonymous = UserId::anonymous(&ConnectionId::parse(id.as_str()).unwrap());
+    assert_eq!(stored, Some((Protocol::V1, room.clone(), anonymous)));
     let line = f
         .logged("for the $connect", |v| {
             v["route"] == "$connect" && v["connection"] == id.as_str()

@@ -39,8 +39,9 @@ use super::{
     DynamoStore, Item, STATE_SK, backend, built, cancel_reason, n, now, number, room_pk, s,
 };
 
-/// Attempts at one change before giving up on a room too contended to write.
-const MAX_ATTEMPTS: u32 = 24;
+/// Attempts at one change before giving up on a room too contended to write (a burst
+/// of N concurrent changes to one room costs the last of them up to N attempts).
+const MAX_ATTEMPTS: u32 = 64;
 /// A change marker outlives its entry by this much, so a late retry still finds it.
 const MARKER_MARGIN: Duration = Duration::from_secs(15 * 60);
 
@@ -201,9 +202,10 @@ impl DynamoStore {
             if !already && !lost_a_race(&error) {
                 return Err(backend(format!("recording a change of room {room}"))(error).into());
             }
-            // Another writer took the offset: back off a little, with jitter, and retry.
-            let wait = 5 * u64::from(attempt.min(10)) + rand::random::<u64>() % 20;
-            tokio::time::sleep(Duration::from_millis(wait)).await;
+            // Another writer took the offset: back off (full jitter, capped), and retry on
+            // a fresh read. Losers spread out, so a burst on one room drains in turn.
+            let cap = (10u64 << attempt.min(4)).min(160);
+            tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % cap)).await;
         }
         Err(BackendError::new(
             format!("recording a change of room {room}"),
