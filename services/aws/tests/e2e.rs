@@ -38,14 +38,26 @@ async fn add_icon_through_actions_reaches_every_member_of_the_room_and_only_them
             json!({"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400},"ref":"r7"}),
         )
         .await;
-    // The ack goes straight back to the sender through @connections.
+    // The ack goes straight back to the sender through @connections, after the
+    // welcome owed to the connection's first action, and names the new icon.
+    let mut welcomed = false;
     let ack = loop {
         let m = a.recv().await;
+        if m["type"] == "welcome" {
+            assert_eq!(m["id"], a.id.as_str(), "{m}");
+            assert_eq!(m["user"], format!("anonymous:{}", a.id), "{m}");
+            welcomed = true;
+        }
         if m["type"] == "ack" {
             break m;
         }
     };
-    assert_eq!(ack, json!({"type":"ack","ref":"r7","version":1}));
+    assert!(welcomed, "the welcome came before the ack");
+    let icon_id = ack["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ack,
+        json!({"type":"ack","ref":"r7","version":1,"id":icon_id})
+    );
 
     // The patch travels as a job through SQS and the broadcaster.
     let reports = stack.drain_queue().await;
@@ -57,12 +69,8 @@ async fn add_icon_through_actions_reaches_every_member_of_the_room_and_only_them
         let patch = client.recv_type_in("alpha", "patch").await;
         assert_eq!(patch["version"], 1);
         assert_eq!(patch["op"]["addIcon"]["img"], 3);
-        assert!(
-            patch["op"]["addIcon"]["id"]
-                .as_str()
-                .unwrap()
-                .starts_with("icon")
-        );
+        assert_eq!(patch["op"]["addIcon"]["id"], icon_id.as_str());
+        assert_eq!(patch["offset"], 1, "the room's first history entry");
     }
     assert!(
         c.drain(Duration::from_millis(300))
