@@ -331,7 +331,9 @@ impl DynamoStore {
             .min(after.saturating_add(self.history.size as u64));
         let mut entries = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
-        while after < last {
+        // Pages of at most 1 MB each: a full history of large events spans several.
+        let mut more = after < last;
+        while more {
             let out = self
                 .client
                 .query()
@@ -350,10 +352,8 @@ impl DynamoStore {
             for item in out.items() {
                 entries.push(entry(room, item)?);
             }
-            match out.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => break,
-            }
+            start = out.last_evaluated_key;
+            more = start.is_some();
         }
         Ok(History {
             head: Position {
