@@ -6,14 +6,14 @@
 //! | membership | `ROOM#<room>` | `CONN#<id>` | protocol, user, joinedAt, exp |
 //! | room user | `ROOM#<room>` | `USER#<user>` | conns, exp (see `users.rs`) |
 //! | room state | `ROOM#<room>` | `STATE` | version, bg, icons (map id → {img,x,y}), iconCount, members, users, head, epoch, lpk, presencePending |
-//! | history entry | `HIST#<room>` | offset, 20 digits | frame, change, at, exp (see `history.rs`) |
+//! | history entry | `HIST#<room>` | offset, 20 digits | frame, change, at, exp (see `history/`) |
 //! | change marker | `HIST#<room>` | `CHANGE#<change id>` | offset, epoch, version, exp |
 //! | message rate | `CONN#<id>` | `RATE` | tat, exp (see `rate.rs`) |
 //!
 //! A state change and its history entry are one write: a transaction of the op's own
 //! update of the room item (touching only its icon) with `head` + 1 and `version` + 1,
 //! conditioned on the `head` read before, plus the entry and the change's marker, each
-//! put only if absent (`history.rs`): concurrent edits never lose each other, offsets
+//! put only if absent (`history/`): concurrent edits never lose each other, offsets
 //! and versions rise by exactly one, and a change id is recorded at most once. Events
 //! are the same transaction without the state. Joins and leaves are transactions that
 //! keep the room's `members` and `users` counts in step with its membership and user

@@ -4,7 +4,7 @@
 //! needs (`iconCount`, whether `icons.<id>` exists), checks the op in Rust with
 //! `RoomState::check`'s rules, and writes the op's own update (touching only its icon)
 //! with the history entry in one transaction conditioned on the head it read (see
-//! `history.rs`): concurrent edits never lose each other, and the version rises by
+//! `history/`): concurrent edits never lose each other, and the version rises by
 //! exactly one per op. The `icons` map an icon's update needs is made with the room's
 //! epoch, before its first history entry.
 
