@@ -449,6 +449,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
                 "QUEUE_URL",
                 "PRESENCE_INTERVAL",
                 "PRESENCE_BUDGET",
+                "HISTORY_SIZE",
+                "HISTORY_TTL",
                 "APIGW_ENDPOINT",
                 "SHARD_SIZE",
                 "POOL_SIZE",
@@ -591,12 +593,17 @@ fn presence_parameters_default_to_the_code_defaults() {
 }
 
 #[test]
-fn history_parameters_default_to_the_code_defaults_and_reach_every_handler() {
+fn history_parameters_default_to_the_code_defaults_and_reach_every_writer() {
     use roomcast_core::history::{self, HistoryPolicy};
     let t = template();
-    // The functions that build a core Handler: it decides recovery by the same policy
-    // the table keeps entries by.
-    for id in ["ConnectFunction", "DisconnectFunction", "ActionsFunction"] {
+    // The functions that build a core Handler (it decides recovery by the same policy
+    // the table keeps entries by), and the broadcaster, which records SQS publishes.
+    for id in [
+        "ConnectFunction",
+        "DisconnectFunction",
+        "ActionsFunction",
+        "BroadcasterFunction",
+    ] {
         let vars = &resources(&t)[id]["Properties"]["Environment"]["Variables"];
         assert_eq!(vars["HISTORY_SIZE"], json!({"Ref": "HistorySize"}), "{id}");
         assert_eq!(vars["HISTORY_TTL"], json!({"Ref": "HistoryTtl"}), "{id}");

@@ -59,7 +59,8 @@ impl Stack {
                 wiring.broadcaster(poster, quick(shard_size)),
                 wiring.queue.clone(),
                 4,
-            ),
+            )
+            .with_history(wiring.store.clone()),
             sdk,
             wiring,
             gw,

@@ -56,6 +56,22 @@ fn offset_sk(offset: u64) -> String {
     format!("{offset:020}")
 }
 
+/// The `ClientRequestToken` of one attempt (at most 36 characters): the change id and
+/// the attempt, or a digest of them for a long change id (an SQS message id).
+fn request_token(change: &ChangeId, attempt: u32) -> String {
+    use std::hash::{Hash, Hasher};
+    let token = format!("{}-{attempt}", change.as_str());
+    if token.len() <= 36 {
+        return token;
+    }
+    let digest = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, &token).hash(&mut h);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", digest(0), digest(1))
+}
+
 fn change_sk(change: &ChangeId) -> AttributeValue {
     s(format!("CHANGE#{}", change.as_str()))
 }
@@ -109,7 +125,7 @@ impl DynamoStore {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.0))
-                .client_request_token(format!("{}-{attempt}", change.as_str()))
+                .client_request_token(request_token(change, attempt))
                 .send()
                 .await;
             let error = match result {
