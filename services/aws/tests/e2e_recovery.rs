@@ -39,9 +39,10 @@ async fn until_ref(client: &mut Client, reference: &str) -> (Vec<Value>, Value) 
     }
 }
 
-/// Pump the queue until it is empty; the first job received is left on the queue
-/// once (made visible again instead of deleted), so SQS delivers it a second time and
-/// the broadcaster runs it twice. Returns (jobs run, jobs run twice).
+/// Pump the queue until it is empty; the first room job (a patch or an event, not a
+/// presence count) received is left on the queue once (made visible again instead of
+/// deleted), so SQS delivers it a second time and the broadcaster runs it twice.
+/// Returns (jobs run, jobs run twice).
 async fn pump_with_one_redelivery(stack: &Stack) -> (usize, usize) {
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     let url = stack.wiring.queue.url();
@@ -65,7 +66,12 @@ async fn pump_with_one_redelivery(stack: &Stack) -> (usize, usize) {
                 twice += 1;
             }
             let handle = m.receipt_handle().unwrap();
-            if redelivered.is_none() {
+            let job: FanoutJob = serde_json::from_str(m.body().unwrap()).unwrap();
+            if redelivered.is_none() && matches!(job, FanoutJob::Room(_)) {
+                let FanoutJob::Room(room_job) = &job else {
+                    unreachable!()
+                };
+                eprintln!("redelivering one job: {}", room_job.payload);
                 redelivered = Some(id);
                 sqs.change_message_visibility()
                     .queue_url(url)
