@@ -322,6 +322,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
                 "QUEUE_URL",
                 "PRESENCE_INTERVAL",
                 "PRESENCE_BUDGET",
+                "HISTORY_SIZE",
+                "HISTORY_TTL",
             ],
         ),
         (
@@ -332,6 +334,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
                 "QUEUE_URL",
                 "PRESENCE_INTERVAL",
                 "PRESENCE_BUDGET",
+                "HISTORY_SIZE",
+                "HISTORY_TTL",
             ],
         ),
         (
@@ -352,6 +356,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
                 "QUEUE_URL",
                 "PRESENCE_INTERVAL",
                 "PRESENCE_BUDGET",
+                "HISTORY_SIZE",
+                "HISTORY_TTL",
                 "ICON_CAP",
                 "MESSAGE_RATE",
                 "MESSAGE_BURST",
@@ -368,6 +374,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
                 "QUEUE_URL",
                 "PRESENCE_INTERVAL",
                 "PRESENCE_BUDGET",
+                "HISTORY_SIZE",
+                "HISTORY_TTL",
                 "APIGW_ENDPOINT",
                 "SHARD_SIZE",
                 "POOL_SIZE",
@@ -506,6 +514,39 @@ fn presence_parameters_default_to_the_code_defaults() {
     assert_eq!(
         t["Parameters"]["PresenceBudget"]["Default"].as_u64(),
         Some(u64::from(presence::DEFAULT_PRESENCE_BUDGET))
+    );
+}
+
+#[test]
+fn history_parameters_default_to_the_code_defaults_and_reach_every_writer() {
+    use roomcast_core::history::{self, HistoryPolicy};
+    let t = template();
+    // The functions that build a core Handler (it decides recovery by the same policy
+    // the table keeps entries by), and the broadcaster, which records SQS publishes.
+    for id in [
+        "ConnectFunction",
+        "DisconnectFunction",
+        "ActionsFunction",
+        "BroadcasterFunction",
+    ] {
+        let vars = &resources(&t)[id]["Properties"]["Environment"]["Variables"];
+        assert_eq!(vars["HISTORY_SIZE"], json!({"Ref": "HistorySize"}), "{id}");
+        assert_eq!(vars["HISTORY_TTL"], json!({"Ref": "HistoryTtl"}), "{id}");
+    }
+    let size = &t["Parameters"]["HistorySize"];
+    assert_eq!(
+        size["Default"].as_u64(),
+        Some(history::DEFAULT_HISTORY_SIZE as u64)
+    );
+    assert_eq!(size["MinValue"].as_u64(), Some(0));
+    assert_eq!(
+        size["MaxValue"].as_u64(),
+        Some(HistoryPolicy::MAX_SIZE as u64)
+    );
+    let ttl = t["Parameters"]["HistoryTtl"]["Default"].as_str().unwrap();
+    assert_eq!(
+        humantime::parse_duration(ttl).unwrap(),
+        history::DEFAULT_HISTORY_TTL
     );
 }
 
@@ -693,6 +734,38 @@ fn probes(kind: &str) -> Vec<Value> {
     };
     match kind {
         "room" | "event" => out.extend(name(64)),
+        "epoch" => out.extend(name(32)),
+        "cursor" => out.extend(
+            [
+                json!("alice"),
+                json!("anonymous:abc"),
+                json!("x".repeat(300)),
+                json!("x".repeat(301)),
+                json!("é".repeat(300)),
+                json!("a\n"),
+            ]
+            .to_vec(),
+        ),
+        "offset" => out.extend(
+            [
+                json!(1),
+                json!(u64::MAX),
+                json!(i64::MAX),
+                json!(4.0),
+                json!(1e2),
+                json!("4"),
+            ]
+            .to_vec(),
+        ),
+        "since" => out.extend(
+            [
+                json!({"offset": 3, "epoch": "abc"}),
+                json!({"offset": 3}),
+                json!({"epoch": "abc"}),
+                json!({"offset": 3, "epoch": "abc", "more": 1}),
+            ]
+            .to_vec(),
+        ),
         "id" => {
             let base = "2JgQqZ3ZuPkqYh0VbZ1sLhQd0a"; // 26 characters
             out.extend(printable.map(|c| json!(format!("icon{base}{c}"))));
@@ -780,9 +853,25 @@ fn valid_frames() -> Vec<(Value, Vec<Field>)> {
     let room = |action: &str| json!({"action": action, "room": "alpha", "ref": "r"});
     let room_fields = vec![(vec!["room"], "room"), (vec!["ref"], "ref")];
     let mut frames = Vec::new();
-    for action in ["join", "leave", "getState"] {
+    for action in ["leave", "getState"] {
         frames.push((room(action), room_fields.clone()));
     }
+    let mut f = room("join");
+    f["since"] = json!({"offset": 3, "epoch": "abc"});
+    let since_fields = vec![
+        (vec!["since"], "since"),
+        (vec!["since", "offset"], "offset"),
+        (vec!["since", "epoch"], "epoch"),
+    ];
+    frames.push((f, [room_fields.clone(), since_fields].concat()));
+    let mut f = room("listMembers");
+    f["cursor"] = json!("alice");
+    frames.push((
+        f,
+        [room_fields.clone(), vec![(vec!["cursor"], "cursor")]].concat(),
+    ));
+    // hello reads no room: any value there is an ignored unknown field.
+    frames.push((room("hello"), room_fields.clone()));
     let mut f = room("changeBackground");
     f["bg"] = json!(4);
     frames.push((f, [room_fields.clone(), vec![(vec!["bg"], "bg")]].concat()));

@@ -9,6 +9,7 @@ use std::time::Duration;
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
 use roomcast_core::fanout::FanoutConfig;
+use roomcast_core::history::{self, HistoryPolicy};
 use roomcast_core::presence::{self, PresencePolicy};
 use roomcast_core::protocol::limits::{DEFAULT_ICON_CAP, MAX_EMIT_DATA_BYTES};
 
@@ -147,6 +148,38 @@ pub fn presence() -> Result<PresencePolicy, EnvError> {
     Ok(PresencePolicy { interval, budget })
 }
 
+/// How much history each room keeps for recovery: `HISTORY_SIZE` (entries, at most
+/// `HistoryPolicy::MAX_SIZE`; 0 turns recovery off) and `HISTORY_TTL` (a duration such
+/// as `2m`, 1 s to 24 h), with the local gateway's defaults. The table keeps the entries
+/// and the handler decides recovery by the same policy.
+pub fn history() -> Result<HistoryPolicy, EnvError> {
+    let size = match var("HISTORY_SIZE") {
+        None => history::DEFAULT_HISTORY_SIZE,
+        Some(value) => value
+            .trim()
+            .parse::<usize>()
+            .map_err(|e| e.to_string())
+            .and_then(HistoryPolicy::check_size)
+            .map_err(|reason| EnvError::Invalid {
+                name: "HISTORY_SIZE",
+                value,
+                reason,
+            })?,
+    };
+    let ttl = match var("HISTORY_TTL") {
+        None => history::DEFAULT_HISTORY_TTL,
+        Some(value) => humantime::parse_duration(value.trim())
+            .map_err(|e| e.to_string())
+            .and_then(HistoryPolicy::check_ttl)
+            .map_err(|reason| EnvError::Invalid {
+                name: "HISTORY_TTL",
+                value,
+                reason,
+            })?,
+    };
+    Ok(HistoryPolicy { size, ttl })
+}
+
 /// `APIGW_API_KEY`: the `x-api-key` the management client sends, for a local
 /// gateway's `@connections` started with `--api-key`. Unset on AWS, where the
 /// management API takes the function role's SigV4 signature.
@@ -254,6 +287,9 @@ pub struct Wiring {
     pub limits: HandlerLimits,
     /// How rooms hear their counts (`PRESENCE_INTERVAL`, `PRESENCE_BUDGET`).
     pub presence: PresencePolicy,
+    /// The message rate the `actions` function enforces, told in each `welcome`
+    /// (`MESSAGE_RATE`, `MESSAGE_BURST`, `MESSAGE_STRIKES`).
+    pub message_rate: MessageRate,
 }
 
 impl Wiring {
@@ -263,7 +299,15 @@ impl Wiring {
         let mut wiring = Self::new(&sdk, table_name()?, queue_url()?, icon_cap()?);
         wiring.limits = handler_limits()?;
         wiring.presence = presence()?;
-        Ok(wiring)
+        wiring.message_rate = message_rate()?;
+        Ok(wiring.with_history(history()?))
+    }
+
+    /// The same wiring keeping (and recovering from) history by `policy`: the table
+    /// writes and reads entries by it and the handler decides recovery by it.
+    pub fn with_history(mut self, policy: HistoryPolicy) -> Self {
+        self.store = self.store.with_history(policy);
+        self
     }
 
     /// Build from explicit settings (tests, tools).
@@ -283,6 +327,7 @@ impl Wiring {
             sdk: sdk.clone(),
             limits: HandlerLimits::default(),
             presence: PresencePolicy::default(),
+            message_rate: MessageRate::default(),
         }
     }
 
@@ -296,6 +341,8 @@ impl Wiring {
         )
         .with_limits(self.limits)
         .with_presence(self.presence)
+        .with_history(self.store.history_policy())
+        .with_message_rate(self.message_rate)
     }
 
     /// Core's broadcaster on these adapters, posting through `poster`.

@@ -281,7 +281,7 @@ async fn a_token_limited_to_alpha_can_neither_join_read_change_nor_emit_elsewher
     assert_eq!(added["version"], 1, "{added}");
     // (No broadcaster runs here, so the id is read from the table, not a patch.)
     let state = wiring.store.load(&room("beta")).await.unwrap();
-    let icon = state.state.icons.keys().next().unwrap().to_string();
+    let icon = state.state.state.icons.keys().next().unwrap().to_string();
 
     let mut ada = gw.client().await;
     let grant = json!({"principal":"ada","rooms":"alpha","protocol":"roomcast.v1","room":"alpha"});
@@ -304,7 +304,7 @@ async fn a_token_limited_to_alpha_can_neither_join_read_change_nor_emit_elsewher
     // Nothing happened to beta: same version and icon, ada not a member, bob heard
     // nothing from her.
     let state = wiring.store.load(&room("beta")).await.unwrap();
-    assert_eq!(state.version, 1);
+    assert_eq!(state.state.version, 1);
     let members = wiring.store.members(&room("beta"), None, 10).await.unwrap();
     assert!(members.members.iter().all(|m| m.id.as_str() != ada.id));
     let heard = bob.drain(std::time::Duration::from_millis(300)).await;

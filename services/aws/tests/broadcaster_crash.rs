@@ -148,6 +148,7 @@ async fn a_broadcaster_killed_mid_job_is_redelivered_by_sqs_and_members_drop_the
         protocol: Protocol::V1,
         room: room.clone(),
         access: RoomAccess::Any,
+        user: roomcast_core::protocol::UserId::parse("editor").unwrap(),
     };
     for v in 1..=VERSIONS {
         let frame = json!({"action":"changeBackground","room":room.as_str(),"bg":v,"ref":"r"});

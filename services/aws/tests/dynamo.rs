@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use futures::future::join_all;
 use roomcast_aws::dynamo::{BY_MEMBERS_INDEX, CONNECTION_TTL_SECS};
-use roomcast_core::ports::{CommitError, Member, MembershipStore, RoomStore};
+use roomcast_core::history::ChangeId;
+use roomcast_core::ports::{CommitError, Headcount, Member, MembershipStore, RoomStore};
 use roomcast_core::protocol::{
-    Background, ConnectionId, Coord, Icon, IconId, Image, Protocol, RoomName,
+    Background, ConnectionId, Coord, Icon, IconId, Image, Protocol, RoomName, UserId,
 };
 use roomcast_core::state::{ApplyError, Op};
 
@@ -27,9 +28,24 @@ fn icon(img: i64, x: f64, y: f64) -> Icon {
 }
 
 fn member(protocol: Protocol) -> Member {
+    let id = ConnectionId::generate();
     Member {
-        id: ConnectionId::generate(),
+        user: UserId::anonymous(&id),
+        id,
         protocol,
+    }
+}
+
+/// A commit as the handler makes it (a fresh change id), giving the new version.
+trait CommitFresh {
+    async fn commit_op(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError>;
+}
+
+impl CommitFresh for roomcast_aws::dynamo::DynamoStore {
+    async fn commit_op(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError> {
+        self.commit(room, op, &ChangeId::generate())
+            .await
+            .map(|c| c.version)
     }
 }
 
@@ -72,7 +88,7 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
     let store = common::table(&sdk).await;
     let alpha = room("alpha");
 
-    let empty = store.load(&alpha).await.unwrap();
+    let empty = store.load(&alpha).await.unwrap().state;
     assert_eq!(empty.version, 0);
     assert!(empty.state.icons.is_empty());
 
@@ -81,7 +97,7 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
     let b = IconId::generate();
     assert_eq!(
         store
-            .commit(
+            .commit_op(
                 &alpha,
                 &Op::AddIcon {
                     id: a.clone(),
@@ -94,7 +110,7 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
     );
     assert_eq!(
         store
-            .commit(
+            .commit_op(
                 &alpha,
                 &Op::AddIcon {
                     id: b.clone(),
@@ -107,7 +123,7 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
     );
     assert_eq!(
         store
-            .commit(
+            .commit_op(
                 &alpha,
                 &Op::MoveIcon {
                     id: a.clone(),
@@ -120,7 +136,7 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
     );
     assert_eq!(
         store
-            .commit(
+            .commit_op(
                 &alpha,
                 &Op::ChangeBackground {
                     bg: Background::parse(4).unwrap()
@@ -132,13 +148,13 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
     );
     assert_eq!(
         store
-            .commit(&alpha, &Op::DeleteIcon { id: b.clone() })
+            .commit_op(&alpha, &Op::DeleteIcon { id: b.clone() })
             .await
             .unwrap(),
         5
     );
 
-    let state = store.load(&alpha).await.unwrap();
+    let state = store.load(&alpha).await.unwrap().state;
     assert_eq!(state.version, 5);
     assert_eq!(state.state.bg.get(), 4);
     assert_eq!(state.state.icons.len(), 1);
@@ -147,7 +163,7 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
     // A background change alone also creates a room.
     let beta = room("beta");
     store
-        .commit(
+        .commit_op(
             &beta,
             &Op::ChangeBackground {
                 bg: Background::parse(2).unwrap(),
@@ -155,7 +171,7 @@ async fn commits_bump_the_version_and_load_reads_them_back() {
         )
         .await
         .unwrap();
-    assert_eq!(store.load(&beta).await.unwrap().version, 1);
+    assert_eq!(store.load(&beta).await.unwrap().state.version, 1);
 }
 
 #[tokio::test]
@@ -174,13 +190,13 @@ async fn failed_conditions_reject_and_change_nothing() {
             },
             Op::DeleteIcon { id: ghost.clone() },
         ] {
-            match store.commit(&alpha, &op).await {
+            match store.commit_op(&alpha, &op).await {
                 Err(CommitError::Rejected(ApplyError::UnknownIcon(id))) => assert_eq!(id, ghost),
                 other => panic!("expected unknown icon, got {other:?}"),
             }
         }
         store
-            .commit(
+            .commit_op(
                 &alpha,
                 &Op::ChangeBackground {
                     bg: Background::parse(1).unwrap(),
@@ -189,13 +205,13 @@ async fn failed_conditions_reject_and_change_nothing() {
             .await
             .unwrap();
     }
-    let before = store.load(&alpha).await.unwrap();
+    let before = store.load(&alpha).await.unwrap().state;
     assert_eq!(before.version, 2);
 
     // The icon cap: two fit, the third is refused, deleting one makes room again.
     let first = IconId::generate();
     store
-        .commit(
+        .commit_op(
             &alpha,
             &Op::AddIcon {
                 id: first.clone(),
@@ -205,7 +221,7 @@ async fn failed_conditions_reject_and_change_nothing() {
         .await
         .unwrap();
     store
-        .commit(
+        .commit_op(
             &alpha,
             &Op::AddIcon {
                 id: IconId::generate(),
@@ -215,7 +231,7 @@ async fn failed_conditions_reject_and_change_nothing() {
         .await
         .unwrap();
     let full = store
-        .commit(
+        .commit_op(
             &alpha,
             &Op::AddIcon {
                 id: IconId::generate(),
@@ -227,15 +243,15 @@ async fn failed_conditions_reject_and_change_nothing() {
         matches!(full, Err(CommitError::Rejected(ApplyError::IconLimit(2)))),
         "{full:?}"
     );
-    let after = store.load(&alpha).await.unwrap();
+    let after = store.load(&alpha).await.unwrap().state;
     assert_eq!(after.version, 4);
     assert_eq!(after.state.icons.len(), 2);
     store
-        .commit(&alpha, &Op::DeleteIcon { id: first })
+        .commit_op(&alpha, &Op::DeleteIcon { id: first })
         .await
         .unwrap();
     store
-        .commit(
+        .commit_op(
             &alpha,
             &Op::AddIcon {
                 id: IconId::generate(),
@@ -244,7 +260,7 @@ async fn failed_conditions_reject_and_change_nothing() {
         )
         .await
         .unwrap();
-    assert_eq!(store.load(&alpha).await.unwrap().state.icons.len(), 2);
+    assert_eq!(store.load(&alpha).await.unwrap().state.state.icons.len(), 2);
 }
 
 #[tokio::test]
@@ -262,7 +278,7 @@ async fn concurrent_icon_updates_lose_nothing() {
             id: id.clone(),
             icon: icon((i % 10) as i64, i as f64, 0.0),
         };
-        async move { store.commit(&alpha, &op).await.unwrap() }
+        async move { store.commit_op(&alpha, &op).await.unwrap() }
     }))
     .await;
     // Every commit got its own version: 1..=N, no two the same.
@@ -283,13 +299,13 @@ async fn concurrent_icon_updates_lose_nothing() {
                 icon: icon(9, i as f64, 100.0 + i as f64),
             }
         };
-        async move { store.commit(&alpha, &op).await.unwrap() }
+        async move { store.commit_op(&alpha, &op).await.unwrap() }
     }))
     .await;
     let versions: BTreeSet<u64> = moves.into_iter().collect();
     assert_eq!(versions, (N as u64 + 1..=2 * N as u64).collect());
 
-    let state = store.load(&alpha).await.unwrap();
+    let state = store.load(&alpha).await.unwrap().state;
     assert_eq!(state.version, 2 * N as u64);
     assert_eq!(state.state.icons.len(), N);
     for (i, id) in ids.iter().enumerate() {
@@ -313,14 +329,17 @@ async fn joins_and_leaves_keep_the_member_count() {
     store.connect(&a).await.unwrap();
     store.connect(&b).await.unwrap();
 
-    assert_eq!(store.join(&alpha, &a).await.unwrap(), 1);
+    assert_eq!(store.join(&alpha, &a).await.unwrap().members, 1);
     assert_eq!(
         store.join(&alpha, &a).await.unwrap(),
-        1,
+        Headcount {
+            members: 1,
+            users: 1
+        },
         "joining twice is idempotent"
     );
-    assert_eq!(store.join(&alpha, &b).await.unwrap(), 2);
-    assert_eq!(store.join(&beta, &a).await.unwrap(), 1);
+    assert_eq!(store.join(&alpha, &b).await.unwrap().members, 2);
+    assert_eq!(store.join(&beta, &a).await.unwrap().members, 1);
 
     // The room's state item counts them; membership items carry the protocol.
     let page = store.members(&alpha, None, 10).await.unwrap();
@@ -341,7 +360,13 @@ async fn joins_and_leaves_keep_the_member_count() {
     let listed: Vec<(&str, u32)> = rooms.iter().map(|r| (r.room.as_str(), r.members)).collect();
     assert_eq!(listed, [("alpha", 2), ("beta", 1)], "busiest first");
 
-    assert_eq!(store.leave(&alpha, &b.id).await.unwrap(), Some(1));
+    assert_eq!(
+        store.leave(&alpha, &b.id).await.unwrap(),
+        Some(Headcount {
+            members: 1,
+            users: 1
+        })
+    );
     assert_eq!(
         store.leave(&alpha, &b.id).await.unwrap(),
         None,
@@ -351,7 +376,10 @@ async fn joins_and_leaves_keep_the_member_count() {
     // Disconnect: every room it was in, with the new counts; items gone.
     let mut left = store.disconnect(&a.id).await.unwrap();
     left.sort_by(|x, y| x.room.cmp(&y.room));
-    let left: Vec<(&str, u32)> = left.iter().map(|r| (r.room.as_str(), r.members)).collect();
+    let left: Vec<(&str, u32)> = left
+        .iter()
+        .map(|r| (r.room.as_str(), r.count.members))
+        .collect();
     assert_eq!(left, [("alpha", 0), ("beta", 0)]);
     assert!(
         store
@@ -427,7 +455,7 @@ async fn connection_items_expire_after_the_api_gateway_lifetime_plus_margin() {
     let m = member(Protocol::Seed);
     store.connect(&m).await.unwrap();
     store
-        .annotate_connection(&m.id, &room("alpha"), Some("ada"))
+        .annotate_connection(&m.id, &room("alpha"))
         .await
         .unwrap();
     store.join(&room("alpha"), &m).await.unwrap();
@@ -464,7 +492,77 @@ async fn connection_items_expire_after_the_api_gateway_lifetime_plus_margin() {
         );
     }
     // The connection remembers its protocol, connect room and user.
-    let (protocol, connect_room) = store.connection(&m.id).await.unwrap().unwrap();
+    let (protocol, connect_room, user) = store.connection(&m.id).await.unwrap().unwrap();
     assert_eq!(protocol, Protocol::Seed);
     assert_eq!(connect_room.as_str(), "alpha");
+    assert_eq!(user, m.user);
+}
+
+/// Presence by user: a user's second connection adds a member, not a user; the room's
+/// users are listed with their connection counts, paged.
+#[tokio::test]
+async fn users_count_distinct_users_and_list_their_connections() {
+    let sdk = common::sdk().await;
+    let store = common::table(&sdk).await;
+    let alpha = room("alpha");
+    let as_user = |user: &str| {
+        let mut m = member(Protocol::V1);
+        m.user = UserId::parse(user).unwrap();
+        m
+    };
+    let (ada_tab, ada_phone, bob) = (as_user("ada"), as_user("ada"), as_user("bob"));
+    for m in [&ada_tab, &ada_phone, &bob] {
+        store.connect(m).await.unwrap();
+    }
+    // The two of ada's connections join at once: the count goes 0 → 1 → 2 exactly once.
+    let (a, b) = tokio::join!(store.join(&alpha, &ada_tab), store.join(&alpha, &ada_phone));
+    a.unwrap();
+    b.unwrap();
+    let count = store.join(&alpha, &bob).await.unwrap();
+    assert_eq!(
+        count,
+        Headcount {
+            members: 3,
+            users: 2
+        }
+    );
+    let page = store.users(&alpha, None, 10).await.unwrap();
+    let listed: Vec<(&str, u32)> = page
+        .users
+        .iter()
+        .map(|u| (u.user.as_str(), u.connections))
+        .collect();
+    assert_eq!(listed, [("ada", 2), ("bob", 1)]);
+    assert_eq!(page.next, None);
+    let first = store.users(&alpha, None, 1).await.unwrap();
+    assert_eq!(first.users.len(), 1);
+    let second = store.users(&alpha, first.next, 1).await.unwrap();
+    assert_eq!(second.users[0].user.as_str(), "bob");
+    assert_eq!(second.next, None, "no empty last page");
+
+    // One of ada's two leaves: still two users.
+    let count = store.leave(&alpha, &ada_tab.id).await.unwrap();
+    assert_eq!(
+        count,
+        Some(Headcount {
+            members: 2,
+            users: 2
+        })
+    );
+    // Her last one disconnects: one user left, and her user item is gone.
+    let left = store.disconnect(&ada_phone.id).await.unwrap();
+    assert_eq!(
+        left[0].count,
+        Headcount {
+            members: 1,
+            users: 1
+        }
+    );
+    let page = store.users(&alpha, None, 10).await.unwrap();
+    assert_eq!(page.users.len(), 1);
+    assert_eq!(page.users[0].user.as_str(), "bob");
+    // Members carry their user.
+    let members = store.members(&alpha, None, 10).await.unwrap().members;
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].user, bob.user);
 }

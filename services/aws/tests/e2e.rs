@@ -9,144 +9,15 @@ mod common;
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
-use aws_lambda_events::sqs::SqsBatchResponse;
-use common::{Client, Gateway};
-use roomcast_aws::env::Wiring;
-use roomcast_aws::handlers::{Actions, BroadcasterFn, Connect, Disconnect};
+use common::Gateway;
+use common::stack::{Stack, quick};
+use roomcast_aws::handlers::{BroadcasterFn, Connect};
 use roomcast_aws::poster::ApiGwPoster;
-use roomcast_core::fanout::{FanoutConfig, FanoutJob, JobReport, ShardJob, now_ms};
+use roomcast_core::fanout::{FanoutConfig, FanoutJob, ShardJob, now_ms};
 use roomcast_core::ports::MembershipStore;
 use roomcast_core::presence::PresencePolicy;
 use roomcast_core::protocol::{ConnectionId, RoomName};
-use serde_json::{Value, json};
-
-/// One AWS deployment's worth of functions, on moto and the local gateway.
-struct Stack {
-    sdk: SdkConfig,
-    wiring: Wiring,
-    gw: Gateway,
-    connect: Connect,
-    disconnect: Disconnect,
-    actions: Actions,
-    broadcaster: BroadcasterFn,
-}
-
-fn quick(shard_size: usize) -> FanoutConfig {
-    FanoutConfig {
-        shard_size,
-        post_concurrency: 8,
-        backoff_base: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(400),
-        max_attempts: 40,
-        ..FanoutConfig::default()
-    }
-}
-
-impl Stack {
-    async fn new(shard_size: usize, gateway_flags: &[&str]) -> Self {
-        let sdk = common::sdk().await;
-        let wiring = common::wiring(&sdk).await;
-        Self::with_wiring(shard_size, gateway_flags, sdk, wiring).await
-    }
-
-    async fn with_wiring(
-        shard_size: usize,
-        gateway_flags: &[&str],
-        sdk: SdkConfig,
-        wiring: Wiring,
-    ) -> Self {
-        let gw = Gateway::start(gateway_flags).await;
-        let poster = ApiGwPoster::new(&sdk, gw.endpoint());
-        Self {
-            connect: Connect::new(wiring.handler(), wiring.store.clone()),
-            disconnect: Disconnect::new(wiring.handler()),
-            actions: Actions::new(wiring.handler(), wiring.store.clone(), sdk.clone(), None),
-            broadcaster: BroadcasterFn::new(
-                wiring.broadcaster(poster, quick(shard_size)),
-                wiring.queue.clone(),
-                4,
-            ),
-            sdk,
-            wiring,
-            gw,
-        }
-    }
-
-    /// `$connect` for a real gateway client, joined to `room`.
-    async fn connect(&self, client: &Client, room: &str) {
-        let event = common::connect_event(&client.id, &[("room", room)], Some("roomcast.v1"));
-        let response = self.connect.handle(common::typed(event)).await;
-        assert_eq!(response.status_code, 200, "{:?}", response.body);
-    }
-
-    /// A client frame through the `actions` function.
-    async fn act(&self, client: &Client, body: Value) {
-        let event = common::message_event(&client.id, &body, &self.gw.host(), None);
-        let response = self.actions.handle(common::typed(event)).await;
-        assert_eq!(response.status_code, 200);
-    }
-
-    /// One event source mapping round: receive what is visible, run it, delete the
-    /// successes. Returns the batch response and what the jobs did.
-    async fn pump(&self) -> (SqsBatchResponse, Vec<JobReport>, Vec<FanoutJob>) {
-        let messages = common::receive_now(&self.sdk, self.wiring.queue.url(), 10).await;
-        let jobs = messages
-            .iter()
-            .filter_map(|m| serde_json::from_str(m.body().unwrap_or_default()).ok())
-            .collect();
-        let (response, reports) = self
-            .broadcaster
-            .run_batch(common::sqs_event(&messages))
-            .await;
-        let failed: Vec<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        for m in messages
-            .iter()
-            .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
-        {
-            sqs.delete_message()
-                .queue_url(self.wiring.queue.url())
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        (response, reports, jobs)
-    }
-
-    /// Pump until nothing has arrived for `quiet` (delayed jobs included).
-    async fn drain_until_quiet(&self, quiet: Duration) -> Vec<JobReport> {
-        let mut all = Vec::new();
-        let mut last = tokio::time::Instant::now();
-        while last.elapsed() < quiet {
-            let (response, reports, jobs) = self.pump().await;
-            assert!(response.batch_item_failures.is_empty(), "{response:?}");
-            if !jobs.is_empty() {
-                last = tokio::time::Instant::now();
-            }
-            all.extend(reports);
-        }
-        all
-    }
-
-    /// Pump until the queue is empty.
-    async fn drain_queue(&self) -> Vec<JobReport> {
-        let mut all = Vec::new();
-        loop {
-            let (response, reports, jobs) = self.pump().await;
-            assert!(response.batch_item_failures.is_empty(), "{response:?}");
-            if jobs.is_empty() {
-                return all;
-            }
-            all.extend(reports);
-        }
-    }
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_icon_through_actions_reaches_every_member_of_the_room_and_only_them() {
@@ -167,14 +38,26 @@ async fn add_icon_through_actions_reaches_every_member_of_the_room_and_only_them
             json!({"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400},"ref":"r7"}),
         )
         .await;
-    // The ack goes straight back to the sender through @connections.
+    // The ack goes straight back to the sender through @connections, after the
+    // welcome owed to the connection's first action, and names the new icon.
+    let mut welcomed = false;
     let ack = loop {
         let m = a.recv().await;
+        if m["type"] == "welcome" {
+            assert_eq!(m["id"], a.id.as_str(), "{m}");
+            assert_eq!(m["user"], format!("anonymous:{}", a.id), "{m}");
+            welcomed = true;
+        }
         if m["type"] == "ack" {
             break m;
         }
     };
-    assert_eq!(ack, json!({"type":"ack","ref":"r7","version":1}));
+    assert!(welcomed, "the welcome came before the ack");
+    let icon_id = ack["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ack,
+        json!({"type":"ack","ref":"r7","version":1,"id":icon_id})
+    );
 
     // The patch travels as a job through SQS and the broadcaster.
     let reports = stack.drain_queue().await;
@@ -186,12 +69,8 @@ async fn add_icon_through_actions_reaches_every_member_of_the_room_and_only_them
         let patch = client.recv_type_in("alpha", "patch").await;
         assert_eq!(patch["version"], 1);
         assert_eq!(patch["op"]["addIcon"]["img"], 3);
-        assert!(
-            patch["op"]["addIcon"]["id"]
-                .as_str()
-                .unwrap()
-                .starts_with("icon")
-        );
+        assert_eq!(patch["op"]["addIcon"]["id"], icon_id.as_str());
+        assert_eq!(patch["offset"], 1, "the room's first history entry");
     }
     assert!(
         c.drain(Duration::from_millis(300))

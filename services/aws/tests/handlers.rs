@@ -63,7 +63,12 @@ async fn connect_and_disconnect_handle_the_unchanged_samples() {
         response.headers.get("sec-websocket-protocol").is_none(),
         "seed client: no subprotocol"
     );
-    let (protocol, connect_room) = wiring.store.connection(&id).await.unwrap().unwrap();
+    let (protocol, connect_room, user) = wiring.store.connection(&id).await.unwrap().unwrap();
+    assert_eq!(
+        user,
+        roomcast_core::protocol::UserId::anonymous(&id),
+        "no token: the connection is its own user"
+    );
     assert_eq!(
         (protocol, connect_room.as_str()),
         (Protocol::Seed, "default")
@@ -160,14 +165,25 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
     e["requestContext"]["authorizer"] = grant.clone();
     assert_eq!(connect.handle(typed(e)).await.status_code, 200);
 
-    for body in [
+    for (i, body) in [
         json!({"action":"join","room":"beta","ref":"j"}),
         json!({"action":"getState","room":"beta","ref":"g"}),
         json!({"action":"addIcon","room":"beta","icon":{"img":1,"x":1,"y":1},"ref":"a"}),
         json!({"action":"emit","room":"beta","event":"x","data":1,"ref":"e"}),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let event = common::message_event(&client.id, &body, &gw.host(), Some(grant.clone()));
         assert_eq!(actions.handle(typed(event)).await.status_code, 200);
+        if i == 0 {
+            // API Gateway cannot post during $connect: the connection's first action
+            // is answered after its welcome, which names it and its token's user.
+            let welcome = client.recv().await;
+            assert_eq!(welcome["type"], "welcome", "{welcome}");
+            assert_eq!(welcome["id"], client.id.as_str());
+            assert_eq!(welcome["user"], "ada");
+        }
         let reply = client.recv().await;
         assert_eq!(reply["type"], "error", "{body}");
         assert_eq!(reply["code"], "forbidden", "{body}");

@@ -84,6 +84,13 @@ impl ChangeId {
         Self(ksuid::Ksuid::with_payload(rand::random()).to_base62())
     }
 
+    /// The id of a change that arrives with a key of its own which repeats when the
+    /// change is delivered again (an SQS message id: the AWS broadcaster records a
+    /// publish job's event under it, so a redelivered job is recorded once).
+    pub fn of(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use roomcast_aws::env::{Wiring, apigw_api_key, message_rate, optional};
+use roomcast_aws::env::{Wiring, apigw_api_key, optional};
 use roomcast_aws::handlers::Actions;
 use roomcast_aws::observe::cold_start_failed;
 
@@ -11,7 +11,6 @@ use roomcast_aws::observe::cold_start_failed;
 async fn main() -> Result<(), Error> {
     roomcast_aws::observe::init_logging();
     let wiring = Wiring::from_env().await.inspect_err(cold_start_failed)?;
-    let rate = message_rate().inspect_err(cold_start_failed)?;
     let actions = Arc::new(
         Actions::new(
             wiring.handler(),
@@ -19,7 +18,7 @@ async fn main() -> Result<(), Error> {
             wiring.sdk.clone(),
             optional("APIGW_ENDPOINT"),
         )
-        .with_message_rate(rate)
+        .with_message_rate(wiring.message_rate)
         .with_api_key(apigw_api_key()),
     );
     run(service_fn(

@@ -21,11 +21,10 @@ async fn main() -> Result<(), Error> {
         apigw_api_key().as_deref(),
     );
     let broadcaster = wiring.broadcaster(poster, knobs.fanout_config());
-    let function = Arc::new(BroadcasterFn::new(
-        broadcaster,
-        wiring.queue.clone(),
-        DEFAULT_MAX_JOB_ATTEMPTS,
-    ));
+    let function = Arc::new(
+        BroadcasterFn::new(broadcaster, wiring.queue.clone(), DEFAULT_MAX_JOB_ATTEMPTS)
+            .with_history(wiring.store.clone()),
+    );
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let function = function.clone();
         async move { Ok::<_, Error>(function.handle(event.payload).await) }

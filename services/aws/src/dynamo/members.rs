@@ -1,80 +1,71 @@
-//! Connections and memberships, with each room's member count kept in step.
+//! Connections and memberships, with each room's member and user counts kept in step
+//! (the join and leave transactions are in `joins.rs`, user items in `users.rs`).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use roomcast_core::ports::{BackendError, Member, MembersPage, MembershipStore};
-use roomcast_core::protocol::{ConnectionId, Protocol, RoomName, RoomSummary};
+use aws_sdk_dynamodb::types::AttributeValue;
+use roomcast_core::ports::{
+    BackendError, Headcount, Left, Member, MembersPage, MembershipStore, UsersPage,
+};
+use roomcast_core::protocol::{ConnectionId, Protocol, RoomName, RoomSummary, UserId};
 
+use super::joins::Joined;
 use super::{
-    BY_MEMBERS_INDEX, CONN_SK, DynamoStore, ROOMS_LPK, STATE_SK, backend, conn_pk, error_code,
-    expiry, member_sk, n, now_ms, number, parse_protocol, protocol_attr, room_pk, s,
+    BY_MEMBERS_INDEX, CONN_SK, DynamoStore, ROOMS_LPK, backend, conn_pk, error_code, expiry, n,
+    now_ms, number, parse_protocol, protocol_attr, room_pk, s,
 };
 
-/// What a cancelled transaction's first condition said.
-fn first_condition_failed(
-    e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>,
-    index: usize,
-) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .get(index)
-            .and_then(|r| r.code())
-            .is_some_and(|code| code == "ConditionalCheckFailed"),
-        _ => false,
-    }
-}
-
-fn built<T, E: std::error::Error + Send + Sync + 'static>(
-    r: Result<T, E>,
-) -> Result<T, BackendError> {
-    r.map_err(|e| BackendError::new("building a DynamoDB request", e))
-}
-
 impl DynamoStore {
-    /// Store where and as whom a connection connected, for the `actions` function's
-    /// fallback when no authorizer context reaches it.
+    /// Store where a connection connected, for the `actions` function's fallback when
+    /// no authorizer context reaches it (its user is stored by the connect itself).
     pub async fn annotate_connection(
         &self,
         id: &ConnectionId,
         room: &RoomName,
-        user: Option<&str>,
     ) -> Result<(), BackendError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", conn_pk(id))
             .key("sk", s(CONN_SK))
-            .update_expression("SET #room = :room, #user = :user")
+            .update_expression("SET #room = :room")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#room", "room")
-            .expression_attribute_names("#user", "user")
             .expression_attribute_values(":room", s(room.as_str()))
-            .expression_attribute_values(":user", s(user.unwrap_or("anonymous")))
             .send()
             .await
             .map_err(backend(format!("annotating connection {id}")))?;
         Ok(())
     }
 
-    /// A connection's protocol and connect room, if it is connected.
+    /// A connection's protocol, connect room and user, if it is connected (a
+    /// connection stored before users were: its own anonymous user).
     pub async fn connection(
         &self,
         id: &ConnectionId,
-    ) -> Result<Option<(Protocol, RoomName)>, BackendError> {
+    ) -> Result<Option<(Protocol, RoomName, UserId)>, BackendError> {
         let item = self
-            .get(conn_pk(id), CONN_SK, Some("protocol, room"), || {
-                format!("reading connection {id}")
-            })
-            .await?;
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", conn_pk(id))
+            .key("sk", s(CONN_SK))
+            .consistent_read(true)
+            .projection_expression("protocol, #room, #user")
+            .expression_attribute_names("#room", "room")
+            .expression_attribute_names("#user", "user")
+            .send()
+            .await
+            .map_err(backend(format!("reading connection {id}")))?
+            .item;
         Ok(item.map(|item| {
-            let room = item
-                .get("room")
-                .and_then(|v| v.as_s().ok())
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+            let room = text("room")
                 .and_then(|r| RoomName::parse(r.as_str()).ok())
                 .unwrap_or_else(RoomName::default_room);
-            (parse_protocol(item.get("protocol")), room)
+            let user = text("user")
+                .and_then(|u| UserId::parse(u.as_str()).ok())
+                .unwrap_or_else(|| UserId::anonymous(id));
+            (parse_protocol(item.get("protocol")), room, user)
         }))
     }
 
@@ -86,59 +77,6 @@ impl DynamoStore {
             .await?;
         Ok(item.is_some())
     }
-
-    pub(super) async fn member_count(&self, room: &RoomName) -> Result<u32, BackendError> {
-        let item = self
-            .get(room_pk(room), STATE_SK, Some("members"), || {
-                format!("counting members of {room}")
-            })
-            .await?;
-        let count: i64 = number(item.as_ref().and_then(|i| i.get("members"))).unwrap_or(0);
-        Ok(count.clamp(0, u32::MAX as i64) as u32)
-    }
-
-    fn count_update(&self, room: &RoomName, delta: i64) -> Result<TransactWriteItem, BackendError> {
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .key("pk", room_pk(room))
-                .key("sk", s(STATE_SK))
-                .update_expression("SET lpk = :lpk ADD members :delta")
-                .expression_attribute_values(":lpk", s(ROOMS_LPK))
-                .expression_attribute_values(":delta", n(delta))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Remove the membership item and decrement the count, atomically. `false`: it
-    /// was not a member.
-    async fn remove_membership(
-        &self,
-        room: &RoomName,
-        id: &ConnectionId,
-    ) -> Result<bool, BackendError> {
-        let delete = built(
-            Delete::builder()
-                .table_name(&self.table)
-                .key("pk", room_pk(room))
-                .key("sk", member_sk(id))
-                .condition_expression("attribute_exists(sk)")
-                .build(),
-        )?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(self.count_update(room, -1)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if first_condition_failed(&e, 0) => Ok(false),
-            Err(e) => Err(backend(format!("removing {id} from {room}"))(e)),
-        }
-    }
 }
 
 #[async_trait]
@@ -149,9 +87,11 @@ impl MembershipStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", conn_pk(&member.id))
             .key("sk", s(CONN_SK))
-            .update_expression("SET protocol = :p, connectedAt = :t, #exp = :exp")
+            .update_expression("SET protocol = :p, #user = :user, connectedAt = :t, #exp = :exp")
             .expression_attribute_names("#exp", "exp")
+            .expression_attribute_names("#user", "user")
             .expression_attribute_values(":p", protocol_attr(member.protocol))
+            .expression_attribute_values(":user", s(member.user.as_str()))
             .expression_attribute_values(":t", now_ms())
             .expression_attribute_values(":exp", expiry())
             .send()
@@ -160,7 +100,7 @@ impl MembershipStore for DynamoStore {
         Ok(())
     }
 
-    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<RoomSummary>, BackendError> {
+    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<Left>, BackendError> {
         let item = self
             .get(conn_pk(id), CONN_SK, Some("rooms"), || {
                 format!("reading connection {id}")
@@ -180,8 +120,8 @@ impl MembershipStore for DynamoStore {
         let mut left = Vec::with_capacity(rooms.len());
         for room in rooms {
             if self.remove_membership(&room, id).await? {
-                let members = self.member_count(&room).await?;
-                left.push(RoomSummary { room, members });
+                let count = self.headcount(&room).await?;
+                left.push(Left { room, count });
             }
         }
         self.client
@@ -195,77 +135,39 @@ impl MembershipStore for DynamoStore {
         Ok(left)
     }
 
-    async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError> {
+    async fn join(&self, room: &RoomName, member: &Member) -> Result<Headcount, BackendError> {
         self.join_within(room, member, usize::MAX)
             .await?
             .ok_or_else(|| BackendError::new(format!("joining {room}"), "refused"))
     }
 
-    /// One transaction: the membership, the room's count, and the room in the
-    /// connection's `rooms` set — on the condition that the set holds fewer than
-    /// `max_rooms` rooms (`size(rooms)`), so the check cannot race another join.
+    /// One transaction (`joins.rs`): the membership, the room's counts, the room in
+    /// the connection's `rooms` set within `max_rooms`, and the user's count.
     async fn join_within(
         &self,
         room: &RoomName,
         member: &Member,
         max_rooms: usize,
-    ) -> Result<Option<u32>, BackendError> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .item("pk", room_pk(room))
-                .item("sk", member_sk(&member.id))
-                .item("protocol", protocol_attr(member.protocol))
-                .item("joinedAt", now_ms())
-                .item("exp", expiry())
-                .condition_expression("attribute_not_exists(sk)")
-                .build(),
-        )?;
-        // The connection must still exist: a join racing a disconnect must not leave
-        // a membership behind that nothing will ever clean up.
-        let mut conn = Update::builder()
-            .table_name(&self.table)
-            .key("pk", conn_pk(&member.id))
-            .key("sk", s(CONN_SK))
-            .update_expression("ADD rooms :room")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":room", AttributeValue::Ss(vec![room.to_string()]));
-        if max_rooms != usize::MAX {
-            conn = conn
-                .condition_expression(
-                    "attribute_exists(pk) AND (attribute_not_exists(rooms) OR size(rooms) < :max)",
-                )
-                .expression_attribute_values(":max", n(max_rooms));
-        }
-        let conn = built(conn.build())?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(self.count_update(room, 1)?)
-            .transact_items(TransactWriteItem::builder().update(conn).build())
-            .send()
-            .await;
-        match result {
-            // Already a member: joining is idempotent.
-            Ok(_) => {}
-            Err(e) if first_condition_failed(&e, 0) => {}
+    ) -> Result<Option<Headcount>, BackendError> {
+        match self.join_room(room, member, max_rooms).await? {
+            Joined::Yes => {}
             // The connection is there and its rooms are full: nothing was written.
-            Err(e) if first_condition_failed(&e, 2) && self.is_connected(&member.id).await? => {
-                return Ok(None);
-            }
-            Err(e) if first_condition_failed(&e, 2) => {
+            Joined::ConnectionRefused if self.is_connected(&member.id).await? => return Ok(None),
+            Joined::ConnectionRefused => {
                 return Err(BackendError::new(
                     format!("joining {room}"),
                     format!("connection {} is not connected", member.id),
                 ));
             }
-            Err(e) => return Err(backend(format!("joining {} to {room}", member.id))(e)),
         }
-        Ok(Some(self.member_count(room).await?))
+        Ok(Some(self.headcount(room).await?))
     }
 
-    async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError> {
+    async fn leave(
+        &self,
+        room: &RoomName,
+        id: &ConnectionId,
+    ) -> Result<Option<Headcount>, BackendError> {
         if !self.remove_membership(room, id).await? {
             return Ok(None);
         }
@@ -286,7 +188,7 @@ impl MembershipStore for DynamoStore {
             Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {}
             Err(e) => return Err(backend(format!("updating connection {id}"))(e)),
         }
-        Ok(Some(self.member_count(room).await?))
+        Ok(Some(self.headcount(room).await?))
     }
 
     async fn members(
@@ -307,7 +209,8 @@ impl MembershipStore for DynamoStore {
             .key_condition_expression("pk = :pk AND begins_with(sk, :conn)")
             .expression_attribute_values(":pk", room_pk(room))
             .expression_attribute_values(":conn", s("CONN#"))
-            .projection_expression("sk, protocol")
+            .projection_expression("sk, protocol, #user")
+            .expression_attribute_names("#user", "user")
             .limit(limit.clamp(1, 1000) as i32)
             .set_exclusive_start_key(start)
             .send()
@@ -319,9 +222,16 @@ impl MembershipStore for DynamoStore {
             .filter_map(|item| {
                 let sk = item.get("sk")?.as_s().ok()?;
                 let id = ConnectionId::parse(sk.strip_prefix("CONN#")?).ok()?;
+                // A membership from before users were stored: its own anonymous user.
+                let user = item
+                    .get("user")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|u| UserId::parse(u.as_str()).ok())
+                    .unwrap_or_else(|| UserId::anonymous(&id));
                 Some(Member {
                     id,
                     protocol: parse_protocol(item.get("protocol")),
+                    user,
                 })
             })
             .collect();
@@ -371,7 +281,16 @@ impl MembershipStore for DynamoStore {
         self.set_presence_mark(room, mark, stale_before).await
     }
 
-    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError> {
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<Headcount, BackendError> {
         self.clear_presence_mark(room, mark).await
+    }
+
+    async fn users(
+        &self,
+        room: &RoomName,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<UsersPage, BackendError> {
+        self.list_users(room, after, limit).await
     }
 }

@@ -2,29 +2,41 @@
 //!
 //! | item | pk | sk | attributes |
 //! | --- | --- | --- | --- |
-//! | connection | `CONN#<id>` | `CONN` | rooms (string set), room, user, connectedAt, protocol, exp |
-//! | membership | `ROOM#<room>` | `CONN#<id>` | protocol, joinedAt, exp |
-//! | room state | `ROOM#<room>` | `STATE` | version, bg, icons (map id → {img,x,y}), iconCount, members, lpk, presencePending |
+//! | connection | `CONN#<id>` | `CONN` | rooms (string set), room, user, connectedAt, protocol, welcomed, exp |
+//! | membership | `ROOM#<room>` | `CONN#<id>` | protocol, user, joinedAt, exp |
+//! | room user | `ROOM#<room>` | `USER#<user>` | conns, exp (see `users.rs`) |
+//! | room state | `ROOM#<room>` | `STATE` | version, bg, icons (map id → {img,x,y}), iconCount, members, users, head, epoch, lpk, presencePending |
+//! | history entry | `HIST#<room>` | offset, 20 digits | frame, change, at, exp (see `history/`) |
+//! | change marker | `HIST#<room>` | `CHANGE#<change id>` | offset, epoch, version, exp |
 //! | message rate | `CONN#<id>` | `RATE` | tat, exp (see `rate.rs`) |
 //!
-//! State mutations are single `UpdateItem`s that touch only their icon and
-//! `ADD version :one`, returning the new version: concurrent edits never lose each other
-//! and nothing is read-modify-written. Joins and leaves are transactions that keep the
-//! room's `members` count in step with its membership items. Room state items carry
-//! `lpk = "ROOMS"` so the `byMembers` index (`lpk`, `members`) lists the busiest rooms.
+//! A state change and its history entry are one write: a transaction of the op's own
+//! update of the room item (touching only its icon) with `head` + 1 and `version` + 1,
+//! conditioned on the `head` read before, plus the entry and the change's marker, each
+//! put only if absent (`history/`): concurrent edits never lose each other, offsets
+//! and versions rise by exactly one, and a change id is recorded at most once. Events
+//! are the same transaction without the state. Joins and leaves are transactions that
+//! keep the room's `members` and `users` counts in step with its membership and user
+//! items (`joins.rs`). Room state items carry `lpk = "ROOMS"` so the `byMembers` index
+//! (`lpk`, `members`) lists the busiest rooms.
 
+mod history;
+mod joins;
 mod members;
 mod presence;
 mod rate;
 mod rooms;
 mod table;
+mod users;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use roomcast_core::history::HistoryPolicy;
 use roomcast_core::ports::BackendError;
 use roomcast_core::protocol::{ConnectionId, Protocol, RoomName};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use rate::Counted;
 pub use table::create_table;
 
 /// The index listing rooms by member count.
@@ -41,6 +53,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     icon_cap: usize,
+    history: HistoryPolicy,
 }
 
 impl DynamoStore {
@@ -51,7 +64,20 @@ impl DynamoStore {
             client,
             table: table.into(),
             icon_cap,
+            history: HistoryPolicy::default(),
         }
+    }
+
+    /// The same store keeping each room's history by `policy` (`HISTORY_SIZE`,
+    /// `HISTORY_TTL`): entries expire by `exp`, and a read asks for at most `size`.
+    pub fn with_history(mut self, policy: HistoryPolicy) -> Self {
+        self.history = policy;
+        self
+    }
+
+    /// The history policy.
+    pub fn history_policy(&self) -> HistoryPolicy {
+        self.history
     }
 
     /// The table name.
@@ -173,4 +199,28 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     e.as_service_error().and_then(|se| se.code())
+}
+
+/// A built request part, or why it could not be built.
+fn built<T, E: std::error::Error + Send + Sync + 'static>(
+    r: Result<T, E>,
+) -> Result<T, BackendError> {
+    r.map_err(|e| BackendError::new("building a DynamoDB request", e))
+}
+
+/// The cancellation reason of item `index` of a cancelled transaction
+/// (`ConditionalCheckFailed`, `TransactionConflict`, `None`).
+fn cancel_reason(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+    index: usize,
+) -> Option<&str> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match e.as_service_error() {
+        Some(E::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().get(index).and_then(|r| r.code())
+        }
+        _ => None,
+    }
 }

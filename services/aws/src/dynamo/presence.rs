@@ -1,13 +1,14 @@
 //! Coalesced presence on the room state item: `presencePending` holds the pending mark
 //! (see `roomcast_core::presence`). Setting it is a conditional update, so of many
 //! concurrent joins exactly one schedules the delayed SQS job; clearing it returns the
-//! room's `members` count from the same write.
+//! room's headcount (`members`, `users`) from the same write.
 
 use aws_sdk_dynamodb::types::ReturnValue;
-use roomcast_core::ports::BackendError;
+use roomcast_core::ports::{BackendError, Headcount};
 use roomcast_core::protocol::RoomName;
 
-use super::{DynamoStore, backend, error_code, n, number};
+use super::users::headcount_of;
+use super::{DynamoStore, backend, error_code, n};
 
 const PENDING: &str = "presencePending";
 
@@ -42,7 +43,7 @@ impl DynamoStore {
         &self,
         room: &RoomName,
         mark: u64,
-    ) -> Result<u32, BackendError> {
+    ) -> Result<Headcount, BackendError> {
         let result = self
             .update_state(room)
             .update_expression("REMOVE #p")
@@ -53,13 +54,9 @@ impl DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => {
-                let count: i64 =
-                    number(out.attributes().and_then(|a| a.get("members"))).unwrap_or(0);
-                Ok(count.clamp(0, u32::MAX as i64) as u32)
-            }
+            Ok(out) => Ok(headcount_of(out.attributes())),
             Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                self.member_count(room).await
+                self.headcount(room).await
             }
             Err(e) => Err(backend(format!("clearing the presence of {room}"))(e)),
         }

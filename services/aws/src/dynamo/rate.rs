@@ -16,6 +16,11 @@
 //!    client using its burst or over the rate pays **two writes** a message (the failed
 //!    condition of 1 is billed too).
 //!
+//! Case 1 returns the old `tat` (`UPDATED_OLD`): it has none exactly on a
+//! connection's first message, which is how the `actions` function knows to send the
+//! connection its `welcome` first, for free. With the rate off, a conditional
+//! `SET welcomed` on the connection item tells the same (one write a message).
+//!
 //! Both are atomic, so concurrent invocations never lose a message's interval. The
 //! item is apart from the connection item so each write stays one write unit (under
 //! 1 KB), however many rooms the connection is in. It is not deleted at `$disconnect`
@@ -26,9 +31,18 @@ use roomcast_core::abuse::{Admission, MessageRate};
 use roomcast_core::ports::BackendError;
 use roomcast_core::protocol::ConnectionId;
 
-use super::{DynamoStore, backend, conn_pk, error_code, expiry, n, number, s};
+use super::{CONN_SK, DynamoStore, backend, conn_pk, error_code, expiry, n, now_ms, number, s};
 
 const RATE_SK: &str = "RATE";
+
+/// A message counted: the verdict, and whether it is the connection's first.
+#[derive(Debug, Clone, Copy)]
+pub struct Counted {
+    /// The rate's verdict.
+    pub admission: Admission,
+    /// The connection's first message (it is owed its `welcome`).
+    pub first: bool,
+}
 
 impl DynamoStore {
     /// Count one message of connection `id` arriving at `now_us` (µs since the epoch)
@@ -42,6 +56,39 @@ impl DynamoStore {
         if !rate.is_on() {
             return Ok(rate.admit(None, now_us));
         }
+        Ok(self.count_message(id, rate, now_us).await?.admission)
+    }
+
+    /// Whether this is the first time a connection's welcome is claimed: a conditional
+    /// `SET welcomed` on its item, for when the message rate (which tells for free) is
+    /// off. A connection already gone is not welcomed.
+    pub async fn claim_welcome(&self, id: &ConnectionId) -> Result<bool, BackendError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", conn_pk(id))
+            .key("sk", s(CONN_SK))
+            .update_expression("SET welcomed = :t")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(welcomed)")
+            .expression_attribute_values(":t", now_ms())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(backend(format!("welcoming connection {id}"))(e)),
+        }
+    }
+
+    /// [`DynamoStore::admit_message`], also telling whether the message is the
+    /// connection's first (the rate must be on).
+    pub async fn count_message(
+        &self,
+        id: &ConnectionId,
+        rate: &MessageRate,
+        now_us: u64,
+    ) -> Result<Counted, BackendError> {
         let interval = rate.interval_us();
         // Two rounds at most: case 2 only fails if the TAT fell behind `now` between
         // the two calls, which a clock that moves forward does not allow; once more
@@ -59,10 +106,16 @@ impl DynamoStore {
                 .expression_attribute_values(":next", n(now_us + interval))
                 .expression_attribute_values(":now", n(now_us))
                 .expression_attribute_values(":exp", expiry())
+                .return_values(ReturnValue::UpdatedOld)
                 .send()
                 .await;
             match fresh {
-                Ok(_) => return Ok(rate.admit(None, now_us)),
+                Ok(out) => {
+                    return Ok(Counted {
+                        admission: rate.admit(None, now_us),
+                        first: out.attributes().is_none_or(|a| !a.contains_key("tat")),
+                    });
+                }
                 Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {}
                 Err(e) => return Err(backend(format!("counting a message of {id}"))(e)),
             }
@@ -90,9 +143,12 @@ impl DynamoStore {
                                 "the update returned no tat",
                             )
                         })?;
-                    return Ok(Admission {
-                        verdict: rate.verdict(tat.saturating_sub(now_us)),
-                        tat_us: tat,
+                    return Ok(Counted {
+                        admission: Admission {
+                            verdict: rate.verdict(tat.saturating_sub(now_us)),
+                            tat_us: tat,
+                        },
+                        first: false,
                     });
                 }
                 Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {}

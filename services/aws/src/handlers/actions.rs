@@ -1,6 +1,7 @@
 //! Every custom route and `$default`: the frame goes through the same core
 //! [`Handler`] the local gateway uses; the replies owed to the sender (acks, errors,
-//! state) are posted back to it through `@connections`.
+//! state) are posted back to it through `@connections` — on a connection's first
+//! message, after its `welcome`.
 
 use std::time::Instant;
 
@@ -10,12 +11,14 @@ use dashmap::DashMap;
 use roomcast_core::abuse::{self, MessageRate, Verdict};
 use roomcast_core::auth::RoomAccess;
 use roomcast_core::ports::PostError;
-use roomcast_core::protocol::{ErrorCode, ProtocolError, RoomName, ServerMessage};
+use roomcast_core::protocol::{
+    ErrorCode, Protocol, ProtocolError, RoomName, ServerMessage, UserId,
+};
 use roomcast_core::{Handler, Session};
 
-use super::session::{authorizer_context, connection_id};
+use super::session::{authorizer_context, connection_id, user_of};
 use super::{error_response, response};
-use crate::dynamo::DynamoStore;
+use crate::dynamo::{Counted, DynamoStore};
 use crate::observe::request_line;
 use crate::post_failure::report_suppressed;
 use crate::poster::{ApiGwPoster, endpoint_for};
@@ -24,6 +27,16 @@ use crate::poster::{ApiGwPoster, endpoint_for};
 #[derive(serde::Deserialize)]
 struct RoomField {
     room: Option<String>,
+}
+
+/// What counting a message decided.
+enum Gate {
+    /// Handle it; `first`: it is the connection's first message.
+    Handle { first: bool },
+    /// Answer `rate_limited` instead.
+    Refuse(ServerMessage),
+    /// Over the rate for too long: close the connection.
+    Disconnect,
 }
 
 /// The `actions` function.
@@ -100,17 +113,21 @@ impl Actions {
         if let Some(ctx) = &ctx
             && let (Some(protocol), Some(room)) = (ctx.protocol, ctx.room.clone())
         {
+            let user = user_of(ctx.principal.as_deref(), &id)
+                .map_err(|e| ProtocolError::new(ErrorCode::Forbidden, e.0))?;
             return Ok(Session {
                 id,
                 protocol,
                 room,
                 access: ctx.rooms.clone(),
+                user,
             });
         }
-        // No (complete) authorizer context: the connection item knows protocol and room.
-        // A grant that is there still applies; only no authorizer at all means any room.
+        // No (complete) authorizer context: the connection item knows protocol, room and
+        // user. A grant that is there still applies; only no authorizer at all means any
+        // room.
         let access = ctx.map(|c| c.rooms).unwrap_or(RoomAccess::Any);
-        let (protocol, room) = self
+        let (protocol, room, user) = self
             .store
             .connection(&id)
             .await
@@ -118,25 +135,40 @@ impl Actions {
                 tracing::error!(error = %e, source = ?e.source, "reading the connection");
                 ProtocolError::new(ErrorCode::Internal, "could not read the connection")
             })?
-            .unwrap_or((
-                roomcast_core::protocol::Protocol::V1,
-                RoomName::default_room(),
-            ));
+            .unwrap_or_else(|| {
+                (
+                    Protocol::V1,
+                    RoomName::default_room(),
+                    UserId::anonymous(&id),
+                )
+            });
         Ok(Session {
             id,
             protocol,
             room,
             access,
+            user,
         })
     }
 
-    /// Count this message against the connection's rate: `Some(None)` to handle it,
-    /// `Some(Some(reply))` to answer `rate_limited` instead, `None` to disconnect. A
-    /// table failure lets the message through (and is logged): the limit protects
-    /// the service and must not become the outage.
-    async fn count_message(&self, session: &Session, body: &str) -> Option<Option<ServerMessage>> {
+    /// Count this message against the connection's rate, and tell whether it is the
+    /// connection's first (owed its `welcome` before anything else: API Gateway cannot
+    /// post during `$connect`). The rate limiter's first write tells that for free; with
+    /// the rate off a conditional write on the connection item does. A table failure
+    /// lets the message through (and is logged): the limit protects the service and
+    /// must not become the outage.
+    async fn count_message(&self, session: &Session, body: &str) -> Gate {
         if !self.message_rate.is_on() {
-            return Some(None);
+            if session.protocol != Protocol::V1 {
+                return Gate::Handle { first: false };
+            }
+            let first = self
+                .store
+                .claim_welcome(&session.id)
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, source = ?e.source, connection = %session.id, "welcome not claimed"))
+                .unwrap_or(false);
+            return Gate::Handle { first };
         }
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -144,22 +176,22 @@ impl Actions {
             .unwrap_or(0);
         match self
             .store
-            .admit_message(&session.id, &self.message_rate, now_us)
+            .count_message(&session.id, &self.message_rate, now_us)
             .await
         {
-            Ok(admission) => match admission.verdict {
-                Verdict::Allow => Some(None),
-                Verdict::Limited => Some(Some(abuse::rate_limited(
+            Ok(Counted { admission, first }) => match admission.verdict {
+                Verdict::Allow => Gate::Handle { first },
+                Verdict::Limited => Gate::Refuse(abuse::rate_limited(
                     body,
                     &self.message_rate,
                     &admission,
                     now_us,
-                ))),
-                Verdict::Disconnect => None,
+                )),
+                Verdict::Disconnect => Gate::Disconnect,
             },
             Err(e) => {
                 tracing::error!(error = %e, source = ?e.source, connection = %session.id, "message rate not counted");
-                Some(None)
+                Gate::Handle { first: false }
             }
         }
     }
@@ -187,35 +219,43 @@ impl Actions {
         let room = serde_json::from_str::<RoomField>(body)
             .ok()
             .and_then(|r| r.room);
-        let verdict = self.count_message(&session, body).await;
-        if verdict.is_none() {
-            // Sustained excess: API Gateway closes the socket and runs `$disconnect`.
-            tracing::info!(connection = %session.id, "deleting a connection that stays over its message rate");
-            if let Err(e) = poster.delete(&session.id).await {
-                tracing::error!(error = %e, source = ?e.source, connection = %session.id, "could not delete the connection");
+        let (mut replies, first): (Vec<ServerMessage>, bool) = match self
+            .count_message(&session, body)
+            .await
+        {
+            Gate::Disconnect => {
+                // Sustained excess: API Gateway closes the socket and runs `$disconnect`.
+                tracing::info!(connection = %session.id, "deleting a connection that stays over its message rate");
+                if let Err(e) = poster.delete(&session.id).await {
+                    tracing::error!(error = %e, source = ?e.source, connection = %session.id, "could not delete the connection");
+                }
+                request_line(
+                    &route,
+                    room.as_deref(),
+                    Some(session.id.as_str()),
+                    start.elapsed(),
+                    "rate_limited_disconnect",
+                );
+                return response(200, None);
             }
-            request_line(
-                &route,
-                room.as_deref(),
-                Some(session.id.as_str()),
-                start.elapsed(),
-                "rate_limited_disconnect",
-            );
-            return response(200, None);
-        }
-        let replies: Vec<ServerMessage> = if let Some(Some(refusal)) = verdict {
-            vec![refusal]
-        } else if event.is_base64_encoded {
-            vec![
-                ProtocolError::new(
-                    ErrorCode::UnsupportedFrame,
-                    "binary frames are not supported; send JSON text",
-                )
-                .into(),
-            ]
-        } else {
-            self.handler.message(&session, body).await
+            Gate::Refuse(refusal) => (vec![refusal], false),
+            Gate::Handle { first } if event.is_base64_encoded => (
+                vec![
+                    ProtocolError::new(
+                        ErrorCode::UnsupportedFrame,
+                        "binary frames are not supported; send JSON text",
+                    )
+                    .into(),
+                ],
+                first,
+            ),
+            Gate::Handle { first } => (self.handler.message(&session, body).await, first),
         };
+        // The connection's first frame is its `welcome` (a `hello` answers with it
+        // already).
+        if first && !matches!(replies.first(), Some(ServerMessage::Welcome { .. })) {
+            replies.insert(0, self.handler.welcome(&session));
+        }
         let outcome = replies
             .iter()
             .find_map(|r| match r {

@@ -150,7 +150,9 @@ impl Authorizer {
 }
 
 fn principal_id(p: &Principal) -> String {
-    p.subject.clone().unwrap_or_else(|| "anonymous".into())
+    p.subject
+        .clone()
+        .unwrap_or_else(|| super::session::ANONYMOUS_PRINCIPAL.into())
 }
 
 fn policy(

@@ -8,14 +8,21 @@
 //!   new shard job holding only those ids, sent with an SQS delay (exponential
 //!   backoff). After `max_job_attempts` such rounds the job that keeps failing is
 //!   reported instead, so the DLQ catches it — without re-posting to everyone else.
+//! - A server-side publish enqueued straight onto the queue (the SDK's SQS publisher,
+//!   `FanoutJob::publish`) carries an event without a history position: it is recorded
+//!   in the room's history first, under the SQS message id, so a redelivered job is
+//!   recorded once and goes out at the same offset.
 
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use roomcast_core::fanout::{Broadcaster, FanoutJob, JobReport, now_ms};
-use roomcast_core::ports::FanoutQueue;
+use roomcast_core::history::ChangeId;
+use roomcast_core::ports::{BackendError, FanoutQueue, RoomStore};
+use roomcast_core::protocol::ServerMessage;
 
+use crate::dynamo::DynamoStore;
 use crate::observe::{emit, fanout_metrics};
 use crate::post_failure::report_suppressed;
 use crate::sqs::SqsQueue;
@@ -28,6 +35,8 @@ pub struct BroadcasterFn {
     broadcaster: Broadcaster,
     queue: SqsQueue,
     max_job_attempts: u32,
+    /// Where publishes are recorded before they go out (`None`: sent as they come).
+    history: Option<DynamoStore>,
 }
 
 impl BroadcasterFn {
@@ -37,7 +46,40 @@ impl BroadcasterFn {
             broadcaster,
             queue,
             max_job_attempts: max_job_attempts.max(1),
+            history: None,
         }
+    }
+
+    /// Record publish jobs' events in their room's history in `store` before fanning
+    /// them out, as every other event is.
+    pub fn with_history(mut self, store: DynamoStore) -> Self {
+        self.history = Some(store);
+        self
+    }
+
+    /// Place a publish job's event in its room's history (a job that already carries
+    /// its position, or any other job, is left as it is).
+    async fn place(&self, message_id: &str, job: &mut FanoutJob) -> Result<(), BackendError> {
+        let (Some(store), FanoutJob::Room(room_job)) = (&self.history, job) else {
+            return Ok(());
+        };
+        if room_job.version.is_some() {
+            return Ok(());
+        }
+        let Ok(event @ ServerMessage::Event { .. }) = serde_json::from_str(&room_job.payload)
+        else {
+            return Ok(());
+        };
+        if event.position().is_some() {
+            return Ok(());
+        }
+        let change = match message_id {
+            "" => ChangeId::generate(),
+            id => ChangeId::of(id),
+        };
+        let at = store.append(&room_job.room, &event, &change).await?;
+        room_job.payload = event.at(at).to_v1();
+        Ok(())
     }
 
     /// Handle one SQS batch: jobs run concurrently; failures are reported per message.
@@ -67,13 +109,17 @@ impl BroadcasterFn {
     async fn record(&self, message: &SqsMessage) -> (bool, Option<JobReport>) {
         let message_id = message.message_id.as_deref().unwrap_or("");
         let body = message.body.as_deref().unwrap_or("");
-        let job: FanoutJob = match serde_json::from_str(body) {
+        let mut job: FanoutJob = match serde_json::from_str(body) {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(message_id, error = %e, bytes = body.len(), "poison job: not a fan-out job");
                 return (false, None);
             }
         };
+        if let Err(e) = self.place(message_id, &mut job).await {
+            tracing::error!(message_id, room = %job.room(), error = %e, source = ?e.source, "publish not recorded");
+            return (false, None);
+        }
         let start = Instant::now();
         let report = match self.broadcaster.run(&job).await {
             Ok(report) => report,

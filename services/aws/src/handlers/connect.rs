@@ -1,7 +1,8 @@
 //! `$connect`: store the connection, join its `?room=`, echo the subprotocol.
 //!
 //! API Gateway cannot post to a connection during `$connect`, so the client asks for
-//! the state once the socket is open; the presence job goes to the others now.
+//! the state once the socket is open, and its `welcome` rides on the answer to its
+//! first action; the presence job goes to the others now.
 
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use roomcast_core::auth::RoomAccess;
 use roomcast_core::protocol::{ErrorCode, Protocol, RoomName};
 use roomcast_core::{Handler, Session};
 
-use super::session::{authorizer_context, connection_id, protocol_from_headers};
+use super::session::{authorizer_context, connection_id, protocol_from_headers, user_of};
 use super::{error_response, response};
 use crate::dynamo::DynamoStore;
 use crate::observe::request_line;
@@ -70,21 +71,24 @@ impl Connect {
                 format!("the token does not grant room {room}"),
             );
         }
+        let user = match user_of(user.as_deref(), &id) {
+            Ok(user) => user,
+            // The authorizer refuses such a `sub` already; a second check costs nothing.
+            Err(e) => return error_response(403, ErrorCode::Forbidden, e.0),
+        };
         let session = Session {
             id: id.clone(),
             protocol,
             room: room.clone(),
             access,
+            user,
         };
         // API Gateway cannot post during `$connect`: the frames owed to the new
-        // connection (its room's count) are dropped, and the room's coalesced presence
-        // broadcast, at most one presence delay later, tells it.
+        // connection are dropped. Its `welcome` comes first in the answer to its first
+        // action (`actions.rs`), its room's count with the room's coalesced presence
+        // broadcast, at most one presence delay later.
         let stored = match self.handler.connect(&session).await {
-            Ok(_owed) => {
-                self.store
-                    .annotate_connection(&id, &room, user.as_deref())
-                    .await
-            }
+            Ok(_owed) => self.store.annotate_connection(&id, &room).await,
             Err(e) => Err(e),
         };
         if let Err(e) = stored {

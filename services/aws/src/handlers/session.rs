@@ -9,13 +9,15 @@
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::http::HeaderMap;
 use roomcast_core::auth::RoomAccess;
-use roomcast_core::protocol::{ConnectionId, Protocol, RoomName};
+use roomcast_core::protocol::{ConnectionId, InvalidValue, Protocol, RoomName, UserId};
 use serde_json::Value;
 
 /// Context keys the authorizer sets.
 pub const CTX_PRINCIPAL: &str = "principal";
 /// See [`CTX_PRINCIPAL`].
 pub const CTX_ROOMS: &str = "rooms";
+/// The `principal` of a connection without a token.
+pub const ANONYMOUS_PRINCIPAL: &str = "anonymous";
 /// See [`CTX_PRINCIPAL`].
 pub const CTX_PROTOCOL: &str = "protocol";
 /// See [`CTX_PRINCIPAL`].
@@ -66,4 +68,10 @@ pub fn authorizer_context(event: &ApiGatewayWebsocketProxyRequest) -> Option<Aut
         protocol: text(CTX_PROTOCOL).map(|p| Protocol::negotiate([p])),
         room: text(CTX_ROOM).and_then(|r| RoomName::parse(r).ok()),
     })
+}
+
+/// Whose connection it is: the authorizer's `principal` (the token's `sub`), or the
+/// connection itself when there is none or it is [`ANONYMOUS_PRINCIPAL`] (no token).
+pub fn user_of(principal: Option<&str>, id: &ConnectionId) -> Result<UserId, InvalidValue> {
+    UserId::of(principal.filter(|p| *p != ANONYMOUS_PRINCIPAL), id)
 }

@@ -2,6 +2,8 @@
 //! real local gateway for `@connections`, and the AWS sample events.
 #![allow(dead_code)]
 
+pub mod stack;
+
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -449,8 +449,10 @@ pub async fn connect_directly(
         roomcast_core::protocol::limits::DEFAULT_ICON_CAP,
     );
     wiring.presence.interval = super::UNDELAYED_PRESENCE;
+    let id = ConnectionId::parse(id).unwrap();
     let session = Session {
-        id: ConnectionId::parse(id).unwrap(),
+        user: roomcast_core::protocol::UserId::anonymous(&id),
+        id,
         protocol: Protocol::V1,
         room: room.clone(),
         access: RoomAccess::Any,
