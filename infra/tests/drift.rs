@@ -381,6 +381,8 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
                 "POOL_SIZE",
                 "POST_CONCURRENCY",
                 "RATE_LIMIT",
+                "JOB_ATTEMPTS",
+                "JOB_RETRY_DELAY",
             ],
         ),
     ];
@@ -514,6 +516,29 @@ fn presence_parameters_default_to_the_code_defaults() {
     assert_eq!(
         t["Parameters"]["PresenceBudget"]["Default"].as_u64(),
         Some(u64::from(presence::DEFAULT_PRESENCE_BUDGET))
+    );
+}
+
+#[test]
+fn job_retries_default_to_cores_policy_and_the_dlq_after_as_many_receives() {
+    use roomcast_core::fanout::{DEFAULT_JOB_ATTEMPTS, DEFAULT_JOB_RETRY_DELAY};
+    let t = template();
+    let vars = &resources(&t)["BroadcasterFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(vars["JOB_ATTEMPTS"], json!({"Ref": "JobAttempts"}));
+    assert_eq!(vars["JOB_RETRY_DELAY"], json!({"Ref": "JobRetryDelay"}));
+    let p = &t["Parameters"];
+    assert_eq!(
+        p["JobAttempts"]["Default"].as_u64(),
+        Some(u64::from(DEFAULT_JOB_ATTEMPTS))
+    );
+    let delay = p["JobRetryDelay"]["Default"].as_str().unwrap();
+    assert_eq!(
+        humantime::parse_duration(delay).unwrap(),
+        DEFAULT_JOB_RETRY_DELAY
+    );
+    assert_eq!(
+        p["MaxReceiveCount"]["Default"], p["JobAttempts"]["Default"],
+        "a job that fails whole and one whose posts keep failing reach the DLQ after as many tries"
     );
 }
 

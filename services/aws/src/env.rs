@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
-use roomcast_core::fanout::FanoutConfig;
+use roomcast_core::fanout::{self, FanoutConfig, RetryPolicy};
 use roomcast_core::history::{self, HistoryPolicy};
 use roomcast_core::presence::{self, PresencePolicy};
 use roomcast_core::protocol::limits::{DEFAULT_ICON_CAP, MAX_EMIT_DATA_BYTES};
@@ -178,6 +178,40 @@ pub fn history() -> Result<HistoryPolicy, EnvError> {
             })?,
     };
     Ok(HistoryPolicy { size, ttl })
+}
+
+/// What becomes of failed fan-out jobs: `JOB_ATTEMPTS` (tries in all) and
+/// `JOB_RETRY_DELAY` (the first retry's wait, doubling; whole seconds on SQS), with the
+/// local gateway's defaults and core's ranges.
+pub fn job_retry() -> Result<RetryPolicy, EnvError> {
+    let attempts = match var("JOB_ATTEMPTS") {
+        None => fanout::DEFAULT_JOB_ATTEMPTS,
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .map_err(|e| e.to_string())
+            .and_then(RetryPolicy::check_attempts)
+            .map_err(|reason| EnvError::Invalid {
+                name: "JOB_ATTEMPTS",
+                value,
+                reason,
+            })?,
+    };
+    let first_delay = match var("JOB_RETRY_DELAY") {
+        None => fanout::DEFAULT_JOB_RETRY_DELAY,
+        Some(value) => humantime::parse_duration(value.trim())
+            .map_err(|e| e.to_string())
+            .and_then(RetryPolicy::check_delay)
+            .map_err(|reason| EnvError::Invalid {
+                name: "JOB_RETRY_DELAY",
+                value,
+                reason,
+            })?,
+    };
+    Ok(RetryPolicy {
+        attempts,
+        first_delay,
+    })
 }
 
 /// `APIGW_API_KEY`: the `x-api-key` the management client sends, for a local

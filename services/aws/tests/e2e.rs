@@ -19,6 +19,14 @@ use roomcast_core::presence::PresencePolicy;
 use roomcast_core::protocol::{ConnectionId, RoomName};
 use serde_json::json;
 
+/// Three tries in all, the first retry after a second (as SQS delays go).
+fn three_tries() -> roomcast_core::fanout::RetryPolicy {
+    roomcast_core::fanout::RetryPolicy {
+        attempts: 3,
+        first_delay: std::time::Duration::from_secs(1),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_icon_through_actions_reaches_every_member_of_the_room_and_only_them() {
     let stack = Stack::new(500, &[]).await;
@@ -352,12 +360,12 @@ async fn failing_jobs_are_reported_in_batch_item_failures_and_only_they() {
     let dead = BroadcasterFn::new(
         wiring.broadcaster(ApiGwPoster::new(&sdk, dead_endpoint), config.clone()),
         wiring.queue.clone(),
-        3,
+        three_tries(),
     );
     let live = BroadcasterFn::new(
         wiring.broadcaster(ApiGwPoster::new(&sdk, gw.endpoint()), config),
         wiring.queue.clone(),
-        3,
+        three_tries(),
     );
     let shard = |attempt: u32, to: &str| {
         FanoutJob::Shard(ShardJob {
@@ -427,7 +435,7 @@ async fn a_poison_job_ends_in_the_dlq_while_the_others_are_delivered() {
     let broadcaster = BroadcasterFn::new(
         wiring.broadcaster(ApiGwPoster::new(&sdk, gw.endpoint()), quick(500)),
         wiring.queue.clone(),
-        3,
+        three_tries(),
     );
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     sqs.send_message()

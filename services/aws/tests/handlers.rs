@@ -427,7 +427,7 @@ async fn the_broadcaster_reports_the_sqs_sample_as_a_poison_job() {
             FanoutConfig::default(),
         ),
         wiring.queue.clone(),
-        3,
+        roomcast_core::fanout::RetryPolicy::default(),
     );
     // The unchanged sample: its body "Message Body" is no fan-out job.
     let event: SqsEvent = typed(common::sample("sqs-event.json"));

@@ -3,9 +3,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use roomcast_aws::env::{Knobs, Wiring, apigw_api_key, required};
+use roomcast_aws::env::{Knobs, Wiring, apigw_api_key, job_retry, required};
 use roomcast_aws::handlers::BroadcasterFn;
-use roomcast_aws::handlers::broadcaster::DEFAULT_MAX_JOB_ATTEMPTS;
 use roomcast_aws::observe::cold_start_failed;
 use roomcast_aws::poster::ApiGwPoster;
 
@@ -14,6 +13,7 @@ async fn main() -> Result<(), Error> {
     roomcast_aws::observe::init_logging();
     let wiring = Wiring::from_env().await.inspect_err(cold_start_failed)?;
     let knobs = Knobs::from_env().inspect_err(cold_start_failed)?;
+    let retry = job_retry().inspect_err(cold_start_failed)?;
     tracing::info!(?knobs, "broadcaster knobs");
     let poster = ApiGwPoster::with_api_key(
         &wiring.sdk,
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     );
     let broadcaster = wiring.broadcaster(poster, knobs.fanout_config());
     let function = Arc::new(
-        BroadcasterFn::new(broadcaster, wiring.queue.clone(), DEFAULT_MAX_JOB_ATTEMPTS)
+        BroadcasterFn::new(broadcaster, wiring.queue.clone(), retry)
             .with_history(wiring.store.clone()),
     );
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {

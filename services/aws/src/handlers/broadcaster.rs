@@ -5,9 +5,10 @@
 //!   in `batchItemFailures`: SQS redelivers it, and after the queue's
 //!   `maxReceiveCount` moves it to the DLQ.
 //! - Connections that still fail after the deliverer's in-invocation retries become a
-//!   new shard job holding only those ids, sent with an SQS delay (exponential
-//!   backoff). After `max_job_attempts` such rounds the job that keeps failing is
-//!   reported instead, so the DLQ catches it — without re-posting to everyone else.
+//!   new shard job holding only those ids, sent with the SQS delay core's
+//!   [`RetryPolicy`] decides (`JOB_ATTEMPTS`, `JOB_RETRY_DELAY`, the local pool's
+//!   policy too). When it gives up, the job that keeps failing is reported instead, so
+//!   the DLQ catches it — without re-posting to everyone else.
 //! - A server-side publish enqueued straight onto the queue (the SDK's SQS publisher,
 //!   `FanoutJob::publish`) carries an event without a history position: it is recorded
 //!   in the room's history first, under the SQS message id, so a redelivered job is
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use roomcast_core::fanout::{Broadcaster, FanoutJob, JobReport, now_ms};
+use roomcast_core::fanout::{Broadcaster, FanoutJob, JobReport, Retry, RetryPolicy, now_ms};
 use roomcast_core::history::ChangeId;
 use roomcast_core::ports::{BackendError, FanoutQueue, RoomStore};
 use roomcast_core::protocol::ServerMessage;
@@ -27,25 +28,22 @@ use crate::observe::{emit, fanout_metrics};
 use crate::post_failure::report_suppressed;
 use crate::sqs::SqsQueue;
 
-/// Job-level rounds before a failing shard job is left to SQS's redrive (DLQ).
-pub const DEFAULT_MAX_JOB_ATTEMPTS: u32 = 4;
-
 /// The `broadcaster` function.
 pub struct BroadcasterFn {
     broadcaster: Broadcaster,
     queue: SqsQueue,
-    max_job_attempts: u32,
+    retry: RetryPolicy,
     /// Where publishes are recorded before they go out (`None`: sent as they come).
     history: Option<DynamoStore>,
 }
 
 impl BroadcasterFn {
     /// Wire it: the core broadcaster (built on the same queue) and the queue for retries.
-    pub fn new(broadcaster: Broadcaster, queue: SqsQueue, max_job_attempts: u32) -> Self {
+    pub fn new(broadcaster: Broadcaster, queue: SqsQueue, retry: RetryPolicy) -> Self {
         Self {
             broadcaster,
             queue,
-            max_job_attempts: max_job_attempts.max(1),
+            retry,
             history: None,
         }
     }
@@ -141,7 +139,7 @@ impl BroadcasterFn {
 
         let mut ok = true;
         for retry in report.retry.iter().cloned() {
-            if retry.attempt >= self.max_job_attempts {
+            let Retry::After(delay) = self.retry.after(retry.attempt) else {
                 tracing::error!(
                     message_id,
                     room = %retry.room,
@@ -151,9 +149,9 @@ impl BroadcasterFn {
                 );
                 ok = false;
                 continue;
-            }
-            let delay = 1i32 << retry.attempt.min(9);
-            let queue = self.queue.delayed(delay);
+            };
+            // SQS delays are whole seconds: round up, so a retry never comes early.
+            let queue = self.queue.delayed(delay.as_secs_f64().ceil() as i32);
             if let Err(e) = queue.enqueue(vec![FanoutJob::Shard(retry)]).await {
                 tracing::error!(message_id, error = %e, "could not enqueue a retry job");
                 ok = false;

@@ -58,7 +58,7 @@ impl Stack {
             broadcaster: BroadcasterFn::new(
                 wiring.broadcaster(poster, quick(shard_size)),
                 wiring.queue.clone(),
-                4,
+                roomcast_core::fanout::RetryPolicy::default(),
             )
             .with_history(wiring.store.clone()),
             sdk,

@@ -10,15 +10,15 @@
 //!   (DynamoDB would add a Query per page of members; that cost is not measured here.)
 //! - The queue is an in-process channel standing in for SQS: the planner's shard jobs go
 //!   into it and any free worker takes them. Connections that still fail after the
-//!   deliverer's retries come back as a shard job after `2^attempt` s, as the AWS
-//!   broadcaster sends them with an SQS delay.
+//!   deliverer's retries come back as a shard job after the delay core's `RetryPolicy`
+//!   decides, as the AWS broadcaster sends them with an SQS delay.
 //! - The room state store ([`EmbeddedStore`], redb in a temp dir) is wired because the
 //!   broadcaster needs one; v1-only rooms never read it.
 
 use async_trait::async_trait;
 use roomcast_aws::env::Knobs;
 use roomcast_aws::poster::ApiGwPoster;
-use roomcast_core::fanout::{Broadcaster, FanoutJob, RoomJob, now_ms};
+use roomcast_core::fanout::{Broadcaster, FanoutJob, Retry, RetryPolicy, RoomJob, now_ms};
 use roomcast_core::ports::{BackendError, FanoutQueue, MembershipStore, NoMetrics};
 use roomcast_core::protocol::RoomName;
 use roomcast_gateway::store::{EmbeddedStore, MemoryMembers};
@@ -26,10 +26,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-
-/// Job-level rounds before a failing shard job is given up (the AWS broadcaster's
-/// `DEFAULT_MAX_JOB_ATTEMPTS`).
-const MAX_JOB_ATTEMPTS: u32 = roomcast_aws::handlers::broadcaster::DEFAULT_MAX_JOB_ATTEMPTS;
 
 /// The stand-in for SQS: a channel, plus a count of jobs not yet finished so a run
 /// knows when the fan-out is complete.
@@ -217,14 +213,13 @@ async fn run_job(broadcaster: &Broadcaster, queue: &Arc<Queue>, totals: &Totals,
         .throttled
         .fetch_add(report.delivery.throttled, Ordering::SeqCst);
     for retry in report.retry {
-        if retry.attempt >= MAX_JOB_ATTEMPTS {
+        // Core's policy, as the AWS broadcaster and the local pool follow it.
+        let Retry::After(delay) = RetryPolicy::default().after(retry.attempt) else {
             totals
                 .failed
                 .fetch_add(retry.connections.len(), Ordering::SeqCst);
             continue;
-        }
-        // As the AWS broadcaster does: back on the queue with a delay of 2^attempt s.
-        let delay = Duration::from_secs(1 << retry.attempt.min(9));
+        };
         queue.outstanding.fetch_add(1, Ordering::SeqCst);
         let queue = queue.clone();
         tokio::spawn(async move {
