@@ -1,11 +1,14 @@
 // Line plots in SVG: one polyline per series over a shared time axis ending now,
-// scaled to the largest value shown, with three grid lines labelled in its units.
+// scaled to the largest value shown, with three grid lines labelled in its units. The
+// axis spans what the page has seen (at least a minute, at most HISTORY_SECONDS), so
+// a page just opened does not squeeze its first points into the right edge.
 
 import { HISTORY_SECONDS } from './snapshot.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const WIDTH = 600;
 const HEIGHT = 160;
+/** The shortest time the axis spans, in ms. */
+const MIN_SPAN = 60_000;
 /** Room left of the plot for the axis labels. */
 const LEFT = 44;
 const TOP = 8;
@@ -44,17 +47,25 @@ export function drawPlot(svg, series, now) {
   const all = Object.values(series).flat();
   const values = all.map((p) => p.value).filter((v) => v !== null);
   const top = niceCeiling(Math.max(0, ...values.map(Number)));
-  const x = (/** @type {number} */ at) => LEFT + ((at - (now - HISTORY_SECONDS * 1000)) / (HISTORY_SECONDS * 1000)) * (WIDTH - LEFT);
+  const oldest = Math.min(now, ...all.map((p) => p.at));
+  const span = Math.min(HISTORY_SECONDS * 1000, Math.max(MIN_SPAN, now - oldest));
+  // Drawn in the element's own pixels, so labels are not stretched.
+  const width = Math.max(LEFT + 100, Math.round(svg.clientWidth) || 600);
+  svg.setAttribute('viewBox', `0 0 ${width} ${HEIGHT}`);
+  const x = (/** @type {number} */ at) => LEFT + ((at - (now - span)) / span) * (width - LEFT);
   const y = (/** @type {number} */ v) => TOP + (1 - v / top) * (HEIGHT - TOP - 1);
 
   svg.replaceChildren();
   for (const fraction of [0, 0.5, 1]) {
     const v = top * fraction;
-    svg.append(el('line', { class: 'grid', x1: LEFT, x2: WIDTH, y1: y(v), y2: y(v) }));
+    svg.append(el('line', { class: 'grid', x1: LEFT, x2: width, y1: y(v), y2: y(v) }));
     const label = el('text', { class: 'label', x: LEFT - 4, y: y(v) + 4, 'text-anchor': 'end' });
     label.textContent = v >= 1000 ? `${v / 1000}k` : String(v);
     svg.append(label);
   }
+  const age = el('text', { class: 'label', x: LEFT + 4, y: HEIGHT - 4 });
+  age.textContent = `−${Math.round(span / 1000)} s`;
+  svg.append(age);
   for (const [name, points] of Object.entries(series)) {
     /** @type {string[]} */
     let run = [];

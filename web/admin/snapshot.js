@@ -76,11 +76,13 @@ export function plotted(s) {
 }
 
 /**
- * A number for a figure: integers as they are, rates with one decimal below 100.
+ * A number for a figure: integers as they are, two significant digits below 1 (a
+ * local delivery takes a fraction of a millisecond), one decimal below 100.
  * @param {number | null | undefined} n
  */
 export function fmt(n) {
   if (n === null || n === undefined || !Number.isFinite(n)) return '–';
   if (Number.isInteger(n)) return n.toLocaleString('en');
+  if (Math.abs(n) < 1) return n.toPrecision(2);
   return n < 100 ? n.toFixed(1) : Math.round(n).toLocaleString('en');
 }
