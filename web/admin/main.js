@@ -63,7 +63,7 @@ function render(s) {
   ui.roomCount.textContent = listed;
   showRooms(ui.rooms, ui.usersHead, s.rooms, ui.search.value);
   showErrors(ui.errors, s);
-  ui.updated.textContent = `updated ${new Date(s.at).toLocaleTimeString('en-GB')}`;
+  ui.updated.textContent = `updated ${new Date(s.at).toLocaleTimeString('en-GB')} · built in ${s.buildMicros} µs`;
 }
 
 ui.search.addEventListener('input', () => {

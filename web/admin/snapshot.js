@@ -17,7 +17,7 @@
  * @typedef {{room: string, members: number, users?: number, version: number | null, changesPerSecond: number}} Room
  * @typedef {{at: number, level: 'WARN' | 'ERROR', target: string, message: string}} LoggedEvent
  * @typedef {{
- *   at: number, intervalSeconds: number, knobs: Knobs, connections: Connections, fanout: Fanout,
+ *   at: number, intervalSeconds: number, buildMicros: number, knobs: Knobs, connections: Connections, fanout: Fanout,
  *   roomCount: number, rooms: Room[], errors: LoggedEvent[],
  * }} Snapshot
  * @typedef {{at: number, value: number | null}} Point

@@ -51,6 +51,7 @@ impl AdminFeed {
             latest: latest.clone(),
         };
         tasks.spawn(async move {
+            let mut cost = Duration::ZERO;
             let mut tick = tokio::time::interval(INTERVAL);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
@@ -62,9 +63,12 @@ impl AdminFeed {
                     sampler.skip();
                     continue;
                 }
-                let snapshot = sampler.sample().await;
+                let started = std::time::Instant::now();
+                let mut snapshot = sampler.sample().await;
+                snapshot.build_micros = cost.as_micros().try_into().unwrap_or(u64::MAX);
                 match serde_json::to_string(&snapshot) {
                     Ok(json) => {
+                        cost = started.elapsed();
                         latest.send_replace(json.into());
                     }
                     Err(e) => tracing::error!(error = %e, "cannot serialize the /admin snapshot"),

@@ -110,6 +110,7 @@ impl Sampler {
         Snapshot {
             at: now_ms(),
             interval_seconds: seconds,
+            build_micros: 0,
             knobs: s.knobs,
             connections,
             fanout,
