@@ -39,9 +39,11 @@ impl RoomActivity {
         self.rooms.get(room).map(|e| *e)
     }
 
-    /// Remember `version` for a room nothing was recorded for yet (read from the store).
+    /// Remember `version` for a room nothing was recorded for yet (read from the
+    /// store); a commit recorded meanwhile keeps its newer version.
     pub fn learn_version(&self, room: &RoomName, version: u64) {
-        self.rooms.entry(room.clone()).or_default().version = version;
+        let mut entry = self.rooms.entry(room.clone()).or_default();
+        entry.version = entry.version.max(version);
     }
 
     /// Rooms recorded.
