@@ -2,16 +2,18 @@
 //!
 //! The p50/p99 come from a histogram of our own, drained once a second: the Prometheus
 //! histogram's buckets (1 ms × 2ⁿ) are too coarse to plot, and prometheus-client 0.26
-//! does not expose their counts. Here 80 buckets grow by a factor of 1.25 from 10 µs
-//! (a local delivery takes tens of µs; the last bucket is open-ended, from ~360 s), so
-//! a quantile is read to within 25 %,
-//! and recording a batch of posts is one atomic add.
+//! does not expose their counts. Latency is measured in whole milliseconds (from the
+//! job's Unix-ms commit time), so the first 32 buckets are exact (0 to 31 ms) and the
+//! next 48 grow by a factor of 1.25 (a quantile above 31 ms is read to within 25 %;
+//! the last bucket is open-ended, from ~18 minutes). Recording a batch of posts is one
+//! atomic add.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const BUCKETS: usize = 80;
-const FIRST_BOUND_MS: f64 = 0.01;
+/// Buckets `0..=EXACT` hold exactly that many milliseconds.
+const EXACT: usize = 31;
 const FACTOR: f64 = 1.25;
 
 /// Counts of delivery latencies since the last [`RecentLatency::drain`].
@@ -33,7 +35,8 @@ impl Default for RecentLatency {
 pub struct LatencyWindow {
     /// Deliveries in the window.
     pub samples: u64,
-    /// Median, in milliseconds (the upper bound of its bucket); `None` without samples.
+    /// Median, in milliseconds (the upper bound of its bucket: 0 is under 1 ms);
+    /// `None` without samples.
     pub p50_ms: Option<f64>,
     /// 99th percentile, in milliseconds; `None` without samples.
     pub p99_ms: Option<f64>,
@@ -41,16 +44,22 @@ pub struct LatencyWindow {
 
 /// The upper bound of bucket `i`, in milliseconds.
 fn upper_bound_ms(i: usize) -> f64 {
-    FIRST_BOUND_MS * FACTOR.powi(i as i32)
+    if i <= EXACT {
+        i as f64
+    } else {
+        EXACT as f64 * FACTOR.powi((i - EXACT) as i32)
+    }
 }
 
 /// The bucket whose upper bound is the first at or above `ms`.
 fn bucket(ms: f64) -> usize {
-    if ms <= FIRST_BOUND_MS {
-        return 0;
-    }
-    let i = ((ms / FIRST_BOUND_MS).ln() / FACTOR.ln()).ceil();
-    (i as usize).min(BUCKETS - 1)
+    let exact = EXACT as f64;
+    let i = if ms <= exact {
+        ms.max(0.0).ceil() as usize
+    } else {
+        EXACT + ((ms / exact).ln() / FACTOR.ln()).ceil() as usize
+    };
+    i.min(BUCKETS - 1)
 }
 
 impl RecentLatency {
@@ -99,16 +108,16 @@ mod tests {
         recent.observe(Duration::from_millis(40), 2);
         let w = recent.drain();
         assert_eq!(w.samples, 100);
-        let (p50, p99) = (w.p50_ms.unwrap(), w.p99_ms.unwrap());
-        assert!((2.0..2.5).contains(&p50), "p50 {p50}");
+        assert_eq!(w.p50_ms, Some(2.0), "whole milliseconds are exact");
+        let p99 = w.p99_ms.unwrap();
         assert!((40.0..50.0).contains(&p99), "p99 {p99}");
     }
 
     #[test]
     fn a_drain_empties_the_window() {
         let recent = RecentLatency::default();
-        recent.observe(Duration::from_micros(5), 1);
-        assert_eq!(recent.drain().p50_ms, Some(FIRST_BOUND_MS));
+        recent.observe(Duration::ZERO, 1);
+        assert_eq!(recent.drain().p50_ms, Some(0.0));
         assert_eq!(
             recent.drain(),
             LatencyWindow {
@@ -122,5 +131,13 @@ mod tests {
     #[test]
     fn huge_latencies_fall_in_the_last_bucket() {
         assert_eq!(bucket(1e9), BUCKETS - 1);
+    }
+
+    #[test]
+    fn every_bound_is_above_the_last() {
+        for i in 1..BUCKETS {
+            assert!(upper_bound_ms(i) > upper_bound_ms(i - 1), "bucket {i}");
+            assert_eq!(bucket(upper_bound_ms(i)), i, "bucket {i}");
+        }
     }
 }
