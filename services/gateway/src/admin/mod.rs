@@ -14,7 +14,7 @@
 pub mod access;
 pub mod activity;
 pub mod connects;
-mod events;
+mod handlers;
 pub mod latency;
 pub mod recent_errors;
 pub mod sampler;
@@ -90,9 +90,9 @@ pub fn router(state: AppState) -> Router<AppState> {
     // answers `/admin/x.js`; the game's own files stay outside the key check.
     let files = ServeDir::new(&state.config.web_dir);
     Router::new()
-        .route("/admin", get(events::page))
-        .route("/admin/", get(events::page))
-        .route("/admin/events", get(events::stream))
+        .route("/admin", get(handlers::page))
+        .route("/admin/", get(handlers::page))
+        .route("/admin/events", get(handlers::stream))
         .route_service("/admin/{*file}", files)
         .layer(from_fn_with_state(state, access::require_key))
 }

@@ -17,7 +17,7 @@ pub struct Snapshot {
     pub at: u64,
     /// Seconds since the previous reading, which the rates are averaged over.
     pub interval_seconds: f64,
-    /// What the previous snapshot cost to build and serialize, in µs of one thread
+    /// What the previous snapshot took to build and serialize, wall-clock µs
     /// (what `/admin` costs the gateway per second, besides writing to each page).
     pub build_micros: u64,
     /// The four fan-out knobs in effect.
