@@ -211,3 +211,48 @@ async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
     drop((alpha, beta, seed, events, by_query));
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_closed_and_its_throttled_posts_show_in_the_stream() {
+    let gw = Gateway::start(&[
+        "--api-key",
+        KEY,
+        // The sender floods on purpose; the per-connection message rate is not the subject.
+        "--message-rate",
+        "0",
+        "--outbound-frames",
+        "4",
+        "--outbound-bytes",
+        "262144",
+        "--slow-consumer-timeout",
+        "300ms",
+    ])
+    .await;
+    let mut events = Events::open(&gw, "/admin/events", &[("x-api-key", KEY)]).await;
+    let first = events.next().await;
+    assert_eq!(first["connections"]["slowConsumersClosed"], 0);
+
+    // Nobody reads `stalled`: the kernel buffers and then its queue fill, posts to it
+    // are throttled, and once full for 300 ms it is closed with 1013.
+    let mut stalled = gw.v1(Some("alpha")).await;
+    let mut sender = gw.v1(Some("alpha")).await;
+    let blob = "x".repeat(30 * 1024);
+    for _ in 0..400 {
+        sender
+            .ok(json!({"action":"emit","room":"alpha","event":"blob","data":blob}))
+            .await;
+    }
+    assert_eq!(stalled.closed().await.map(|c| c.0), Some(1013));
+
+    let mut last = Value::Null;
+    for _ in 0..5 {
+        last = events.next().await;
+        if last["connections"]["slowConsumersClosed"] == 1 {
+            break;
+        }
+    }
+    assert_eq!(last["connections"]["slowConsumersClosed"], 1, "{last}");
+    assert!(last["fanout"]["throttled"].as_u64().unwrap() >= 1, "{last}");
+    drop((events, sender));
+    gw.stop().await;
+}
