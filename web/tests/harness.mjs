@@ -51,10 +51,11 @@ const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 /** The real gateway (`roomcast`) on a fixed port and data dir, restartable. */
 export class Gateway {
   /**
-   * @param {{bin: string, port: number, dataDir: string}} opts
+   * @param {{bin: string, port: number, dataDir: string, args?: string[]}} opts  `args`: extra flags
    */
   constructor(opts) {
     this.bin = opts.bin;
+    this.args = opts.args ?? [];
     this.port = opts.port;
     this.dataDir = opts.dataDir;
     /** @type {import('node:child_process').ChildProcess | null} */
@@ -67,11 +68,11 @@ export class Gateway {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** @param {{bin?: string, port?: number}} [opts] */
+  /** @param {{bin?: string, port?: number, args?: string[]}} [opts] */
   static async create(opts = {}) {
     const bin = opts.bin ?? process.env.ROOMCAST_BIN ?? path.join(REPO_DIR, 'target', 'debug', 'roomcast');
     const dataDir = await mkdtemp(path.join(tmpdir(), 'roomcast-web-'));
-    const gw = new Gateway({ bin: path.resolve(WEB_DIR, bin), port: opts.port ?? (await freePort()), dataDir });
+    const gw = new Gateway({ bin: path.resolve(WEB_DIR, bin), port: opts.port ?? (await freePort()), dataDir, args: opts.args });
     await gw.start();
     return gw;
   }
@@ -82,7 +83,7 @@ export class Gateway {
     for (;;) {
       const proc = spawn(
         this.bin,
-        ['--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--web-dir', WEB_DIR],
+        ['--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--web-dir', WEB_DIR, ...this.args],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
       );
       this.proc = proc;

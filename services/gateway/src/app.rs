@@ -4,6 +4,7 @@
 //! the database is closed when it returns.
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post};
 use axum::serve::ListenerExt;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -20,6 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 
+use crate::admin::activity::{ActivityQueue, RoomActivity};
+use crate::admin::recent_errors::RecentErrors;
+use crate::admin::sampler::{Sampler, Sources};
+use crate::admin::{self, AdminFeed, connects, snapshot::Knobs};
 use crate::config::Config;
 use crate::fanout::{LocalPoster, LocalQueue, PoolConfig, spawn_pool};
 use crate::http::{management, ops, publish};
@@ -66,6 +71,8 @@ pub struct Inner {
     pub connect_limiter_per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
+    /// The `/admin` page's shared snapshots.
+    pub admin: AdminFeed,
 }
 
 impl Deref for AppState {
@@ -161,6 +168,22 @@ impl Application {
         );
         spawn_history_sweep(rooms.clone(), &tasks, shutdown.clone());
 
+        let activity = Arc::new(RoomActivity::default());
+        let admin = AdminFeed::start(
+            Sampler::new(Sources {
+                metrics: metrics.clone(),
+                connections: connections.clone(),
+                members: members.clone(),
+                rooms: rooms.clone(),
+                poster: poster.clone(),
+                activity: activity.clone(),
+                errors: RecentErrors::global(),
+                knobs: Knobs::from(&config),
+            }),
+            &tasks,
+            shutdown.clone(),
+        );
+        let queue = Arc::new(ActivityQueue::new(queue, activity));
         let state = AppState(Arc::new(Inner {
             handler: Handler::new(rooms, members.clone(), queue)
                 .with_limits(config.handler_limits())
@@ -185,6 +208,7 @@ impl Application {
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
+            admin,
             config,
         }));
         let router = app(state);
@@ -249,7 +273,8 @@ fn spawn_history_sweep(
     });
 }
 
-/// The router: the game, the WebSocket API at `/{stage}`, `@connections`, publish, ops.
+/// The router: the game, the WebSocket API at `/{stage}`, `@connections`, publish, ops,
+/// `/admin`.
 pub fn app(state: AppState) -> Router {
     let stage = state.config.stage.clone();
     let web = ServeDir::new(&state.config.web_dir);
@@ -258,13 +283,17 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/config.json", get(ops::config_json))
         .route("/rooms/{room}/emit", post(publish::emit))
-        .route(&format!("/{stage}"), any(ws::connect))
+        .route(
+            &format!("/{stage}"),
+            any(ws::connect).layer(from_fn_with_state(state.clone(), connects::count)),
+        )
         .route(
             "/{stage}/@connections/{id}",
             post(management::post)
                 .get(management::get)
                 .delete(management::delete),
         )
+        .merge(admin::router(state.clone()))
         .fallback_service(web)
         .with_state(state)
 }

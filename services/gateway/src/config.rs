@@ -105,7 +105,8 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_CONNECTS_PER_SECOND_PER_IP", default_value_t = DEFAULT_CONNECTS_PER_SECOND_PER_IP)]
     pub connects_per_second_per_ip: u32,
     /// API key (header `x-api-key`) required by the server-side HTTP APIs: publish
-    /// (`POST /rooms/{room}/emit`) and `@connections`; none: both are open.
+    /// (`POST /rooms/{room}/emit`), `@connections` and `/admin` (which also takes
+    /// `?key=`); none: all are open.
     #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 

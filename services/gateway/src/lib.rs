@@ -17,7 +17,9 @@
 //! - [`store`]: room state in redb, memberships in memory.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`plan`]: `roomcast plan`, knobs and monthly cost for a workload.
+//! - [`admin`]: the live `/admin` page's data (one server-sent-events stream).
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod fanout;

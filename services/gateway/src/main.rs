@@ -2,9 +2,14 @@
 //! or `roomcast plan …`, which prints and exits.
 
 use clap::Parser;
+use roomcast_gateway::admin::recent_errors;
 use roomcast_gateway::config::Command;
 use roomcast_gateway::{Application, Config, plan};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,10 +24,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+    // The filter applies to the log only: `/admin`'s recent errors keep every WARN
+    // and ERROR even when RUST_LOG hides them.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_filter(filter))
+        .with(recent_errors::layer().with_filter(LevelFilter::WARN))
         .init();
     let (stage, host) = (config.stage.clone(), config.host);
     let app = Application::build(config).await?;

@@ -10,6 +10,11 @@ use roomcast_core::fanout::FanoutJob;
 use roomcast_core::ports::{FanoutMetrics, PostOutcome};
 use std::time::Duration;
 
+use crate::admin::latency::RecentLatency;
+
+mod totals;
+pub use totals::Totals;
+
 type Labels = Vec<(&'static str, &'static str)>;
 
 /// The gateway's metrics.
@@ -27,6 +32,10 @@ pub struct Metrics {
     retries: Counter,
     latency: Histogram,
     connections_api_posts: Counter,
+    connects: Counter,
+    connect_refusals: Family<Labels, Counter>,
+    /// The last second's delivery latencies, for `/admin` (drained by its sampler).
+    pub recent_latency: RecentLatency,
 }
 
 impl Default for Metrics {
@@ -43,6 +52,7 @@ impl Default for Metrics {
         let interrupted = Counter::default();
         let retries = Counter::default();
         let connections_api_posts = Counter::default();
+        let (connects, connect_refusals) = (Counter::default(), Family::default());
         // 1 ms .. ~33 s
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
@@ -89,6 +99,16 @@ impl Default for Metrics {
             connections_api_posts.clone(),
         );
         registry.register(
+            "ws_connects",
+            "WebSocket upgrades accepted",
+            connects.clone(),
+        );
+        registry.register(
+            "ws_connect_refusals",
+            "WebSocket connect attempts refused, by reason",
+            connect_refusals.clone(),
+        );
+        registry.register(
             "delivery_latency_seconds",
             "Time from commit to a post's delivery",
             latency.clone(),
@@ -107,6 +127,9 @@ impl Default for Metrics {
             retries,
             latency,
             connections_api_posts,
+            connects,
+            connect_refusals,
+            recent_latency: RecentLatency::default(),
         }
     }
 }
@@ -134,6 +157,18 @@ impl Metrics {
     /// A worker picked up a job.
     pub fn job(&self, job: &FanoutJob) {
         self.jobs.get_or_create(&vec![("kind", job.kind())]).inc();
+    }
+
+    /// A WebSocket connect was accepted.
+    pub fn connect(&self) {
+        self.connects.inc();
+    }
+
+    /// A WebSocket connect was refused (`rate_limited`, `unauthorized`, `bad_request`).
+    pub fn connect_refused(&self, reason: &'static str) {
+        self.connect_refusals
+            .get_or_create(&vec![("reason", reason)])
+            .inc();
     }
 
     /// A job was given up.
@@ -167,6 +202,7 @@ impl FanoutMetrics for Metrics {
             .inc_by(count as u64);
         let seconds = since_commit.as_secs_f64();
         (0..count).for_each(|_| self.latency.observe(seconds));
+        self.recent_latency.observe(since_commit, count as u64);
     }
 
     fn post(&self, outcome: PostOutcome, since_commit: Duration) {
@@ -178,7 +214,10 @@ impl FanoutMetrics for Metrics {
         };
         self.posts.get_or_create(&vec![("outcome", label)]).inc();
         match outcome {
-            PostOutcome::Delivered => self.latency.observe(since_commit.as_secs_f64()),
+            PostOutcome::Delivered => {
+                self.latency.observe(since_commit.as_secs_f64());
+                self.recent_latency.observe(since_commit, 1);
+            }
             PostOutcome::Gone => {
                 self.gone.inc();
             }

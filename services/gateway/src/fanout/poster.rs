@@ -9,6 +9,7 @@ use bytes::Bytes;
 use roomcast_core::ports::{BackendError, PostError, Poster};
 use roomcast_core::protocol::ConnectionId;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::ws::registry::{Connections, PushError};
 use crate::ws::text_frame;
@@ -16,12 +17,22 @@ use crate::ws::text_frame;
 /// Posts to live sockets through their bounded queues.
 pub struct LocalPoster {
     connections: Arc<Connections>,
+    slow_consumers: AtomicU64,
 }
 
 impl LocalPoster {
     /// A poster over `connections`.
     pub fn new(connections: Arc<Connections>) -> Self {
-        Self { connections }
+        Self {
+            connections,
+            slow_consumers: AtomicU64::new(0),
+        }
+    }
+
+    /// Connections this poster found full past the slow-consumer timeout, which closed
+    /// them with 1013 (two posts racing on one full queue may both count it).
+    pub fn slow_consumers_closed(&self) -> u64 {
+        self.slow_consumers.load(Ordering::Relaxed)
     }
 
     /// Post one frame (also used by `POST /@connections/{id}`).
@@ -38,7 +49,11 @@ impl LocalPoster {
             Err(PushError::Full) => Err(PostError::Throttled(
                 "the client side buffer is full".into(),
             )),
-            Err(PushError::SlowConsumer | PushError::Closed) => Err(PostError::Gone),
+            Err(PushError::SlowConsumer) => {
+                self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                Err(PostError::Gone)
+            }
+            Err(PushError::Closed) => Err(PostError::Gone),
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn api_key_ok(app: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// Equal bytes, without an early exit that would tell how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 
+pub mod census;
+
 /// Bounds of each connection's outbound queue.
 #[derive(Debug, Clone, Copy)]
 pub struct OutboundLimits {
