@@ -59,7 +59,7 @@
 //! }
 //! // The client's replica of the room already holds the new module.
 //! let alpha = player.state("alpha").unwrap();
-//! assert!(alpha.state.icons.contains_key(&added.id.unwrap()));
+//! assert!(alpha.state.icons.contains_key(&added.id));
 //! # player.close().await;
 //! # stop.cancel();
 //! # server.await??;
@@ -75,25 +75,28 @@ mod room_state;
 #[cfg(feature = "sqs")]
 mod sqs;
 mod tls;
+mod watermark;
 
 pub use roomcast_core::protocol;
 
 pub use roomcast_core::fanout::FanoutJob;
 pub use roomcast_core::protocol::{
-    Background, ConnectionId, Coord, ErrorCode, EventName, Icon, IconId, Image, InvalidValue,
-    ProtocolError, Ref, RoomName, RoomSummary, ServerMessage,
+    Background, ConnectionId, Coord, Epoch, ErrorCode, EventName, Icon, IconId, Image,
+    InvalidValue, Limits, Position, ProtocolError, Ref, RoomName, RoomSummary, ServerMessage,
+    UserCount, UserId,
 };
 pub use roomcast_core::state::{ApplyError, GameState, Op, PatchOutcome, RoomState as Snapshot};
 
 /// The attribute for implementing [`Transport`] (re-exported `async_trait`).
 pub use async_trait::async_trait;
 
-pub use client::{AddedIcon, Client, ClientBuilder, Event, Events, Reconnect};
+pub use client::{AddedIcon, Client, ClientBuilder, Event, Events, MembersPage, Reconnect};
 pub use error::Error;
 pub use publisher::{HttpTransport, Publisher, RoomPublisher, Transport};
 pub use room_state::{Change, RoomState, Update};
 #[cfg(feature = "sqs")]
 pub use sqs::SqsTransport;
+pub use watermark::Watermark;
 
 /// A module's content for [`Client::add_icon`] / [`Client::move_icon`], checked
 /// against the protocol's rules: `img` in `0..64`, `x` and `y` finite in

@@ -11,9 +11,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::connect::{Socket, Target, is_permanent};
-use super::{Event, Options, Shared};
-use crate::protocol::{ClientAction, ClientMessage, ProtocolError, Ref, RoomName, ServerMessage};
-use crate::{Change, Error, RoomState, Snapshot};
+use super::recovery::{Acked, Syncs};
+use super::{Event, Identity, MembersPage, Options, Room, Shared};
+use crate::protocol::{
+    ClientAction, ClientMessage, IconId, ProtocolError, Ref, RoomName, ServerMessage,
+};
+use crate::{Change, Error, Snapshot};
 
 /// Past this many requests awaiting an answer, forget those whose caller gave up.
 const MAX_PENDING: usize = 1024;
@@ -24,12 +27,17 @@ pub(crate) type ReplySender = oneshot::Sender<Result<Reply, Error>>;
 /// A request's answer.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    /// `ack` (with its version, if any).
-    Ack(Option<u64>),
+    /// `ack` (with its version and the new icon's id, if any).
+    Ack {
+        version: Option<u64>,
+        id: Option<IconId>,
+    },
     /// `ack` then `state`.
     State(Snapshot),
     /// `ack` then `rooms`.
     Rooms(Vec<crate::protocol::RoomSummary>),
+    /// `ack` then `members`.
+    Members(MembersPage),
 }
 
 /// What a request expects, and what sending it means for the rooms this client is in.
@@ -38,7 +46,8 @@ pub(crate) enum Kind {
     /// Answered by `ack`.
     Ack,
     /// `join`: the room is kept (re-joined on reconnect) from the moment it is sent;
-    /// answered by `ack` then `state`.
+    /// answered by `ack` then `state`, or by the missed frames then the `ack`
+    /// (`recovered: true`) when it carried `since`.
     Join(RoomName),
     /// `leave`: the room is dropped from the moment it is sent; answered by `ack`.
     Leave(RoomName),
@@ -46,6 +55,8 @@ pub(crate) enum Kind {
     State(RoomName),
     /// `listRooms`: `ack` then `rooms`.
     Rooms,
+    /// `listMembers`: `ack` then `members`.
+    Members(RoomName),
 }
 
 /// A request from a [`Client`](crate::Client) method, serialized with its `ref`.
@@ -72,6 +83,8 @@ enum Waiter {
     },
     /// The driver's own `join`/`getState`/`leave` to resync a room.
     Internal(RoomName),
+    /// The driver's `hello`, asking for a `welcome` the server did not volunteer.
+    Hello,
 }
 
 /// Why a session ended.
@@ -95,7 +108,15 @@ pub(crate) struct Driver {
     pending: HashMap<i64, Waiter>,
     awaiting_state: Vec<(RoomName, ReplySender)>,
     awaiting_rooms: VecDeque<ReplySender>,
+    awaiting_members: Vec<(RoomName, ReplySender)>,
     resyncing: HashSet<RoomName>,
+    /// Rooms whose join (or first `getState`) is being answered, and their held frames.
+    syncs: Syncs,
+    /// This connection's `welcome` arrived, or a `hello` asked for it.
+    welcomed: bool,
+    asked_hello: bool,
+    /// A reconnect to announce ([`Event::Reconnected`]) once its `welcome` arrives.
+    announce: bool,
     backlog: VecDeque<Outgoing>,
     closing: Vec<oneshot::Sender<()>>,
 }
@@ -119,7 +140,12 @@ impl Driver {
             pending: HashMap::new(),
             awaiting_state: Vec::new(),
             awaiting_rooms: VecDeque::new(),
+            awaiting_members: Vec::new(),
             resyncing: HashSet::new(),
+            syncs: Syncs::default(),
+            welcomed: false,
+            asked_hello: false,
+            announce: false,
             backlog: VecDeque::new(),
             closing: Vec::new(),
         }
@@ -143,7 +169,7 @@ impl Driver {
             match self.reconnect().await {
                 Some(s) => {
                     socket = s;
-                    self.emit(Event::Reconnected);
+                    self.announce = true;
                 }
                 None => break,
             }
@@ -161,6 +187,7 @@ impl Driver {
 
     /// One connection: resync the rooms, send what waited, then serve until it ends.
     async fn session(&mut self, socket: &mut Socket) -> End {
+        (self.welcomed, self.asked_hello) = (false, false);
         if self.start(socket).await.is_err() {
             return End::Lost;
         }
@@ -220,24 +247,39 @@ impl Driver {
         }
     }
 
-    /// After (re)connecting: ask for the state of every room this client is in
-    /// (`getState` for the connect room, which the server joined at connect; `join`
-    /// for the others), leave the connect room if it was left, then send the backlog.
+    /// After (re)connecting: re-join every room this client is in with `since` (its
+    /// watermark) to recover what it missed, or ask for its state when there is no
+    /// watermark yet (`getState` for the connect room, which the server joined at
+    /// connect; `join` for the others); leave the connect room if it was left; then
+    /// send the backlog.
     async fn start(&mut self, socket: &mut Socket) -> Result<(), ()> {
-        let rooms = self.shared.room_names();
+        let rooms: Vec<(RoomName, _)> = self
+            .shared
+            .rooms
+            .lock()
+            .expect("rooms")
+            .iter()
+            .map(|(name, room)| (name.clone(), room.since()))
+            .collect();
         let mut frames = Vec::new();
-        if !rooms.contains(&self.connect_room) {
+        if !rooms.iter().any(|(r, _)| *r == self.connect_room) {
             let room = self.connect_room.clone();
-            frames.push(self.internal(ClientAction::Leave { room: room.clone() }, room));
+            let action = ClientAction::Leave { room: room.clone() };
+            frames.push(self.internal(action, Waiter::Internal(room)).1);
         }
-        for room in rooms {
-            let action = if room == self.connect_room {
+        for (room, since) in rooms {
+            let action = if room == self.connect_room && since.is_none() {
                 ClientAction::GetState { room: room.clone() }
             } else {
-                ClientAction::Join { room: room.clone() }
+                ClientAction::Join {
+                    room: room.clone(),
+                    since,
+                }
             };
             self.resyncing.insert(room.clone());
-            frames.push(self.internal(action, room));
+            let (reference, frame) = self.internal(action, Waiter::Internal(room.clone()));
+            self.syncs.start(room, reference);
+            frames.push(frame);
         }
         while let Some(out) = self.backlog.pop_front() {
             frames.extend(self.prepare(out));
@@ -248,15 +290,16 @@ impl Driver {
         Ok(())
     }
 
-    /// A frame for the driver's own request about `room`, with a fresh `ref`.
-    fn internal(&mut self, action: ClientAction, room: RoomName) -> String {
+    /// A frame for the driver's own request, with a fresh `ref`.
+    fn internal(&mut self, action: ClientAction, waiter: Waiter) -> (i64, String) {
         let reference = self.shared.next_ref();
-        self.pending.insert(reference, Waiter::Internal(room));
+        self.pending.insert(reference, waiter);
         let message = ClientMessage {
             reference: Some(Ref::Number(reference)),
             action,
         };
-        serde_json::to_string(&message).expect("client messages serialize")
+        let frame = serde_json::to_string(&message).expect("client messages serialize");
+        (reference, frame)
     }
 
     /// Register a caller's request as sent and return its frame (none if the caller
@@ -269,14 +312,18 @@ impl Driver {
         {
             let mut rooms = self.shared.rooms.lock().expect("rooms");
             match &out.kind {
-                Kind::Join(room) if !rooms.contains_key(room) => {
-                    rooms.insert(room.clone(), RoomState::new(room.clone()));
-                    self.resyncing.insert(room.clone());
-                    added = true;
+                Kind::Join(room) => {
+                    if !rooms.contains_key(room) {
+                        rooms.insert(room.clone(), Room::new(room.clone()));
+                        self.resyncing.insert(room.clone());
+                        added = true;
+                    }
+                    self.syncs.start(room.clone(), out.reference);
                 }
                 Kind::Leave(room) => {
                     rooms.remove(room);
                     self.resyncing.remove(room);
+                    self.syncs.forget(room);
                 }
                 _ => {}
             }
@@ -285,7 +332,7 @@ impl Driver {
             // Callers that timed out waiting for a server that never answered.
             self.pending.retain(|_, w| match w {
                 Waiter::User { reply, .. } => !reply.is_closed(),
-                Waiter::Internal(_) => true,
+                Waiter::Internal(_) | Waiter::Hello => true,
             });
         }
         self.pending.insert(
@@ -309,24 +356,67 @@ impl Driver {
             }
         };
         let mut out = Vec::new();
+        if let Some(message) = self.syncs.hold(message) {
+            self.handle(message, &mut out);
+        }
+        out
+    }
+
+    /// One message that is not (or no longer) held: drop it if it is a duplicate,
+    /// apply it, answer the request it closes, and publish it.
+    fn handle(&mut self, message: ServerMessage, out: &mut Vec<String>) {
+        if let ServerMessage::Patch { room, .. } | ServerMessage::Event { room, .. } = &message
+            && let Some(at) = message.position()
+            && let Some(r) = self.shared.rooms.lock().expect("rooms").get_mut(room)
+            && !r.watermark.admit(at)
+        {
+            tracing::trace!(%room, offset = at.offset, "duplicate frame dropped");
+            return;
+        }
         let mut changes = Vec::new();
+        let mut after = Vec::new();
         match &message {
-            ServerMessage::Ack { reference, version } => self.on_ack(reference, *version),
+            ServerMessage::Welcome { id, user, limits } => {
+                self.welcomed = true;
+                self.shared.identity.send_replace(Some(Identity {
+                    id: id.clone(),
+                    user: user.clone(),
+                    limits: *limits,
+                }));
+            }
+            ServerMessage::Ack {
+                reference,
+                version,
+                id,
+                recovered,
+            } => {
+                self.ask_hello(out);
+                self.on_ack(reference, *version, id.clone(), *recovered, out);
+            }
             ServerMessage::Error {
                 code,
                 message: text,
                 reference,
             } => {
+                self.ask_hello(out);
                 let error = ProtocolError::new(*code, text.clone()).with_ref(reference.clone());
-                self.on_error(error);
+                after = self.on_error(error);
             }
             ServerMessage::State {
                 room,
                 version,
                 state,
+                at,
             } => {
                 self.resyncing.remove(room);
-                changes = self.replicate(room, &message, &mut out);
+                // The answer to a join (or first getState) resets the watermark.
+                let completes = self.syncs.awaits_state(room);
+                if let Some(at) = at
+                    && let Some(r) = self.shared.rooms.lock().expect("rooms").get_mut(room)
+                {
+                    r.watermark.observe_state(at, completes);
+                }
+                changes = self.replicate(room, &message, out);
                 let snapshot = Snapshot {
                     version: *version,
                     state: state.clone(),
@@ -338,11 +428,24 @@ impl Driver {
                 for (_, reply) in done {
                     let _ = reply.send(Ok(Reply::State(snapshot.clone())));
                 }
+                if completes {
+                    after = self.syncs.finish(room);
+                }
             }
-            ServerMessage::Patch { room, .. } => changes = self.replicate(room, &message, &mut out),
+            ServerMessage::Patch { room, .. } => changes = self.replicate(room, &message, out),
             ServerMessage::Rooms { rooms } => {
                 if let Some(reply) = self.awaiting_rooms.pop_front() {
                     let _ = reply.send(Ok(Reply::Rooms(rooms.clone())));
+                }
+            }
+            ServerMessage::Members { room, users, next } => {
+                if let Some(i) = self.awaiting_members.iter().position(|(r, _)| r == room) {
+                    let (_, reply) = self.awaiting_members.remove(i);
+                    let _ = reply.send(Ok(Reply::Members(MembersPage {
+                        room: room.clone(),
+                        users: users.clone(),
+                        next: next.clone(),
+                    })));
                 }
             }
             ServerMessage::Event { .. } | ServerMessage::Presence { .. } => {}
@@ -353,7 +456,11 @@ impl Driver {
             }
             _ => None,
         };
+        let welcome = matches!(message, ServerMessage::Welcome { .. });
         self.emit(Event::Message(message));
+        if welcome && std::mem::take(&mut self.announce) {
+            self.emit(Event::Reconnected);
+        }
         if let Some(room) = room {
             for change in changes {
                 self.emit(Event::Changed {
@@ -362,7 +469,19 @@ impl Driver {
                 });
             }
         }
-        out
+        for message in after {
+            self.handle(message, out);
+        }
+    }
+
+    /// Every answer comes after the connection's `welcome` (the local gateway sends it
+    /// at connect; on AWS it leads the answer to the first action): an answer without
+    /// one means the server did not volunteer it, so ask.
+    fn ask_hello(&mut self, out: &mut Vec<String>) {
+        if !self.welcomed && !self.asked_hello {
+            self.asked_hello = true;
+            out.push(self.internal(ClientAction::Hello, Waiter::Hello).1);
+        }
     }
 
     /// Feed a `state`/`patch` to the room's replica (if this client is in the room);
@@ -376,36 +495,76 @@ impl Driver {
         let update = {
             let mut rooms = self.shared.rooms.lock().expect("rooms");
             match rooms.get_mut(room) {
-                Some(replica) => replica.apply(message),
+                Some(r) => r.replica.apply(message),
                 None => return Vec::new(),
             }
         };
         if update.resync && self.resyncing.insert(room.clone()) {
             tracing::debug!(%room, "version gap; asking for the state");
-            out.push(self.internal(ClientAction::GetState { room: room.clone() }, room.clone()));
+            let action = ClientAction::GetState { room: room.clone() };
+            out.push(self.internal(action, Waiter::Internal(room.clone())).1);
         }
         update.changes
     }
 
-    fn on_ack(&mut self, reference: &Ref, version: Option<u64>) {
+    fn on_ack(
+        &mut self,
+        reference: &Ref,
+        version: Option<u64>,
+        id: Option<IconId>,
+        recovered: Option<bool>,
+        out: &mut Vec<String>,
+    ) {
         let Ref::Number(n) = reference else { return };
+        if let Some(Acked::Recovered(room, held)) = self.syncs.acked(*n, recovered) {
+            // The missed frames came before this ack: they go first, in offset order,
+            // with the live frames held meanwhile (the watermark drops the duplicates).
+            self.resyncing.remove(&room);
+            for message in held {
+                self.handle(message, out);
+            }
+        }
         match self.pending.remove(n) {
             Some(Waiter::User { kind, reply, .. }) => match kind {
                 Kind::Ack | Kind::Leave(_) => {
-                    let _ = reply.send(Ok(Reply::Ack(version)));
+                    let _ = reply.send(Ok(Reply::Ack { version, id }));
+                }
+                Kind::Join(room) if recovered == Some(true) => {
+                    // No state follows: the replica, now caught up, is the answer.
+                    let held = self
+                        .shared
+                        .rooms
+                        .lock()
+                        .expect("rooms")
+                        .get(&room)
+                        .and_then(|r| r.replica.snapshot().cloned());
+                    match held {
+                        Some(snapshot) => {
+                            let _ = reply.send(Ok(Reply::State(snapshot)));
+                        }
+                        None => {
+                            // Left and re-joined meanwhile: ask for the state.
+                            let action = ClientAction::GetState { room: room.clone() };
+                            out.push(self.internal(action, Waiter::Internal(room.clone())).1);
+                            self.awaiting_state.push((room, reply));
+                        }
+                    }
                 }
                 Kind::Join(room) | Kind::State(room) => self.awaiting_state.push((room, reply)),
                 Kind::Rooms => self.awaiting_rooms.push_back(reply),
+                Kind::Members(room) => self.awaiting_members.push((room, reply)),
             },
-            Some(Waiter::Internal(_)) | None => {}
+            Some(Waiter::Internal(_) | Waiter::Hello) | None => {}
         }
     }
 
-    fn on_error(&mut self, error: ProtocolError) {
+    /// A request failed; returns the frames its room held if it was a sync.
+    fn on_error(&mut self, error: ProtocolError) -> Vec<ServerMessage> {
         let Some(Ref::Number(n)) = &error.reference else {
             tracing::warn!(%error, "the server reported an error");
-            return;
+            return Vec::new();
         };
+        let held = self.syncs.failed(*n);
         match self.pending.remove(n) {
             Some(Waiter::User { kind, reply, added }) => {
                 if let (Kind::Join(room), true) = (&kind, added) {
@@ -418,8 +577,15 @@ impl Driver {
                 tracing::warn!(%room, %error, "resync request refused");
                 self.resyncing.remove(&room);
             }
+            Some(Waiter::Hello) => {
+                tracing::warn!(%error, "hello refused; the connection's id stays unknown");
+                if std::mem::take(&mut self.announce) {
+                    self.emit(Event::Reconnected);
+                }
+            }
             None => {}
         }
+        held
     }
 
     /// A frame that is not a `roomcast.v1` message this client knows. If it answers
@@ -451,7 +617,11 @@ impl Driver {
         for reply in self.awaiting_rooms.drain(..) {
             let _ = reply.send(Err(Error::ConnectionLost));
         }
+        for (_, reply) in self.awaiting_members.drain(..) {
+            let _ = reply.send(Err(Error::ConnectionLost));
+        }
         self.resyncing.clear();
+        self.syncs.clear();
     }
 
     /// Reconnect with backoff; requests made meanwhile wait in the backlog (each

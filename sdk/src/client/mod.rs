@@ -2,6 +2,7 @@
 
 mod connect;
 mod driver;
+mod recovery;
 
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
@@ -13,17 +14,18 @@ use std::time::Duration;
 
 use futures::Stream;
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use self::connect::Target;
 pub(crate) use self::connect::error_body;
 use self::driver::{Command, Driver, Kind, Outgoing, Reply};
+pub(crate) use self::recovery::Room;
 use crate::protocol::limits::MAX_FRAME_BYTES;
 use crate::protocol::{
-    Background, ClientAction, ClientMessage, EventName, Icon, IconId, Ref, RoomName, RoomSummary,
-    ServerMessage,
+    Background, ClientAction, ClientMessage, ConnectionId, EventName, Icon, IconId, Limits,
+    Position, Ref, RoomName, RoomSummary, ServerMessage, UserCount, UserId,
 };
-use crate::{Change, Error, Op, RoomState, Snapshot};
+use crate::{Change, Error, Snapshot};
 
 /// A connection to a roomcast WebSocket API (the local gateway's `ws://…/dev`, or API
 /// Gateway's `wss://…/{stage}`) speaking `roomcast.v1`.
@@ -78,10 +80,20 @@ struct Inner {
 
 /// What the handles and the driver share.
 pub(crate) struct Shared {
-    /// The rooms this client is in, with their replicas.
-    pub(crate) rooms: Mutex<HashMap<RoomName, RoomState>>,
+    /// The rooms this client is in, with their replicas and history positions.
+    pub(crate) rooms: Mutex<HashMap<RoomName, Room>>,
+    /// The current connection's `welcome` (the last one's while reconnecting).
+    pub(crate) identity: watch::Sender<Option<Identity>>,
     next_ref: AtomicI64,
     pub(crate) closed: AtomicBool,
+}
+
+/// Who the connection is, from its `welcome`.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) id: ConnectionId,
+    pub(crate) user: UserId,
+    pub(crate) limits: Limits,
 }
 
 impl Shared {
@@ -114,7 +126,9 @@ pub enum Event {
     /// The connection dropped. Unless it was closed by the server normally, the client
     /// is reconnecting.
     Disconnected,
-    /// The client reconnected; its rooms are being re-joined and their states follow.
+    /// The client reconnected and the new connection's `welcome` arrived
+    /// ([`Client::id`] is the new id); its rooms are being re-joined, each recovering
+    /// what it missed (`join` with `since`) or resyncing its state.
     Reconnected,
     /// This stream fell behind and missed this many events (see
     /// [`ClientBuilder::event_buffer`]).
@@ -272,7 +286,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Connect. The first connection is not retried: its error is returned.
+    /// Connect, and wait for the connection's `welcome` (so [`Client::id`] is known;
+    /// both within the connect timeout). The first connection is not retried: its
+    /// error is returned.
     pub async fn connect(self) -> Result<Client, Error> {
         let room = self.room.map(RoomName::parse).transpose()?;
         let target = Target::new(
@@ -283,11 +299,13 @@ impl ClientBuilder {
         )?;
         let socket = target.open().await?;
         let connect_room = room.unwrap_or_else(RoomName::default_room);
+        let (identity, mut welcomed) = watch::channel(None);
         let shared = Arc::new(Shared {
             rooms: Mutex::new(HashMap::from([(
                 connect_room.clone(),
-                RoomState::new(connect_room.clone()),
+                Room::new(connect_room.clone()),
             )])),
+            identity,
             next_ref: AtomicI64::new(1),
             closed: AtomicBool::new(false),
         });
@@ -305,6 +323,13 @@ impl ClientBuilder {
             shared.clone(),
         );
         tokio::spawn(driver.run(socket));
+        // The driver asks with `hello` if the server does not volunteer the welcome.
+        // An error here means the driver stopped (gave up, or the server closed).
+        match tokio::time::timeout(self.connect_timeout, welcomed.wait_for(Option::is_some)).await {
+            Err(_) => return Err(Error::ConnectTimeout(self.connect_timeout)),
+            Ok(Err(_)) => return Err(Error::Closed),
+            Ok(Ok(_)) => {}
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 commands: commands_tx,
@@ -331,10 +356,20 @@ impl IntoFuture for ClientBuilder {
 pub struct AddedIcon {
     /// The room version the new icon produced.
     pub version: u64,
-    /// The id the server gave the icon. The server sends it only in the `patch`, so
-    /// the client knows it when it is in the room and that patch arrived within the
-    /// request timeout; otherwise `None`.
-    pub id: Option<IconId>,
+    /// The id the server gave the icon (the `ack` carries it).
+    pub id: IconId,
+}
+
+/// One page of a room's users, the answer to [`Client::list_members`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembersPage {
+    /// The room.
+    pub room: RoomName,
+    /// Users (a token's `sub`, or `anonymous:<connection id>`) with how many of the
+    /// room's connections are theirs.
+    pub users: Vec<UserCount>,
+    /// Pass to [`Client::list_members_after`] for the next page; `None` on the last.
+    pub next: Option<UserId>,
 }
 
 impl Client {
@@ -377,7 +412,45 @@ impl Client {
         rooms
             .iter()
             .find(|(r, _)| r.as_str() == room.as_ref())
-            .and_then(|(_, replica)| replica.snapshot().cloned())
+            .and_then(|(_, r)| r.replica.snapshot().cloned())
+    }
+
+    /// Where this client stands in `room`'s history: the offset up to which it has
+    /// every patch and event, in its epoch (what it sends as `join`'s `since`).
+    pub fn position(&self, room: impl AsRef<str>) -> Option<Position> {
+        let rooms = self.inner.shared.rooms.lock().expect("rooms");
+        rooms
+            .iter()
+            .find(|(r, _)| r.as_str() == room.as_ref())
+            .and_then(|(_, r)| r.watermark.position())
+    }
+
+    /// This connection's id, as others see it in an event's `from` (from the server's
+    /// `welcome`). It changes with every reconnect: after [`Event::Reconnected`] it is
+    /// the new connection's; while reconnecting it is the lost one's.
+    pub fn id(&self) -> ConnectionId {
+        self.identity().id
+    }
+
+    /// The user this connection belongs to: the token's `sub`, or
+    /// `anonymous:<connection id>` without a token (presence counts users by it).
+    pub fn user(&self) -> UserId {
+        self.identity().user
+    }
+
+    /// The limits the server applies to this connection (rooms, sizes, message rate,
+    /// how much history a room keeps for recovery).
+    pub fn limits(&self) -> Limits {
+        self.identity().limits
+    }
+
+    fn identity(&self) -> Identity {
+        self.inner
+            .shared
+            .identity
+            .borrow()
+            .clone()
+            .expect("connect returns once the welcome arrived")
     }
 
     /// The rooms this client is in (re-joined on reconnect): its connect room and
@@ -395,10 +468,27 @@ impl Client {
 
     /// Join `room`: receive its patches, events and presence from now on, and get its
     /// state. The room is kept (re-joined after a reconnect) until [`Client::leave`].
+    ///
+    /// Joining a room this client is already in asks with `since` for what it missed
+    /// (as every re-join after a reconnect does): when the server still has it, the
+    /// missed frames arrive as events and the state returned is the replica's.
     pub async fn join(&self, room: impl AsRef<str>) -> Result<Snapshot, Error> {
         let room = RoomName::parse(room.as_ref())?;
+        // Read now, sent a moment later: if the watermark moves meanwhile, the server
+        // only sends a few frames more, which the watermark drops.
+        let since = self
+            .inner
+            .shared
+            .rooms
+            .lock()
+            .expect("rooms")
+            .get(&room)
+            .and_then(Room::since);
         let kind = Kind::Join(room.clone());
-        expect_state(self.request(ClientAction::Join { room }, kind).await?)
+        expect_state(
+            self.request(ClientAction::Join { room, since }, kind)
+                .await?,
+        )
     }
 
     /// Leave `room`: stop receiving its messages and stop keeping its state.
@@ -430,43 +520,21 @@ impl Client {
         )
     }
 
-    /// Place a module; the server assigns its id (see [`AddedIcon::id`]).
+    /// Place a module; returns the version it produced and the id the server gave it.
     pub async fn add_icon(&self, room: impl AsRef<str>, icon: Icon) -> Result<AddedIcon, Error> {
         let room = RoomName::parse(room.as_ref())?;
-        // Subscribed before sending, so the patch is seen even if it beats the ack.
-        let mut events = self.inner.events.resubscribe();
-        let deadline = tokio::time::Instant::now() + self.inner.request_timeout;
-        let joined = self
-            .inner
-            .shared
-            .rooms
-            .lock()
-            .expect("rooms")
-            .contains_key(&room);
-        let action = ClientAction::AddIcon {
-            room: room.clone(),
-            icon,
-        };
-        let version = versioned(self.request(action, Kind::Ack).await?)?;
-        if !joined {
-            return Ok(AddedIcon { version, id: None });
+        match self
+            .request(ClientAction::AddIcon { room, icon }, Kind::Ack)
+            .await?
+        {
+            Reply::Ack {
+                version: Some(version),
+                id: Some(id),
+            } => Ok(AddedIcon { version, id }),
+            Reply::Ack { version: None, .. } => Err(Error::MissingVersion),
+            Reply::Ack { id: None, .. } => Err(Error::MissingIconId),
+            other => unreachable!("addIcon answered {other:?}"),
         }
-        let find = async {
-            loop {
-                match events.recv().await {
-                    Ok(Event::Message(ServerMessage::Patch {
-                        room: r,
-                        version: v,
-                        op: Op::AddIcon { id, .. },
-                    })) if r == room && v == version => return Some(id),
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        };
-        let id = tokio::time::timeout_at(deadline, find).await.ok().flatten();
-        Ok(AddedIcon { version, id })
     }
 
     /// Move (or re-image) module `id`; returns the version the change produced. An id
@@ -545,6 +613,35 @@ impl Client {
         }
     }
 
+    /// The first page of `room`'s users with their connection counts (up to 100 a
+    /// page; one user's tabs and devices count once). The room's membership is not
+    /// needed. Page on with [`Client::list_members_after`].
+    pub async fn list_members(&self, room: impl AsRef<str>) -> Result<MembersPage, Error> {
+        self.members_page(room.as_ref(), None).await
+    }
+
+    /// The page of `room`'s users after `cursor` (a page's [`MembersPage::next`]).
+    pub async fn list_members_after(
+        &self,
+        room: impl AsRef<str>,
+        cursor: &UserId,
+    ) -> Result<MembersPage, Error> {
+        self.members_page(room.as_ref(), Some(cursor.to_string()))
+            .await
+    }
+
+    async fn members_page(&self, room: &str, cursor: Option<String>) -> Result<MembersPage, Error> {
+        let room = RoomName::parse(room)?;
+        let kind = Kind::Members(room.clone());
+        match self
+            .request(ClientAction::ListMembers { room, cursor }, kind)
+            .await?
+        {
+            Reply::Members(page) => Ok(page),
+            other => unreachable!("listMembers answered {other:?}"),
+        }
+    }
+
     /// Close the connection (politely) and stop; requests still waiting fail with
     /// [`Error::Closed`] or [`Error::ConnectionLost`], and event streams end.
     pub async fn close(&self) {
@@ -606,8 +703,11 @@ fn expect_state(reply: Reply) -> Result<Snapshot, Error> {
 
 fn versioned(reply: Reply) -> Result<u64, Error> {
     match reply {
-        Reply::Ack(Some(version)) => Ok(version),
-        Reply::Ack(None) => Err(Error::MissingVersion),
+        Reply::Ack {
+            version: Some(version),
+            ..
+        } => Ok(version),
+        Reply::Ack { version: None, .. } => Err(Error::MissingVersion),
         other => unreachable!("a change answered {other:?}"),
     }
 }
