@@ -7,10 +7,14 @@
 //!   [`get_state`](Client::get_state), the game actions
 //!   ([`change_background`](Client::change_background), [`add_icon`](Client::add_icon),
 //!   [`move_icon`](Client::move_icon), [`delete_icon`](Client::delete_icon)),
-//!   [`emit`](Client::emit), [`list_rooms`](Client::list_rooms), a `Stream` of typed
-//!   server messages ([`Client::events`]), requests that resolve on their `ack` or fail
-//!   with the server's error code, and automatic reconnect that re-joins every room and
-//!   resyncs its state by version.
+//!   [`emit`](Client::emit), [`list_rooms`](Client::list_rooms),
+//!   [`list_members`](Client::list_members), its own [`id`](Client::id) and
+//!   [`user`](Client::user), a `Stream` of typed server messages ([`Client::events`]),
+//!   requests that resolve on their `ack` or fail with the server's error code, and
+//!   automatic reconnect that re-joins every room with `since` to recover exactly what
+//!   it missed (or resyncs its state by version when the server no longer has it).
+//! - [`Watermark`]: one room's place in its history (offset and epoch), dropping
+//!   duplicate and already-seen frames; the client keeps one per room.
 //! - [`RoomState`]: one room's state kept by the version rule (apply `version + 1`,
 //!   drop older, resync on a gap). The client keeps one per room; use it directly with
 //!   your own message loop.
