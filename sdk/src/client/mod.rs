@@ -45,9 +45,10 @@ use crate::{Change, Error, Snapshot};
 ///   ([`Reconnect`]) and re-joins every room with `since` (its [`Client::position`]):
 ///   the missed patches and events arrive as events, once and in order, before any
 ///   live frame of the room; when the server no longer has them, the room's state
-///   resyncs the replica by version. Either way no patch is applied twice or skipped. Requests made while disconnected are sent once
-///   reconnected (if their timeout has not run out); requests that were in flight fail
-///   with [`Error::ConnectionLost`] (they may or may not have taken effect).
+///   resyncs the replica by version. Either way no patch is applied twice or skipped.
+///   Requests made while disconnected are sent once reconnected (if their timeout has
+///   not run out); requests that were in flight fail with [`Error::ConnectionLost`]
+///   (they may or may not have taken effect).
 ///
 /// ```no_run
 /// use futures::StreamExt;
