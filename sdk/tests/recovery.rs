@@ -1,6 +1,7 @@
 //! A client whose socket is cut while the room moves on reconnects, re-joins with
 //! `since` and receives exactly what it missed: every event and patch once, in order,
-//! and no state.
+//! and no state. When the room's history no longer holds it all, the re-join says
+//! `recovered: false` and the state resyncs the replica instead.
 
 mod common;
 
@@ -24,14 +25,111 @@ enum Seen {
 
 #[tokio::test]
 async fn a_cut_socket_recovers_exactly_the_missed_events_and_patches() {
-    tokio::time::timeout(6 * WAIT, scenario())
+    let away = tokio::time::timeout(6 * WAIT, scenario(&[]))
         .await
         .expect("the scenario finishes in time");
+    let frames = away.frames();
+    eprintln!(
+        "recovery: sent {EVENTS} events + {PATCHES} patches while away; received {} events + {} \
+         patches (+ the marker), {} state frames, recovered acks {:?}, position {} -> {}",
+        away.count(|s| matches!(s, Seen::Event(_))) - 1,
+        away.count(|s| matches!(s, Seen::Patch(_))),
+        away.count(|s| matches!(s, Seen::State(_))),
+        away.acks(),
+        away.before,
+        away.after,
+    );
+    let mut expected = away.sent.clone();
+    expected.push(Seen::Event(json!("end")));
+    assert_eq!(
+        frames, expected,
+        "exactly the missed frames, in order, once"
+    );
+    // One join, recovered; its ack closes the recovery (the missed frames come first).
+    assert_eq!(away.acks(), [Some(true)], "{:?}", away.seen);
+    let ack = away
+        .seen
+        .iter()
+        .position(|s| matches!(s, Seen::Recovered(_)));
+    assert!(
+        ack >= Some(away.sent.len()),
+        "the ack before a missed frame: {:?}",
+        away.seen
+    );
+    assert_eq!(
+        away.count(|s| matches!(s, Seen::State(_))),
+        0,
+        "no state resync"
+    );
+    assert_eq!(away.after, away.before + (EVENTS + PATCHES) as u64 + 1);
 }
 
-async fn scenario() {
+#[tokio::test]
+async fn without_the_history_the_rejoin_resyncs_by_state() {
+    // 20 entries kept: the 60 missed are not all there any more.
+    let away = tokio::time::timeout(6 * WAIT, scenario(&["--history-size", "20"]))
+        .await
+        .expect("the scenario finishes in time");
+    eprintln!(
+        "recovery with 20 entries of history: {} events + {} patches of the 60 missed \
+         delivered, states {:?}, recovered acks {:?}",
+        away.count(|s| matches!(s, Seen::Event(_))) - 1,
+        away.count(|s| matches!(s, Seen::Patch(_))),
+        away.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::State(_)))
+            .collect::<Vec<_>>(),
+        away.acks(),
+    );
+    assert_eq!(away.acks(), [Some(false)], "{:?}", away.seen);
+    let version = 1 + PATCHES as u64;
+    assert_eq!(
+        away.frames(),
+        [Seen::Event(json!("end"))],
+        "no missed frame, only what came after"
+    );
+    assert_eq!(
+        away.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::State(_)))
+            .collect::<Vec<_>>(),
+        [&Seen::State(version)]
+    );
+    assert_eq!(away.after, away.before + (EVENTS + PATCHES) as u64 + 1);
+}
+
+/// What A saw from the cut on, what B sent meanwhile, and A's offsets in alpha.
+struct Away {
+    seen: Vec<Seen>,
+    sent: Vec<Seen>,
+    before: u64,
+    after: u64,
+}
+
+impl Away {
+    fn frames(&self) -> Vec<Seen> {
+        let frame = |s: &&Seen| matches!(s, Seen::Event(_) | Seen::Patch(_));
+        self.seen.iter().filter(frame).cloned().collect()
+    }
+
+    fn count(&self, f: impl Fn(&Seen) -> bool) -> usize {
+        self.seen.iter().filter(|s| f(s)).count()
+    }
+
+    fn acks(&self) -> Vec<Option<bool>> {
+        let ack = |s: &Seen| match s {
+            Seen::Recovered(r) => Some(*r),
+            _ => None,
+        };
+        self.seen.iter().filter_map(ack).collect()
+    }
+}
+
+/// A in alpha through a proxy, B in alpha directly: A's socket is cut, B sends 50
+/// events and 10 patches, A comes back; B then sends a marker A must get after them.
+async fn scenario(flags: &[&str]) -> Away {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &[]).await;
+    let gw = Gateway::start(dir.path(), 0, flags).await;
     let proxy = Proxy::start(gw.port).await;
     let a = client_at(&proxy.ws_url(), "alpha", None).await;
     let mut events = a.events();
@@ -60,7 +158,7 @@ async fn scenario() {
         b.emit("alpha", "n", json!(i)).await.unwrap();
         sent.push(Seen::Event(json!(i)));
         if i % (EVENTS / PATCHES) == EVENTS / PATCHES - 1 {
-            let bg = background((i / 5) as i64).unwrap();
+            let bg = background((i / 5 + 1) as i64).unwrap();
             version = b.change_background("alpha", bg).await.unwrap();
             sent.push(Seen::Patch(version));
         }
@@ -78,63 +176,26 @@ async fn scenario() {
     app_event_named(&mut events, json!("end")).await;
     replica_reaches(&a, &mut events, "alpha", version).await;
 
-    let seen = log.lock().unwrap().clone();
-    let recovered = seen
-        .iter()
-        .filter(|s| matches!(s, Seen::Recovered(_)))
-        .count();
-    let states = seen.iter().filter(|s| matches!(s, Seen::State(_))).count();
-    let frames: Vec<Seen> = seen
-        .iter()
-        .filter(|s| matches!(s, Seen::Event(_) | Seen::Patch(_)))
-        .cloned()
-        .collect();
-    let events_seen = frames
-        .iter()
-        .filter(|s| matches!(s, Seen::Event(_)))
-        .count();
-    eprintln!(
-        "recovery: sent {} events + {} patches while away; received {} events + {} patches \
-         (+ the marker), {} state frames, {} recovered acks, position {:?} -> {:?}",
-        EVENTS,
-        PATCHES,
-        events_seen - 1,
-        frames.len() - events_seen,
-        states,
-        recovered,
-        before.offset,
-        a.position("alpha").map(|p| p.offset),
-    );
-    let mut expected = sent.clone();
-    expected.push(Seen::Event(json!("end")));
-    assert_eq!(
-        frames, expected,
-        "exactly the missed frames, in order, once"
-    );
-    // One join, recovered; its ack closes the recovery (the missed frames come first).
-    let acks: Vec<usize> = (0..seen.len())
-        .filter(|&i| matches!(seen[i], Seen::Recovered(_)))
-        .collect();
-    assert_eq!(acks.len(), 1, "{seen:?}");
-    assert_eq!(seen[acks[0]], Seen::Recovered(Some(true)));
-    assert!(
-        acks[0] >= sent.len(),
-        "the ack before a missed frame: {seen:?}"
-    );
-    assert_eq!(states, 0, "no state resync: {seen:?}");
     let after = a.position("alpha").unwrap();
     assert_eq!(after.epoch, before.epoch);
-    assert_eq!(after.offset, before.offset + (EVENTS + PATCHES) as u64 + 1);
-    // The replica is the server's state.
+    // The replica is the server's state either way.
     assert_eq!(
         a.state("alpha").unwrap(),
         b.get_state("alpha").await.unwrap()
     );
 
     a.close().await;
+    // The recorder has everything once A's stream ended.
     recording.await.unwrap();
+    let seen = log.lock().unwrap().clone();
     b.close().await;
     gw.stop().await;
+    Away {
+        seen,
+        sent,
+        before: before.offset,
+        after: after.offset,
+    }
 }
 
 /// Record A's alpha frames (and its joins' `recovered`) until the stream ends.
