@@ -96,6 +96,11 @@ impl MemoryMembers {
             .unwrap_or_default()
     }
 
+    /// Whether `id` is connected.
+    pub fn is_connected(&self, id: &ConnectionId) -> bool {
+        self.lock().connections.contains_key(id)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         lock(&self.inner)
     }
@@ -347,10 +352,11 @@ impl MemoryRooms {
             .unwrap_or_default()
     }
 
-    /// Every room ever written.
+    /// Every room whose state was ever written (a room with only events has none).
     pub fn all(&self) -> BTreeMap<RoomName, RoomState> {
         lock(&self.rooms)
             .iter()
+            .filter(|(_, r)| r.state.version > 0)
             .map(|(name, r)| (name.clone(), r.state.clone()))
             .collect()
     }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 
 use roomcast_core::auth::RoomAccess;
 use roomcast_core::fanout::{Broadcaster, FanoutConfig, FanoutJob, RoomJob, ShardJob, now_ms};
+use roomcast_core::history::{ChangeId, History};
+use roomcast_core::memory::{MemoryMembers, MemoryRooms};
 use roomcast_core::ports::{
-    BackendError, CommitError, FanoutMetrics, FanoutQueue, Member, MembersPage, MembershipStore,
-    PostError, PostOutcome, Poster, RoomStore,
+    BackendError, CommitError, Committed, FanoutMetrics, FanoutQueue, Headcount, Left, Member,
+    MembersPage, MembershipStore, PostError, PostOutcome, Poster, RoomStore, Snapshot, UsersPage,
 };
 use roomcast_core::presence::PresencePolicy;
 use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
 use roomcast_core::protocol::{
-    ConnectionId, Protocol, PublishRequest, RoomName, RoomSummary, ServerMessage,
+    ConnectionId, Position, Protocol, PublishRequest, RoomName, RoomSummary, ServerMessage, UserId,
 };
 use roomcast_core::state::{Op, RoomState};
 use roomcast_core::{Handler, Session};
@@ -32,23 +34,16 @@ fn boom(context: &str) -> BackendError {
     BackendError::new(context, "injected failure")
 }
 
-/// Memberships in sorted maps, paged with a real cursor: the id of the last member of
-/// the previous page (exclusive), like DynamoDB's `LastEvaluatedKey`.
+/// Core's in-memory membership store (paged with a real cursor: the id of the last
+/// member of the previous page, exclusive, like DynamoDB's `LastEvaluatedKey`), with
+/// injectable failures and a log of the pages read and the connections disconnected.
 #[derive(Default)]
 struct Members {
-    inner: Mutex<MembersInner>,
-    fail: AtomicBool,
-}
-
-#[derive(Default)]
-struct MembersInner {
-    connections: BTreeMap<ConnectionId, Protocol>,
-    rooms: BTreeMap<RoomName, BTreeMap<ConnectionId, Protocol>>,
+    inner: MemoryMembers,
     /// Every `members` call: (cursor, limit, returned count).
-    pages: Vec<(Option<String>, usize, usize)>,
-    disconnects: Vec<ConnectionId>,
-    /// Pending presence marks.
-    presence: BTreeMap<RoomName, u64>,
+    pages: Mutex<Vec<(Option<String>, usize, usize)>>,
+    disconnects: Mutex<Vec<ConnectionId>>,
+    fail: AtomicBool,
 }
 
 impl Members {
@@ -68,36 +63,34 @@ impl Members {
         n: usize,
         protocol: Protocol,
     ) -> Vec<ConnectionId> {
-        let mut inner = self.inner.lock().unwrap();
         (0..n)
             .map(|i| {
                 let id = ConnectionId::parse(format!("{prefix}{i:04}")).unwrap();
-                inner.connections.insert(id.clone(), protocol);
-                inner
-                    .rooms
-                    .entry(room.clone())
-                    .or_default()
-                    .insert(id.clone(), protocol);
+                let member = Member {
+                    user: UserId::anonymous(&id),
+                    id: id.clone(),
+                    protocol,
+                };
+                // The memory store completes on the first poll.
+                futures::executor::block_on(async {
+                    self.inner.connect(&member).await.unwrap();
+                    self.inner.join(room, &member).await.unwrap();
+                });
                 id
             })
             .collect()
     }
 
     fn ids_in(&self, room: &RoomName) -> Vec<ConnectionId> {
-        let inner = self.inner.lock().unwrap();
-        inner
-            .rooms
-            .get(room)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+        self.inner.ids_in(room)
     }
 
     fn is_connected(&self, id: &ConnectionId) -> bool {
-        self.inner.lock().unwrap().connections.contains_key(id)
+        self.inner.is_connected(id)
     }
 
     fn pages(&self) -> Vec<(Option<String>, usize, usize)> {
-        self.inner.lock().unwrap().pages.clone()
+        self.pages.lock().unwrap().clone()
     }
 }
 
@@ -105,54 +98,27 @@ impl Members {
 impl MembershipStore for Members {
     async fn connect(&self, member: &Member) -> Result<(), BackendError> {
         self.check()?;
-        self.inner
-            .lock()
-            .unwrap()
-            .connections
-            .insert(member.id.clone(), member.protocol);
-        Ok(())
+        self.inner.connect(member).await
     }
 
-    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<RoomSummary>, BackendError> {
+    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<Left>, BackendError> {
         self.check()?;
-        let mut inner = self.inner.lock().unwrap();
-        inner.disconnects.push(id.clone());
-        inner.connections.remove(id);
-        let mut left = Vec::new();
-        for (room, members) in inner.rooms.iter_mut() {
-            if members.remove(id).is_some() {
-                left.push(RoomSummary {
-                    room: room.clone(),
-                    members: members.len() as u32,
-                });
-            }
-        }
-        inner.rooms.retain(|_, m| !m.is_empty());
-        Ok(left)
+        self.disconnects.lock().unwrap().push(id.clone());
+        self.inner.disconnect(id).await
     }
 
-    async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError> {
+    async fn join(&self, room: &RoomName, member: &Member) -> Result<Headcount, BackendError> {
         self.check()?;
-        let mut inner = self.inner.lock().unwrap();
-        let members = inner.rooms.entry(room.clone()).or_default();
-        members.insert(member.id.clone(), member.protocol);
-        Ok(members.len() as u32)
+        self.inner.join(room, member).await
     }
 
-    async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError> {
+    async fn leave(
+        &self,
+        room: &RoomName,
+        id: &ConnectionId,
+    ) -> Result<Option<Headcount>, BackendError> {
         self.check()?;
-        let mut inner = self.inner.lock().unwrap();
-        let Some(members) = inner.rooms.get_mut(room) else {
-            return Ok(None);
-        };
-        if members.remove(id).is_none() {
-            return Ok(None);
-        }
-        let count = members.len() as u32;
-        if count == 0 {
-            inner.rooms.remove(room);
-        }
-        Ok(Some(count))
+        self.inner.leave(room, id).await
     }
 
     async fn members(
@@ -163,49 +129,24 @@ impl MembershipStore for Members {
     ) -> Result<MembersPage, BackendError> {
         self.check()?;
         assert!(limit > 0, "a page of zero members never ends");
-        let mut inner = self.inner.lock().unwrap();
-        let all: Vec<Member> = match inner.rooms.get(room) {
-            None => vec![],
-            Some(members) => {
-                let start = cursor
-                    .as_ref()
-                    .map(|c| ConnectionId::parse(c.clone()).unwrap());
-                members
-                    .iter()
-                    .filter(|(id, _)| start.as_ref().is_none_or(|s| *id > s))
-                    .take(limit + 1)
-                    .map(|(id, protocol)| Member {
-                        id: id.clone(),
-                        protocol: *protocol,
-                    })
-                    .collect()
-            }
-        };
-        let more = all.len() > limit;
-        let members: Vec<Member> = all.into_iter().take(limit).collect();
-        let next = if more {
-            members.last().map(|m| m.id.as_str().to_owned())
-        } else {
-            None
-        };
-        inner.pages.push((cursor, limit, members.len()));
-        Ok(MembersPage { members, next })
+        let page = self.inner.members(room, cursor.clone(), limit).await?;
+        (self.pages.lock().unwrap()).push((cursor, limit, page.members.len()));
+        Ok(page)
+    }
+
+    async fn users(
+        &self,
+        room: &RoomName,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<UsersPage, BackendError> {
+        self.check()?;
+        self.inner.users(room, after, limit).await
     }
 
     async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError> {
         self.check()?;
-        let inner = self.inner.lock().unwrap();
-        let mut rooms: Vec<RoomSummary> = inner
-            .rooms
-            .iter()
-            .map(|(room, m)| RoomSummary {
-                room: room.clone(),
-                members: m.len() as u32,
-            })
-            .collect();
-        rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));
-        rooms.truncate(limit);
-        Ok(rooms)
+        self.inner.rooms(limit).await
     }
 
     async fn mark_presence(
@@ -215,67 +156,71 @@ impl MembershipStore for Members {
         stale_before: u64,
     ) -> Result<bool, BackendError> {
         self.check()?;
-        let mut inner = self.inner.lock().unwrap();
-        if inner.presence.get(room).is_some_and(|&m| m >= stale_before) {
-            return Ok(false);
-        }
-        inner.presence.insert(room.clone(), mark);
-        Ok(true)
+        self.inner.mark_presence(room, mark, stale_before).await
     }
 
-    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError> {
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<Headcount, BackendError> {
         self.check()?;
-        let mut inner = self.inner.lock().unwrap();
-        if inner.presence.get(room) == Some(&mark) {
-            inner.presence.remove(room);
-        }
-        Ok(inner.rooms.get(room).map_or(0, |m| m.len() as u32))
+        self.inner.take_presence(room, mark).await
     }
 }
 
-/// Room states in a map; commits go through `RoomState::apply` under one lock, so they
-/// are atomic and never lose each other.
+/// Core's in-memory room store, with injectable failures.
 struct Rooms {
-    states: Mutex<HashMap<RoomName, RoomState>>,
-    icon_cap: usize,
+    inner: MemoryRooms,
     fail: AtomicBool,
 }
 
 impl Rooms {
     fn with_cap(icon_cap: usize) -> Self {
         Self {
-            states: Mutex::default(),
-            icon_cap,
+            inner: MemoryRooms::new(icon_cap),
             fail: AtomicBool::new(false),
         }
     }
 
     fn get(&self, room: &RoomName) -> RoomState {
-        self.states
-            .lock()
-            .unwrap()
-            .get(room)
-            .cloned()
-            .unwrap_or_default()
+        self.inner.get(room)
+    }
+
+    fn check(&self, what: &str) -> Result<(), BackendError> {
+        match self.fail.load(Ordering::SeqCst) {
+            true => Err(boom(what)),
+            false => Ok(()),
+        }
     }
 }
 
 #[async_trait]
 impl RoomStore for Rooms {
-    async fn load(&self, room: &RoomName) -> Result<RoomState, BackendError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(boom("room store load"));
-        }
-        Ok(self.get(room))
+    async fn load(&self, room: &RoomName) -> Result<Snapshot, BackendError> {
+        self.check("room store load")?;
+        self.inner.load(room).await
     }
 
-    async fn commit(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(boom("room store commit").into());
-        }
-        let mut states = self.states.lock().unwrap();
-        let state = states.entry(room.clone()).or_default();
-        Ok(state.apply(op, self.icon_cap)?)
+    async fn commit(
+        &self,
+        room: &RoomName,
+        op: &Op,
+        change: &ChangeId,
+    ) -> Result<Committed, CommitError> {
+        self.check("room store commit")?;
+        self.inner.commit(room, op, change).await
+    }
+
+    async fn append(
+        &self,
+        room: &RoomName,
+        event: &ServerMessage,
+        change: &ChangeId,
+    ) -> Result<Position, BackendError> {
+        self.check("room store append")?;
+        self.inner.append(room, event, change).await
+    }
+
+    async fn history(&self, room: &RoomName, after: u64) -> Result<History, BackendError> {
+        self.check("room store history")?;
+        self.inner.history(room, after).await
     }
 }
 
@@ -832,7 +777,7 @@ async fn mixed_room(
     let seed_ids = w.members.populate(&alpha, "s", seed, Protocol::Seed);
     let bg = roomcast_core::protocol::Background::parse(5).unwrap();
     w.rooms
-        .commit(&alpha, &Op::ChangeBackground { bg })
+        .commit(&alpha, &Op::ChangeBackground { bg }, &ChangeId::generate())
         .await
         .unwrap();
     let seed_frame = w.rooms.get(&alpha).state.to_seed();
@@ -921,6 +866,7 @@ async fn gone_connections_are_removed_and_counted() {
             &Member {
                 id: ids[0].clone(),
                 protocol: Protocol::V1,
+                user: UserId::anonymous(&ids[0]),
             },
         )
         .await
@@ -1303,16 +1249,29 @@ impl MembershipStore for LoggingMembers {
         self.inner.connect(member).await
     }
 
-    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<RoomSummary>, BackendError> {
+    async fn disconnect(&self, id: &ConnectionId) -> Result<Vec<Left>, BackendError> {
         self.inner.disconnect(id).await
     }
 
-    async fn join(&self, room: &RoomName, member: &Member) -> Result<u32, BackendError> {
+    async fn join(&self, room: &RoomName, member: &Member) -> Result<Headcount, BackendError> {
         self.inner.join(room, member).await
     }
 
-    async fn leave(&self, room: &RoomName, id: &ConnectionId) -> Result<Option<u32>, BackendError> {
+    async fn leave(
+        &self,
+        room: &RoomName,
+        id: &ConnectionId,
+    ) -> Result<Option<Headcount>, BackendError> {
         self.inner.leave(room, id).await
+    }
+
+    async fn users(
+        &self,
+        room: &RoomName,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<UsersPage, BackendError> {
+        self.inner.users(room, after, limit).await
     }
 
     async fn members(
@@ -1346,7 +1305,7 @@ impl MembershipStore for LoggingMembers {
         self.inner.mark_presence(room, mark, stale_before).await
     }
 
-    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<u32, BackendError> {
+    async fn take_presence(&self, room: &RoomName, mark: u64) -> Result<Headcount, BackendError> {
         self.inner.take_presence(room, mark).await
     }
 }
@@ -1388,8 +1347,10 @@ async fn logged_room(alpha: &RoomName, n: usize) -> (Arc<LoggingMembers>, Arc<Mu
         } else {
             Protocol::V1
         };
+        let id = conn(&format!("m{i:05}"));
         let member = Member {
-            id: conn(&format!("m{i:05}")),
+            user: UserId::anonymous(&id),
+            id,
             protocol,
         };
         store.connect(&member).await.unwrap();
@@ -1423,7 +1384,7 @@ async fn a_large_room_is_enqueued_shard_by_shard_while_it_is_paged() {
     let alpha = room("alpha");
     let bg = roomcast_core::protocol::Background::parse(5).unwrap();
     w.rooms
-        .commit(&alpha, &Op::ChangeBackground { bg })
+        .commit(&alpha, &Op::ChangeBackground { bg }, &ChangeId::generate())
         .await
         .unwrap();
     let frame_seed = w.rooms.get(&alpha).state.to_seed();
@@ -1563,6 +1524,7 @@ async fn a_page_failure_mid_plan_fails_the_job_and_its_retry_covers_the_whole_ro
 fn session(id: &str, protocol: Protocol) -> Session {
     Session {
         id: conn(id),
+        user: UserId::anonymous(&conn(id)),
         protocol,
         room: RoomName::default_room(),
         access: RoomAccess::Any,
@@ -1589,6 +1551,7 @@ async fn join_returns_the_ack_and_the_state_and_announces_presence() {
             &Op::ChangeBackground {
                 bg: roomcast_core::protocol::Background::parse(4).unwrap(),
             },
+            &ChangeId::generate(),
         )
         .await
         .unwrap();
@@ -1606,11 +1569,12 @@ async fn join_returns_the_ack_and_the_state_and_announces_presence() {
     );
     assert_eq!(
         v1(&replies[1]),
-        json!({"type": "state", "room": "alpha", "version": 1, "state": {"bg": 4, "icons": {}}})
+        json!({"type": "state", "room": "alpha", "version": 1, "state": {"bg": 4, "icons": {}},
+               "offset": 1, "epoch": w.rooms.inner.epoch().as_str()})
     );
     assert_eq!(
         v1(&replies[2]),
-        json!({"type": "presence", "room": "alpha", "members": 2}),
+        json!({"type": "presence", "room": "alpha", "members": 2, "users": 2}),
         "the joiner learns the count with its answer"
     );
     assert!(w.members.ids_in(&alpha).contains(&me.id));
@@ -1636,7 +1600,7 @@ async fn join_returns_the_ack_and_the_state_and_announces_presence() {
         .map(|(id, p)| (id, serde_json::from_str(&p).unwrap()))
         .collect();
     got.sort_by(|a, b| a.0.cmp(&b.0));
-    let presence = json!({"type": "presence", "room": "alpha", "members": 2});
+    let presence = json!({"type": "presence", "room": "alpha", "members": 2, "users": 2});
     assert_eq!(
         got,
         vec![
@@ -1659,11 +1623,12 @@ async fn join_without_a_ref_returns_only_the_state() {
     assert_eq!(replies.len(), 2);
     assert_eq!(
         v1(&replies[0]),
-        json!({"type": "state", "room": "fresh", "version": 0, "state": {"bg": 0, "icons": {}}})
+        json!({"type": "state", "room": "fresh", "version": 0, "state": {"bg": 0, "icons": {}},
+               "offset": 0, "epoch": w.rooms.inner.epoch().as_str()})
     );
     assert_eq!(
         v1(&replies[1]),
-        json!({"type": "presence", "room": "fresh", "members": 1})
+        json!({"type": "presence", "room": "fresh", "members": 1, "users": 1})
     );
 }
 
@@ -1682,9 +1647,19 @@ async fn a_mutation_commits_and_enqueues_its_patch() {
         .await;
 
     assert_eq!(replies.len(), 1);
+    let created = w
+        .rooms
+        .get(&alpha)
+        .state
+        .icons
+        .keys()
+        .next()
+        .cloned()
+        .unwrap();
     assert_eq!(
         v1(&replies[0]),
-        json!({"type": "ack", "ref": "r7", "version": 1})
+        json!({"type": "ack", "ref": "r7", "version": 1, "id": created.as_str()}),
+        "the ack names the icon the server created"
     );
     let stored = w.rooms.get(&alpha);
     assert_eq!(stored.version, 1);
@@ -1707,7 +1682,8 @@ async fn a_mutation_commits_and_enqueues_its_patch() {
     assert_eq!(
         payload(job),
         json!({"type": "patch", "room": "alpha", "version": 1,
-               "op": {"addIcon": {"id": id.as_str(), "img": 3, "x": 400, "y": 400}}})
+               "op": {"addIcon": {"id": id.as_str(), "img": 3, "x": 400, "y": 400}},
+               "offset": 1, "epoch": w.rooms.inner.epoch().as_str()})
     );
 
     // The next change is the next version.
@@ -1725,7 +1701,8 @@ async fn a_mutation_commits_and_enqueues_its_patch() {
     assert_eq!(jobs[0].version, Some(2));
     assert_eq!(
         payload(&jobs[0]),
-        json!({"type": "patch", "room": "alpha", "version": 2, "op": {"changeBackground": {"bg": 9}}})
+        json!({"type": "patch", "room": "alpha", "version": 2, "op": {"changeBackground": {"bg": 9}},
+               "offset": 2, "epoch": w.rooms.inner.epoch().as_str()})
     );
 
     // Move and delete the icon by its id.
@@ -1854,7 +1831,10 @@ async fn emit_leaves_the_sender_out_by_default() {
     assert_eq!((jobs[0].version, jobs[0].seed_state), (None, false));
     assert_eq!(
         jobs[0].payload,
-        r#"{"type":"event","room":"alpha","event":"chat","data":{"text":"hi"},"from":"me"}"#
+        format!(
+            r#"{{"type":"event","room":"alpha","event":"chat","data":{{"text":"hi"}},"from":"me","offset":1,"epoch":"{}"}}"#,
+            w.rooms.inner.epoch()
+        )
     );
     assert_eq!(
         w.rooms.get(&room("alpha")),
@@ -1917,7 +1897,7 @@ async fn bad_frames_get_an_error_and_touch_nothing() {
         );
     }
     assert_eq!(w.queue.len(), 0);
-    assert!(w.rooms.states.lock().unwrap().is_empty());
+    assert!(w.rooms.inner.all().is_empty());
     assert!(w.members.ids_in(&room("alpha")).is_empty());
 }
 
@@ -2029,8 +2009,13 @@ async fn connect_and_disconnect_announce_presence() {
     let owed = h.connect(&a).await.unwrap();
     assert_eq!(
         owed.iter().map(v1).collect::<Vec<_>>(),
-        vec![json!({"type": "presence", "room": "lobby", "members": 1})],
-        "the new connection is owed its connect room's count"
+        vec![
+            json!({"type": "welcome", "id": "a", "user": "anonymous:a", "limits": {
+                "maxRooms": 50, "maxEmitBytes": 65536, "maxFrameBytes": 32768,
+                "messageRate": 100, "messageBurst": 200, "historySize": 100, "historySeconds": 120}}),
+            json!({"type": "presence", "room": "lobby", "members": 1, "users": 1})
+        ],
+        "the new connection is owed its welcome, then its connect room's count"
     );
     assert!(w.members.is_connected(&a.id));
     assert_eq!(w.members.ids_in(&room("lobby")), vec![a.id.clone()]);
@@ -2067,7 +2052,10 @@ async fn publish_sends_an_event_from_nobody_to_everyone() {
     assert_eq!(jobs[0].except, None);
     assert_eq!(
         jobs[0].payload,
-        r#"{"type":"event","room":"alpha","event":"round","data":{"n":3},"from":null}"#
+        format!(
+            r#"{{"type":"event","room":"alpha","event":"round","data":{{"n":3}},"from":null,"offset":1,"epoch":"{}"}}"#,
+            w.rooms.inner.epoch()
+        )
     );
 }
 
@@ -2186,10 +2174,13 @@ async fn a_change_reaches_every_member_in_its_own_protocol() {
         let report = b.run(&job).await.unwrap();
         assert!(report.retry.is_empty());
     }
-    let expected_patch =
-        r#"{"type":"patch","room":"alpha","version":1,"op":{"changeBackground":{"bg":6}}}"#;
-    let expected_event =
-        r#"{"type":"event","room":"alpha","event":"hello","data":1,"from":"editor"}"#;
+    let epoch = w.rooms.inner.epoch();
+    let expected_patch = format!(
+        r#"{{"type":"patch","room":"alpha","version":1,"op":{{"changeBackground":{{"bg":6}}}},"offset":2,"epoch":"{epoch}"}}"#
+    );
+    let expected_event = format!(
+        r#"{{"type":"event","room":"alpha","event":"hello","data":1,"from":"editor","offset":1,"epoch":"{epoch}"}}"#
+    );
     assert_eq!(
         w.poster.payloads_for(&editor.id),
         vec![expected_patch.to_owned()],
@@ -2230,9 +2221,11 @@ async fn a_change_to_a_large_room_reaches_everyone_through_shards() {
         pending = w.queue.take();
     }
     assert_eq!(rounds, 2, "room job, then its shard jobs");
-    let expected =
-        r#"{"type":"patch","room":"alpha","version":1,"op":{"changeBackground":{"bg":3}}}"#;
-    assert_delivered_once(&w.poster, &ids, expected);
+    let expected = format!(
+        r#"{{"type":"patch","room":"alpha","version":1,"op":{{"changeBackground":{{"bg":3}}}},"offset":1,"epoch":"{}"}}"#,
+        w.rooms.inner.epoch()
+    );
+    assert_delivered_once(&w.poster, &ids, &expected);
 }
 
 #[tokio::test]

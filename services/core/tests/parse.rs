@@ -53,7 +53,7 @@ fn the_test_icon_id_is_valid() {
 fn join_leave_and_get_state_parse_with_a_string_ref() {
     let m = parse_v1(r#"{"action":"join","room":"alpha","ref":"r1"}"#);
     assert_eq!(m.reference, text_ref("r1"));
-    assert!(matches!(m.action, ClientAction::Join { room: r } if r == room("alpha")));
+    assert!(matches!(m.action, ClientAction::Join { room: r, .. } if r == room("alpha")));
 
     let m = parse_v1(r#"{"action":"leave","room":"alpha","ref":"r2"}"#);
     assert_eq!(m.reference, text_ref("r2"));
@@ -317,13 +317,13 @@ fn envelope_details_do_not_matter() {
         "\n\t {\"ref\" : \"z\" ,\r\n \"room\":\"\\u0061lpha\", \"action\" : \"join\", \"extra\": {\"x\": [1]} }  \n",
     );
     assert_eq!(m.reference, text_ref("z"));
-    assert!(matches!(m.action, ClientAction::Join { room: r } if r == room("alpha")));
+    assert!(matches!(m.action, ClientAction::Join { room: r, .. } if r == room("alpha")));
     // Room names at the limits of the rule.
     let long = "x".repeat(64);
     let m = parse_v1(&format!(r#"{{"action":"join","room":"{long}"}}"#));
-    assert!(matches!(m.action, ClientAction::Join { room: r } if r.as_str() == long));
+    assert!(matches!(m.action, ClientAction::Join { room: r, .. } if r.as_str() == long));
     let m = parse_v1(r#"{"action":"join","room":"A-b_9"}"#);
-    assert!(matches!(m.action, ClientAction::Join { room: r } if r.as_str() == "A-b_9"));
+    assert!(matches!(m.action, ClientAction::Join { room: r, .. } if r.as_str() == "A-b_9"));
 }
 
 #[test]
@@ -348,7 +348,7 @@ fn the_seed_default_room_fills_a_missing_room_only() {
     let m = seed(r#"{"action":"emit","event":"e"}"#);
     assert!(matches!(m.action, ClientAction::Emit { room: r, .. } if r == base));
     let m = seed(r#"{"action":"join","room":null}"#);
-    assert!(matches!(m.action, ClientAction::Join { room: r } if r == base));
+    assert!(matches!(m.action, ClientAction::Join { room: r, .. } if r == base));
     // An explicit room wins.
     let m = seed(r#"{"action":"getState","room":"other"}"#);
     assert!(matches!(m.action, ClientAction::GetState { room: r } if r == room("other")));
@@ -793,6 +793,8 @@ fn all_messages() -> Vec<ServerMessage> {
         ServerMessage::Ack {
             reference: Ref::Text("r7".into()),
             version: Some(13),
+            id: None,
+            recovered: None,
         },
         ServerMessage::Patch {
             room: room("alpha"),
@@ -800,21 +802,25 @@ fn all_messages() -> Vec<ServerMessage> {
             op: Op::ChangeBackground {
                 bg: Background::parse(1).unwrap(),
             },
+            at: None,
         },
         ServerMessage::State {
             room: room("alpha"),
             version: 13,
             state: sample_state(),
+            at: None,
         },
         ServerMessage::Event {
             room: room("alpha"),
             event: EventName::parse("chat").unwrap(),
             data: raw("1"),
             from: None,
+            at: None,
         },
         ServerMessage::Presence {
             room: room("alpha"),
             members: 3,
+            users: 3,
         },
         ServerMessage::Rooms { rooms: vec![] },
         ServerMessage::from(ProtocolError::new(ErrorCode::Internal, "oops")),
@@ -826,11 +832,15 @@ fn ack_renders_with_ref_and_version() {
     let ack = ServerMessage::Ack {
         reference: Ref::Text("r7".into()),
         version: Some(13),
+        id: None,
+        recovered: None,
     };
     assert_eq!(ack.to_v1(), r#"{"type":"ack","ref":"r7","version":13}"#);
     let ack = ServerMessage::Ack {
         reference: Ref::Number(7),
         version: None,
+        id: None,
+        recovered: None,
     };
     assert_eq!(
         ack.to_v1(),
@@ -848,6 +858,7 @@ fn patch_renders_with_a_one_key_op() {
             id: icon_id(),
             icon: icon(3, 400.0, 400.0),
         },
+        at: None,
     };
     assert_eq!(
         patch.to_v1(),
@@ -879,6 +890,7 @@ fn patch_renders_with_a_one_key_op() {
             room: room("alpha"),
             version: 2,
             op: op.clone(),
+            at: None,
         };
         let v: serde_json::Value = serde_json::from_str(&message.to_v1()).unwrap();
         assert_eq!(
@@ -896,6 +908,7 @@ fn state_renders_as_in_the_brief() {
         room: room("alpha"),
         version: 13,
         state: sample_state(),
+        at: None,
     };
     assert_eq!(
         state.to_v1(),
@@ -907,6 +920,7 @@ fn state_renders_as_in_the_brief() {
         room: room("fresh"),
         version: 0,
         state: GameState::default(),
+        at: None,
     };
     assert_eq!(
         empty.to_v1(),
@@ -922,6 +936,7 @@ fn event_renders_with_verbatim_data_and_from() {
         event: EventName::parse("chat").unwrap(),
         data: raw(r#"{"text":"hi"}"#),
         from: Some(from),
+        at: None,
     };
     assert_eq!(
         event.to_v1(),
@@ -933,6 +948,7 @@ fn event_renders_with_verbatim_data_and_from() {
         event: EventName::parse("tick").unwrap(),
         data: raw(r#"{ "n" : 1.50 }"#),
         from: None,
+        at: None,
     };
     assert_eq!(
         event.to_v1(),
@@ -945,10 +961,11 @@ fn presence_rooms_and_error_render_as_in_the_brief() {
     let presence = ServerMessage::Presence {
         room: room("alpha"),
         members: 3,
+        users: 2,
     };
     assert_eq!(
         presence.to_v1(),
-        r#"{"type":"presence","room":"alpha","members":3}"#
+        r#"{"type":"presence","room":"alpha","members":3,"users":2}"#
     );
 
     let rooms = ServerMessage::Rooms {
@@ -1008,6 +1025,7 @@ fn seed_rendering_is_the_bare_state_or_a_message() {
         room: room("alpha"),
         version: 13,
         state: sample_state(),
+        at: None,
     };
     assert_eq!(
         state.to_seed().unwrap(),

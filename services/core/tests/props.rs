@@ -122,6 +122,7 @@ fn room(i: usize) -> RoomName {
 fn sessions() -> Vec<Session> {
     (0..CLIENTS)
         .map(|i| Session {
+            user: roomcast_core::protocol::UserId::parse(format!("user{i}")).unwrap(),
             id: ConnectionId::parse(format!("client{i}")).unwrap(),
             protocol: if i == 2 { Protocol::Seed } else { Protocol::V1 },
             room: room(0),
@@ -175,6 +176,8 @@ async fn send(world: &World, session: &Session, n: usize, step: &Step) -> Sent {
             ServerMessage::Ack {
                 reference: Ref::Number(got),
                 version: Some(version),
+                recovered: None,
+                ..
             },
         ] if *got == n as i64 => Ok(*version),
         [
@@ -275,7 +278,10 @@ fn check(cap: usize, steps: &[Step], concurrent: bool) -> Result<(), TestCaseErr
             panic!("the handler enqueues room jobs only");
         };
         let message: ServerMessage = serde_json::from_str(&job.payload).expect("payload reads");
-        let ServerMessage::Patch { room, version, op } = message else {
+        let ServerMessage::Patch {
+            room, version, op, ..
+        } = message
+        else {
             panic!("only patches are fanned out here: {}", job.payload);
         };
         prop_assert_eq!(&room, &job.room);

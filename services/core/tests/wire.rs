@@ -3,8 +3,9 @@
 //! such as the SDK relies on).
 
 use roomcast_core::protocol::{
-    Background, ClientAction, ClientMessage, ConnectionId, Coord, ErrorCode, EventName, Icon,
-    IconId, Image, ProtocolError, PublishRequest, Ref, RoomName, RoomSummary, ServerMessage,
+    Background, ClientAction, ClientMessage, ConnectionId, Coord, Epoch, ErrorCode, EventName,
+    Icon, IconId, Image, Position, ProtocolError, PublishRequest, Ref, RoomName, RoomSummary,
+    ServerMessage,
 };
 use roomcast_core::state::{GameState, Op};
 use serde_json::json;
@@ -25,7 +26,26 @@ fn icon(img: i64, x: f64, y: f64) -> Icon {
 fn every_action() -> Vec<ClientAction> {
     let id = IconId::generate();
     vec![
-        ClientAction::Join { room: room() },
+        ClientAction::Join {
+            room: room(),
+            since: None,
+        },
+        ClientAction::Join {
+            room: room(),
+            since: Some(Position {
+                offset: 42,
+                epoch: Epoch::generate(),
+            }),
+        },
+        ClientAction::ListMembers {
+            room: room(),
+            cursor: Some("alice".into()),
+        },
+        ClientAction::ListMembers {
+            room: room(),
+            cursor: None,
+        },
+        ClientAction::Hello,
         ClientAction::Leave { room: room() },
         ClientAction::GetState { room: room() },
         ClientAction::ChangeBackground {
@@ -134,6 +154,7 @@ fn every_server_message() -> Vec<ServerMessage> {
             room: room(),
             version: 13,
             state,
+            at: None,
         },
         ServerMessage::Patch {
             room: room(),
@@ -142,22 +163,26 @@ fn every_server_message() -> Vec<ServerMessage> {
                 id,
                 icon: icon(1, -5.0, 6.0),
             },
+            at: None,
         },
         ServerMessage::Event {
             room: room(),
             event: EventName::parse("chat").unwrap(),
             data: RawValue::from_string(r#"{"text":"hi"}"#.into()).unwrap(),
             from: Some(ConnectionId::generate()),
+            at: None,
         },
         ServerMessage::Event {
             room: room(),
             event: EventName::parse("news").unwrap(),
             data: RawValue::from_string("null".into()).unwrap(),
             from: None,
+            at: None,
         },
         ServerMessage::Presence {
             room: room(),
             members: 3,
+            users: 3,
         },
         ServerMessage::Rooms {
             rooms: vec![RoomSummary {
@@ -168,10 +193,14 @@ fn every_server_message() -> Vec<ServerMessage> {
         ServerMessage::Ack {
             reference: Ref::Text("r7".into()),
             version: Some(13),
+            id: None,
+            recovered: None,
         },
         ServerMessage::Ack {
             reference: Ref::Number(8),
             version: None,
+            id: None,
+            recovered: None,
         },
         ProtocolError::new(ErrorCode::InvalidRoom, RoomName::RULE)
             .with_ref(Some(Ref::Text("r8".into())))
@@ -196,11 +225,15 @@ fn every_server_message_deserializes_from_its_v1_frame() {
 #[test]
 fn the_documented_examples_deserialize() {
     let frames = [
+        r#"{"type":"welcome","id":"3MankGZJTPZhs4QHa1XKfK9Ax2T","user":"alice","limits":{"maxRooms":50,"maxEmitBytes":65536,"maxFrameBytes":32768,"messageRate":100,"messageBurst":200,"historySize":100,"historySeconds":120}}"#,
         r#"{"type":"ack","ref":"r7","version":13}"#,
-        r#"{"type":"patch","room":"alpha","version":13,"op":{"addIcon":{"id":"icon3MankMC0w82wnPvdBZMx7e7o737","img":3,"x":400,"y":400}}}"#,
-        r#"{"type":"state","room":"alpha","version":13,"state":{"bg":4,"icons":{"icon3MankMC0w82wnPvdBZMx7e7o737":{"img":3,"x":400,"y":400}}}}"#,
-        r#"{"type":"event","room":"alpha","event":"chat","data":{"text":"hi"},"from":"3MankGZJTPZhs4QHa1XKfK9Ax2T"}"#,
-        r#"{"type":"presence","room":"alpha","members":3}"#,
+        r#"{"type":"ack","ref":"r7","version":13,"id":"icon3MankMC0w82wnPvdBZMx7e7o737"}"#,
+        r#"{"type":"ack","ref":"j1","recovered":true}"#,
+        r#"{"type":"patch","room":"alpha","version":13,"op":{"addIcon":{"id":"icon3MankMC0w82wnPvdBZMx7e7o737","img":3,"x":400,"y":400}},"offset":21,"epoch":"3MankG0Ad8yyQsyS5PikwcK7aV1"}"#,
+        r#"{"type":"state","room":"alpha","version":13,"state":{"bg":4,"icons":{"icon3MankMC0w82wnPvdBZMx7e7o737":{"img":3,"x":400,"y":400}}},"offset":21,"epoch":"3MankG0Ad8yyQsyS5PikwcK7aV1"}"#,
+        r#"{"type":"event","room":"alpha","event":"chat","data":{"text":"hi"},"from":"3MankGZJTPZhs4QHa1XKfK9Ax2T","offset":22,"epoch":"3MankG0Ad8yyQsyS5PikwcK7aV1"}"#,
+        r#"{"type":"presence","room":"alpha","members":3,"users":2}"#,
+        r#"{"type":"members","room":"alpha","users":[{"user":"alice","connections":2},{"user":"anonymous:3MankGZJTPZhs4QHa1XKfK9Ax2T","connections":1}],"next":"anonymous:3MankGZJTPZhs4QHa1XKfK9Ax2T"}"#,
         r#"{"type":"rooms","rooms":[{"room":"alpha","members":3},{"room":"beta","members":1}]}"#,
         r#"{"type":"error","code":"invalid_room","message":"room must match [A-Za-z0-9_-]{1,64}","ref":"r8"}"#,
     ];

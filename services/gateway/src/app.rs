@@ -120,7 +120,11 @@ impl Application {
             ),
             Some(v) => tracing::info!(verifier = ?v, "connect tokens required"),
         }
-        let rooms = Arc::new(EmbeddedStore::open(&config.data_dir, config.icon_cap)?);
+        let rooms = Arc::new(EmbeddedStore::open_with_history(
+            &config.data_dir,
+            config.icon_cap,
+            config.history(),
+        )?);
         let members = Arc::new(MemoryMembers::default());
         let connections = Arc::new(Connections::default());
         let poster = Arc::new(LocalPoster::new(connections.clone()));
@@ -156,7 +160,9 @@ impl Application {
         let state = AppState(Arc::new(Inner {
             handler: Handler::new(rooms, members.clone(), queue)
                 .with_limits(config.handler_limits())
-                .with_presence(config.presence()),
+                .with_presence(config.presence())
+                .with_history(config.history())
+                .with_message_rate(config.message_rate()),
             port,
             members,
             connections,

@@ -2,7 +2,7 @@
 //!
 //! Settings the Lambdas share use the same bare environment names as there — the four
 //! fan-out knobs (`SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`, `RATE_LIMIT`), presence
-//! (`PRESENCE_INTERVAL`, `PRESENCE_BUDGET`), the
+//! (`PRESENCE_INTERVAL`, `PRESENCE_BUDGET`), history (`HISTORY_SIZE`, `HISTORY_TTL`), the
 //! abuse limits (`MESSAGE_RATE`, `MESSAGE_BURST`, `MESSAGE_STRIKES`, `MAX_ROOMS`,
 //! `MAX_EMIT_BYTES`) and `JWT_*` — so one `.env` serves both homes; everything else is
 //! `ROOMCAST_*`. docs/security.md lists every limit.
@@ -10,6 +10,7 @@
 use clap::Parser;
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
+use roomcast_core::history::{self, HistoryPolicy};
 use roomcast_core::presence::{self, PresencePolicy};
 use roomcast_core::protocol::limits;
 use std::net::IpAddr;
@@ -68,6 +69,14 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_BUDGET", default_value_t = presence::DEFAULT_PRESENCE_BUDGET,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub presence_budget: u32,
+    /// History entries (patches and events) each room keeps for clients that
+    /// reconnect with `since` (0: none, a reconnect always gets the state).
+    #[arg(long, env = "HISTORY_SIZE", default_value_t = history::DEFAULT_HISTORY_SIZE,
+          value_parser = parse_history_size)]
+    pub history_size: usize,
+    /// How long a history entry stays recoverable.
+    #[arg(long, env = "HISTORY_TTL", default_value = "2m", value_parser = parse_history_ttl)]
+    pub history_ttl: Duration,
 
     /// Close a connection that sent nothing for this long (API Gateway: 10 min).
     #[arg(long, env = "ROOMCAST_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
@@ -152,6 +161,7 @@ impl std::fmt::Debug for Config {
             .field("post_concurrency", &self.post_concurrency)
             .field("rate_limit", &self.rate_limit)
             .field("presence", &self.presence())
+            .field("history", &self.history())
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("icon_cap", &self.icon_cap)
@@ -190,6 +200,20 @@ fn parse_presence_interval(s: &str) -> Result<Duration, String> {
         .and_then(PresencePolicy::check_interval)
 }
 
+/// A count in core's range ([`HistoryPolicy::check_size`]).
+fn parse_history_size(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .map_err(|e| e.to_string())
+        .and_then(HistoryPolicy::check_size)
+}
+
+/// A duration in core's range ([`HistoryPolicy::check_ttl`]).
+fn parse_history_ttl(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| e.to_string())
+        .and_then(HistoryPolicy::check_ttl)
+}
+
 fn parse_stage(s: &str) -> Result<String, String> {
     if !s.is_empty()
         && s.len() <= 128
@@ -221,6 +245,14 @@ impl Config {
         PresencePolicy {
             interval: self.presence_interval,
             budget: self.presence_budget,
+        }
+    }
+
+    /// How much history rooms keep.
+    pub fn history(&self) -> HistoryPolicy {
+        HistoryPolicy {
+            size: self.history_size,
+            ttl: self.history_ttl,
         }
     }
 

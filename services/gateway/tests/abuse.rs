@@ -276,7 +276,7 @@ async fn connects_per_second_per_ip_refuse_one_address_and_not_the_others() {
 async fn the_api_key_guards_connections_as_it_guards_publish() {
     let gw = Gateway::start(&["--api-key", "k3y-for-servers"]).await;
     let mut c = gw.v1(Some("alpha")).await;
-    let id = c.id("alpha").await;
+    let id = c.id().await;
     let path = format!("/dev/@connections/{id}");
     let frame = r#"{"type":"event","room":"alpha","event":"hello","data":1,"from":null}"#;
     for (method, headers) in [
@@ -311,7 +311,7 @@ async fn connection_ids_are_distinct_and_random_through_the_real_server() {
     for i in 0..40 {
         let room = format!("r{i}");
         let mut c = gw.v1(Some(&room)).await;
-        let id = c.id(&room).await;
+        let id = c.id().await;
         assert_eq!(id.len(), 27, "{id}");
         assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
         assert!(ids.insert(id), "an id repeated");

@@ -285,7 +285,7 @@ async fn members_answering_410_are_cleaned_up_and_the_rest_get_every_version() {
     for (i, c) in clients.iter_mut().take(2).enumerate() {
         let own = format!("me-{i}");
         c.ok(json!({"action":"join","room":own})).await;
-        let id = c.id(&own).await;
+        let id = c.id().await;
         c.ok(json!({"action":"leave","room":own})).await;
         gone.lock().unwrap().insert(id);
     }

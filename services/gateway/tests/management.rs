@@ -22,7 +22,7 @@ async fn the_aws_sdk_posts_inspects_and_deletes_a_connection() {
     let gw = Gateway::start(&[]).await;
     let api = management(&gw, "dev");
     let mut client = gw.v1(Some("alpha")).await;
-    let id = client.id("alpha").await;
+    let id = client.id().await;
 
     api.post_to_connection()
         .connection_id(&id)

@@ -133,7 +133,7 @@ async fn emit_reaches_the_others_and_the_sender_only_when_asked() {
     let mut a = gw.v1(Some("alpha")).await;
     let mut b = gw.v1(Some("alpha")).await;
     let mut outsider = gw.v1(Some("beta")).await;
-    let a_id = a.id("alpha").await;
+    let a_id = a.id().await;
 
     a.ok(json!({"action":"emit","room":"alpha","event":"chat","data":{"text":"hi"}}))
         .await;

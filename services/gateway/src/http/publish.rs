@@ -44,9 +44,9 @@ pub async fn emit(
     }
     let event = request.event.clone();
     match app.handler.publish(room.clone(), request).await {
-        Ok(()) => (
+        Ok(at) => (
             StatusCode::ACCEPTED,
-            Json(json!({ "room": room, "event": event })),
+            Json(json!({ "room": room, "event": event, "offset": at.offset, "epoch": at.epoch })),
         )
             .into_response(),
         Err(e) => error_response(

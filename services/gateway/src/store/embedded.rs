@@ -3,12 +3,20 @@
 //!
 //! Rooms are cached in memory once read. A per-room async mutex serializes commits to
 //! one room (the version must go up by exactly one) while rooms commit in parallel.
+//!
+//! Each room's history (core's [`RoomLog`]) lives in memory only, under the same
+//! mutex, so offsets follow commit order. Writing every event to disk would cost a
+//! durable write per `emit`, which emits never paid before; instead the store has one
+//! epoch per process, and a restart tells clients, by its new epoch, that the history
+//! behind their offsets is gone (they get the state, which redb kept).
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 use redb::{Database, ReadableDatabase, TableDefinition};
-use roomcast_core::ports::{BackendError, CommitError, RoomStore};
-use roomcast_core::protocol::{Background, Icon, IconId, RoomName};
+use roomcast_core::fanout::now_ms;
+use roomcast_core::history::{ChangeId, History, HistoryPolicy, RoomLog};
+use roomcast_core::ports::{BackendError, CommitError, Committed, RoomStore, Snapshot};
+use roomcast_core::protocol::{Background, Epoch, Icon, IconId, Position, RoomName, ServerMessage};
 use roomcast_core::state::{GameState, Op, RoomState};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -44,16 +52,35 @@ pub enum OpenError {
     },
 }
 
-/// Durable room state for the local gateway.
+/// One room in memory: its state once read, and its history.
+#[derive(Default)]
+struct Slot {
+    state: Option<RoomState>,
+    log: RoomLog,
+}
+
+/// Durable room state for the local gateway, with each room's history in memory.
 pub struct EmbeddedStore {
     db: Arc<Database>,
-    rooms: DashMap<RoomName, Arc<Mutex<Option<RoomState>>>>,
+    rooms: DashMap<RoomName, Arc<Mutex<Slot>>>,
     icon_cap: usize,
+    history: HistoryPolicy,
+    /// This process's history epoch.
+    epoch: Epoch,
 }
 
 impl EmbeddedStore {
     /// Open (or create) `rooms.redb` under `dir`.
     pub fn open(dir: &Path, icon_cap: usize) -> Result<Self, OpenError> {
+        Self::open_with_history(dir, icon_cap, HistoryPolicy::default())
+    }
+
+    /// [`EmbeddedStore::open`], keeping each room's history by `history`.
+    pub fn open_with_history(
+        dir: &Path,
+        icon_cap: usize,
+        history: HistoryPolicy,
+    ) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
             path: dir.display().to_string(),
             source,
@@ -67,11 +94,20 @@ impl EmbeddedStore {
             db: Arc::new(db),
             rooms: DashMap::new(),
             icon_cap,
+            history,
+            epoch: Epoch::generate(),
         })
     }
 
-    fn slot(&self, room: &RoomName) -> Arc<Mutex<Option<RoomState>>> {
+    fn slot(&self, room: &RoomName) -> Arc<Mutex<Slot>> {
         self.rooms.entry(room.clone()).or_default().clone()
+    }
+
+    fn position(&self, offset: u64) -> Position {
+        Position {
+            offset,
+            epoch: self.epoch.clone(),
+        }
     }
 
     /// Read a room from disk (blocking; run on the blocking pool).
@@ -143,7 +179,7 @@ impl EmbeddedStore {
 
     async fn loaded<'a>(
         &self,
-        guard: &'a mut tokio::sync::MutexGuard<'_, Option<RoomState>>,
+        guard: &'a mut Option<RoomState>,
         room: &RoomName,
     ) -> Result<&'a mut RoomState, BackendError> {
         if guard.is_none() {
@@ -152,7 +188,7 @@ impl EmbeddedStore {
             let state = tokio::task::spawn_blocking(move || Self::read(&db, &name))
                 .await
                 .map_err(|e| BackendError::new("reading room", e))??;
-            **guard = Some(state);
+            *guard = Some(state);
         }
         Ok(guard.as_mut().expect("loaded above"))
     }
@@ -160,16 +196,29 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl RoomStore for EmbeddedStore {
-    async fn load(&self, room: &RoomName) -> Result<RoomState, BackendError> {
+    async fn load(&self, room: &RoomName) -> Result<Snapshot, BackendError> {
         let slot = self.slot(room);
         let mut guard = slot.lock().await;
-        Ok(self.loaded(&mut guard, room).await?.clone())
+        let slot = &mut *guard;
+        let state = self.loaded(&mut slot.state, room).await?.clone();
+        Ok(Snapshot {
+            state,
+            at: self.position(slot.log.head()),
+        })
     }
 
-    async fn commit(&self, room: &RoomName, op: &Op) -> Result<u64, CommitError> {
+    /// One process applies each commit once; a change id would only matter to a store
+    /// that can see a request retried, which an in-process call is not.
+    async fn commit(
+        &self,
+        room: &RoomName,
+        op: &Op,
+        _change: &ChangeId,
+    ) -> Result<Committed, CommitError> {
         let slot = self.slot(room);
         let mut guard = slot.lock().await;
-        let state = self.loaded(&mut guard, room).await?;
+        let slot = &mut *guard;
+        let state = self.loaded(&mut slot.state, room).await?;
         state.check(op, self.icon_cap)?;
         let bg = match op {
             Op::ChangeBackground { bg } => *bg,
@@ -184,6 +233,37 @@ impl RoomStore for EmbeddedStore {
             .await
             .map_err(|e| BackendError::new("committing", e))??;
         // Durable now; the cache follows (check passed, so apply cannot fail).
-        Ok(state.apply(op, self.icon_cap)?)
+        let version = state.apply(op, self.icon_cap)?;
+        let patch = ServerMessage::Patch {
+            room: room.clone(),
+            version,
+            op: op.clone(),
+            at: None,
+        };
+        slot.log.push(patch, &self.epoch, &self.history, now_ms());
+        Ok(Committed {
+            version,
+            at: self.position(slot.log.head()),
+        })
+    }
+
+    async fn append(
+        &self,
+        room: &RoomName,
+        event: &ServerMessage,
+        _change: &ChangeId,
+    ) -> Result<Position, BackendError> {
+        let slot = self.slot(room);
+        let mut guard = slot.lock().await;
+        guard
+            .log
+            .push(event.clone(), &self.epoch, &self.history, now_ms());
+        Ok(self.position(guard.log.head()))
+    }
+
+    async fn history(&self, room: &RoomName, after: u64) -> Result<History, BackendError> {
+        let slot = self.slot(room);
+        let guard = slot.lock().await;
+        Ok(guard.log.after(after, &self.epoch))
     }
 }

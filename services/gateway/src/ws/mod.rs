@@ -19,7 +19,7 @@ use axum::response::Response;
 pub use frame::text as text_frame;
 use roomcast_core::Session;
 use roomcast_core::auth::{AuthError, authorize_connect, bearer};
-use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol, RoomName};
+use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol, RoomName, UserId};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -90,6 +90,13 @@ pub async fn connect(
             );
         }
     };
+    let id = ConnectionId::generate();
+    let user = match UserId::of(principal.subject.as_deref(), &id) {
+        Ok(user) => user,
+        Err(e) => {
+            return error_response(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.0);
+        }
+    };
     let protocol = Protocol::negotiate(ws.protocols());
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -97,10 +104,11 @@ pub async fn connect(
         .unwrap_or_default()
         .to_owned();
     let session = Session {
-        id: ConnectionId::generate(),
+        id,
         protocol,
         room,
         access: principal.rooms,
+        user,
     };
     let handle = ConnectionHandle::new(
         session.id.clone(),

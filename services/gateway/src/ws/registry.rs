@@ -126,6 +126,22 @@ impl ConnectionHandle {
     /// Queue a frame of the connection's own (a reply, a pong). `Err(Some(frame))`:
     /// the queue is full and the caller must write some out first; `Err(None)`: closed.
     pub(super) fn enqueue(&self, frame: Bytes) -> Result<(), Option<Bytes>> {
+        let mut end = usize::MAX;
+        self.enqueue_at(frame, &mut end)
+    }
+
+    /// Where a frame queued now would go: the session takes this before it hands a
+    /// request to the handler, and queues the replies here ([`Self::enqueue_at`]).
+    pub(super) fn position(&self) -> usize {
+        self.queue().waiting.len()
+    }
+
+    /// [`Self::enqueue`], but at `at` (clamped to the queue's end), and `at` moves past
+    /// it: replies queued at the position taken before their request was handled go
+    /// out before the broadcasts that arrived meanwhile. So a `join` answer (its state,
+    /// or the frames it recovered) reaches the client before any patch or event of the
+    /// room it just joined, and an `ack` before the patch of its own change.
+    pub(super) fn enqueue_at(&self, frame: Bytes, at: &mut usize) -> Result<(), Option<Bytes>> {
         let mut q = self.queue();
         if q.close.is_some() {
             return Err(None);
@@ -136,7 +152,9 @@ impl ConnectionHandle {
         let was_empty = q.waiting.is_empty();
         q.frames += 1;
         q.bytes += frame.len();
-        q.waiting.push_back(frame);
+        *at = (*at).min(q.waiting.len());
+        q.waiting.insert(*at, frame);
+        *at += 1;
         drop(q);
         if was_empty {
             self.wake.notify_one();

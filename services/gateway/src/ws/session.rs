@@ -206,6 +206,7 @@ async fn serve(
                 }
             };
             let now = origin.elapsed().as_micros() as u64;
+            let mut at = h.position();
             let admission = rate.admit(tat, now);
             tat = Some(admission.tat_us);
             let replies = match admission.verdict {
@@ -233,11 +234,31 @@ async fn serve(
                 }
             };
             for message in replies {
-                if !send(socket, h, session, message).await {
+                if !send_at(socket, h, session, message, &mut at).await {
                     return Ending::Server;
                 }
             }
         }
+    }
+}
+
+/// [`send`] at `at` in the queue: before what was broadcast while the request was
+/// handled ([`ConnectionHandle::enqueue_at`]).
+async fn send_at(
+    socket: &mut Socket,
+    h: &ConnectionHandle,
+    session: &Session,
+    m: ServerMessage,
+    at: &mut usize,
+) -> bool {
+    let Some(text) = m.render(session.protocol) else {
+        return true;
+    };
+    match h.enqueue_at(frame::text(text.as_bytes()), at) {
+        Ok(()) => true,
+        Err(None) => false,
+        // Full: write out first, then queue at the end, like any reply.
+        Err(Some(frame)) => reply(socket, h, frame).await,
     }
 }
 

@@ -210,16 +210,14 @@ impl Client {
         answer
     }
 
-    /// This connection's id, learned by emitting to itself.
-    pub async fn id(&mut self, room: &str) -> String {
-        self.send(json!({"action":"emit","room":room,"event":"whoami","except_sender":false}))
-            .await;
-        loop {
-            let m = self.recv_type("event").await;
-            if m["event"] == "whoami" {
-                return m["from"].as_str().unwrap().to_owned();
-            }
-        }
+    /// This connection's id, from the `welcome` that `hello` answers with.
+    pub async fn id(&mut self) -> String {
+        let (_, frames) = self.request(json!({"action":"hello"})).await;
+        let welcome = frames
+            .iter()
+            .rfind(|f| f["type"] == "welcome")
+            .expect("hello answers a welcome");
+        welcome["id"].as_str().unwrap().to_owned()
     }
 
     /// The close frame the server sends next (skipping text frames).
