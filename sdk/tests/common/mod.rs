@@ -151,3 +151,21 @@ pub async fn replica_reaches(client: &Client, events: &mut Events, room: &str, v
     })
     .await
 }
+
+/// Accept a WebSocket on `stream` as a server that selects `roomcast.v1` (for the
+/// scripted servers that play what the real homes do not).
+pub async fn accept_v1(
+    stream: tokio::net::TcpStream,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    // The handshake callback's error type is tungstenite's (large) error response.
+    #[allow(clippy::result_large_err)]
+    fn select(_: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+        let v1 = "roomcast.v1".parse().expect("a header value");
+        response.headers_mut().insert("Sec-WebSocket-Protocol", v1);
+        Ok(response)
+    }
+    tokio_tungstenite::accept_hdr_async(stream, select)
+        .await
+        .expect("the handshake completes")
+}
