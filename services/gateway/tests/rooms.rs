@@ -18,9 +18,11 @@ async fn v1_clients_get_the_subprotocol_and_the_room_state_on_join() {
     assert_eq!(ack["version"], 0);
     let _ = others;
     let state = a.recv_type("state").await;
+    let epoch = state["epoch"].as_str().expect("an epoch").to_owned();
     assert_eq!(
         state,
-        json!({"type":"state","room":"alpha","version":0,"state":{"bg":0,"icons":{}}})
+        json!({"type":"state","room":"alpha","version":0,"state":{"bg":0,"icons":{}},
+               "offset":0,"epoch":epoch})
     );
     gw.stop().await;
 }
@@ -143,9 +145,11 @@ async fn emit_reaches_the_others_and_the_sender_only_when_asked() {
     } else {
         ev
     };
+    let epoch = ev["epoch"].as_str().expect("an epoch").to_owned();
     assert_eq!(
         ev,
-        json!({"type":"event","room":"alpha","event":"chat","data":{"text":"hi"},"from":a_id})
+        json!({"type":"event","room":"alpha","event":"chat","data":{"text":"hi"},"from":a_id,
+               "offset":1,"epoch":epoch})
     );
     let self_heard: Vec<_> = a
         .drain(QUIET)
@@ -216,9 +220,17 @@ async fn server_side_publish_reaches_the_room_only() {
     .await;
     assert_eq!(status, 202, "{reply}");
     let ev = a.recv_type("event").await;
+    let epoch = ev["epoch"].as_str().expect("an epoch").to_owned();
     assert_eq!(
         ev,
-        json!({"type":"event","room":"alpha","event":"news","data":{"n":1},"from":null})
+        json!({"type":"event","room":"alpha","event":"news","data":{"n":1},"from":null,
+               "offset":1,"epoch":epoch})
+    );
+    let accepted: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(
+        (&accepted["offset"], &accepted["epoch"]),
+        (&ev["offset"], &ev["epoch"]),
+        "the publish answer says where the event stands"
     );
     assert!(
         other

@@ -4,8 +4,10 @@
 //! Rooms are cached in memory once read. A per-room async mutex serializes commits to
 //! one room (the version must go up by exactly one) while rooms commit in parallel.
 //!
-//! Each room's history (core's [`RoomLog`]) lives in memory only, under the same
-//! mutex, so offsets follow commit order. Writing every event to disk would cost a
+//! Each room's history (core's [`RoomLog`]) lives in memory only, behind a lock of its
+//! own: a commit records its patch while it holds the room's commit lock (so a state and
+//! the offset it is current to are read together), but an `emit` only takes the history
+//! lock and never waits for a commit's disk write. Writing every event to disk would cost a
 //! durable write per `emit`, which emits never paid before; instead the store has one
 //! epoch per process, and a restart tells clients, by its new epoch, that the history
 //! behind their offsets is gone (they get the state, which redb kept).
@@ -55,14 +57,21 @@ pub enum OpenError {
 /// One room in memory: its state once read, and its history.
 #[derive(Default)]
 struct Slot {
-    state: Option<RoomState>,
-    log: RoomLog,
+    state: Mutex<Option<RoomState>>,
+    log: std::sync::Mutex<RoomLog>,
+}
+
+impl Slot {
+    fn log(&self) -> std::sync::MutexGuard<'_, RoomLog> {
+        // A panic while holding it leaves a plain ring behind; keep serving.
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Durable room state for the local gateway, with each room's history in memory.
 pub struct EmbeddedStore {
     db: Arc<Database>,
-    rooms: DashMap<RoomName, Arc<Mutex<Slot>>>,
+    rooms: DashMap<RoomName, Arc<Slot>>,
     icon_cap: usize,
     history: HistoryPolicy,
     /// This process's history epoch.
@@ -99,7 +108,7 @@ impl EmbeddedStore {
         })
     }
 
-    fn slot(&self, room: &RoomName) -> Arc<Mutex<Slot>> {
+    fn slot(&self, room: &RoomName) -> Arc<Slot> {
         self.rooms.entry(room.clone()).or_default().clone()
     }
 
@@ -198,12 +207,13 @@ impl EmbeddedStore {
 impl RoomStore for EmbeddedStore {
     async fn load(&self, room: &RoomName) -> Result<Snapshot, BackendError> {
         let slot = self.slot(room);
-        let mut guard = slot.lock().await;
-        let slot = &mut *guard;
-        let state = self.loaded(&mut slot.state, room).await?.clone();
+        let mut guard = slot.state.lock().await;
+        let state = self.loaded(&mut guard, room).await?.clone();
+        // Under the commit lock: every patch at or below this head is in `state`.
+        let head = slot.log().head();
         Ok(Snapshot {
             state,
-            at: self.position(slot.log.head()),
+            at: self.position(head),
         })
     }
 
@@ -216,9 +226,8 @@ impl RoomStore for EmbeddedStore {
         _change: &ChangeId,
     ) -> Result<Committed, CommitError> {
         let slot = self.slot(room);
-        let mut guard = slot.lock().await;
-        let slot = &mut *guard;
-        let state = self.loaded(&mut slot.state, room).await?;
+        let mut guard = slot.state.lock().await;
+        let state = self.loaded(&mut guard, room).await?;
         state.check(op, self.icon_cap)?;
         let bg = match op {
             Op::ChangeBackground { bg } => *bg,
@@ -240,10 +249,13 @@ impl RoomStore for EmbeddedStore {
             op: op.clone(),
             at: None,
         };
-        slot.log.push(patch, &self.epoch, &self.history, now_ms());
+        let placed = slot.log().push(patch, &self.epoch, &self.history, now_ms());
         Ok(Committed {
             version,
-            at: self.position(slot.log.head()),
+            at: placed
+                .position()
+                .cloned()
+                .expect("pushed entries are placed"),
         })
     }
 
@@ -253,17 +265,17 @@ impl RoomStore for EmbeddedStore {
         event: &ServerMessage,
         _change: &ChangeId,
     ) -> Result<Position, BackendError> {
-        let slot = self.slot(room);
-        let mut guard = slot.lock().await;
-        guard
-            .log
-            .push(event.clone(), &self.epoch, &self.history, now_ms());
-        Ok(self.position(guard.log.head()))
+        let placed =
+            self.slot(room)
+                .log()
+                .push(event.clone(), &self.epoch, &self.history, now_ms());
+        Ok(placed
+            .position()
+            .cloned()
+            .expect("pushed entries are placed"))
     }
 
     async fn history(&self, room: &RoomName, after: u64) -> Result<History, BackendError> {
-        let slot = self.slot(room);
-        let guard = slot.lock().await;
-        Ok(guard.log.after(after, &self.epoch))
+        Ok(self.slot(room).log().after(after, &self.epoch))
     }
 }
