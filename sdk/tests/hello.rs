@@ -1,12 +1,13 @@
 //! The connection's id is known when `connect` returns in every home: the local
 //! gateway sends the `welcome` at connect; API Gateway cannot post during `$connect`,
 //! so the AWS home leads the answer to the first action with it; and a server that
-//! answers without one is asked with `hello`. Scripted servers play the last two.
+//! answers without one is asked with `hello` (a server that knows no `hello` fails
+//! the connect at once). Scripted servers play the last three.
 
 mod common;
 
 use futures::{SinkExt, StreamExt};
-use roomcast_sdk::Client;
+use roomcast_sdk::{Client, Error, ErrorCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -18,10 +19,20 @@ fn welcome() -> Value {
             "messageBurst": 10, "historySize": 100, "historySeconds": 120}})
 }
 
-/// A server that never volunteers the welcome: it answers each action (reporting
-/// its name), putting the welcome ahead of the first answer when `lead_first`, and
-/// ahead of the answer to `hello` always.
-async fn server(lead_first: bool) -> (String, mpsc::UnboundedReceiver<String>) {
+/// How a scripted server, which never sends the welcome at connect, gives it.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Ahead of the answer to the first action (the AWS home).
+    LeadFirst,
+    /// Only ahead of the answer to `hello`.
+    OnHello,
+    /// Never: `hello` is an unknown action.
+    Never,
+}
+
+/// A server that answers each action (reporting its name) and gives the welcome as
+/// `mode` says.
+async fn server(mode: Mode) -> (String, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/dev", listener.local_addr().unwrap());
     let (actions, heard) = mpsc::unbounded_channel();
@@ -33,11 +44,16 @@ async fn server(lead_first: bool) -> (String, mpsc::UnboundedReceiver<String>) {
             let asked: Value = serde_json::from_str(text.as_str()).unwrap();
             let action = asked["action"].as_str().unwrap_or_default().to_owned();
             let mut frames = Vec::new();
-            if action == "hello" || (first && lead_first) {
+            let hello = action == "hello";
+            if (hello && mode == Mode::OnHello) || (first && mode == Mode::LeadFirst) {
                 frames.push(welcome());
             }
             first = false;
-            frames.push(json!({"type": "ack", "ref": asked["ref"], "version": 0}));
+            frames.push(if hello && mode == Mode::Never {
+                json!({"type": "error", "code": "unknown_action", "message": "no hello", "ref": asked["ref"]})
+            } else {
+                json!({"type": "ack", "ref": asked["ref"], "version": 0})
+            });
             if action == "getState" {
                 frames.push(json!({"type": "state", "room": asked["room"], "version": 0,
                     "state": {"bg": 0, "icons": {}}, "offset": 0, "epoch": "E1"}));
@@ -51,9 +67,9 @@ async fn server(lead_first: bool) -> (String, mpsc::UnboundedReceiver<String>) {
     (url, heard)
 }
 
-async fn connect_and_list(lead_first: bool) -> (Client, Vec<String>) {
-    let (url, mut heard) = server(lead_first).await;
-    let client = Client::connect(url).room("alpha").await.unwrap();
+async fn connect_and_list(mode: Mode) -> (Result<Client, Error>, Vec<String>) {
+    let (url, mut heard) = server(mode).await;
+    let client = Client::connect(url).room("alpha").await;
     // Every action the client sent, until the server has been quiet for a moment
     // (the server reports an action just after answering it).
     let mut actions = Vec::new();
@@ -66,7 +82,8 @@ async fn connect_and_list(lead_first: bool) -> (Client, Vec<String>) {
 
 #[tokio::test]
 async fn a_welcome_leading_the_first_answer_needs_no_hello() {
-    let (client, actions) = connect_and_list(true).await;
+    let (client, actions) = connect_and_list(Mode::LeadFirst).await;
+    let client = client.unwrap();
     assert_eq!(client.id().as_str(), "c42");
     assert_eq!(client.user().as_str(), "ada");
     assert_eq!(client.limits().message_rate, 5);
@@ -76,8 +93,22 @@ async fn a_welcome_leading_the_first_answer_needs_no_hello() {
 
 #[tokio::test]
 async fn an_answer_without_a_welcome_is_followed_by_hello() {
-    let (client, actions) = connect_and_list(false).await;
+    let (client, actions) = connect_and_list(Mode::OnHello).await;
+    let client = client.unwrap();
     assert_eq!(client.id().as_str(), "c42");
     assert_eq!(actions, ["getState", "hello"]);
     client.close().await;
+}
+
+#[tokio::test]
+async fn a_server_without_hello_fails_the_connect_at_once() {
+    let started = std::time::Instant::now();
+    let (client, actions) = connect_and_list(Mode::Never).await;
+    match client {
+        Err(e) => assert_eq!(e.code(), Some(ErrorCode::UnknownAction)),
+        Ok(c) => panic!("connected without an id: {c:?}"),
+    }
+    assert_eq!(actions, ["getState", "hello"]);
+    // Not the 10 s connect timeout (the 200 ms is the quiet wait for the actions).
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }

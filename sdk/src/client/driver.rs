@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::connect::{Socket, Target, is_permanent};
 use super::recovery::{Acked, Syncs};
-use super::{Event, Identity, MembersPage, Options, Room, Shared};
+use super::{Event, Identity, MembersPage, Options, Room, Shared, Welcome};
 use crate::protocol::{
     ClientAction, ClientMessage, IconId, ProtocolError, Ref, RoomName, ServerMessage,
 };
@@ -180,6 +180,13 @@ impl Driver {
         for done in self.closing.drain(..) {
             let _ = done.send(());
         }
+        self.shared.identity.send_if_modified(|w| {
+            let awaited = matches!(w, Welcome::Awaited);
+            if awaited {
+                *w = Welcome::Stopped;
+            }
+            awaited
+        });
         self.shared
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
@@ -378,7 +385,7 @@ impl Driver {
         match &message {
             ServerMessage::Welcome { id, user, limits } => {
                 self.welcomed = true;
-                self.shared.identity.send_replace(Some(Identity {
+                self.shared.identity.send_replace(Welcome::Known(Identity {
                     id: id.clone(),
                     user: user.clone(),
                     limits: *limits,
@@ -579,6 +586,14 @@ impl Driver {
             }
             Some(Waiter::Hello) => {
                 tracing::warn!(%error, "hello refused; the connection's id stays unknown");
+                let refused = Welcome::Refused(error);
+                self.shared.identity.send_if_modified(|w| match w {
+                    Welcome::Known(_) => false,
+                    _ => {
+                        *w = refused;
+                        true
+                    }
+                });
                 if std::mem::take(&mut self.announce) {
                     self.emit(Event::Reconnected);
                 }

@@ -23,7 +23,7 @@ pub(crate) use self::recovery::Room;
 use crate::protocol::limits::MAX_FRAME_BYTES;
 use crate::protocol::{
     Background, ClientAction, ClientMessage, ConnectionId, EventName, Icon, IconId, Limits,
-    Position, Ref, RoomName, RoomSummary, ServerMessage, UserCount, UserId,
+    Position, ProtocolError, Ref, RoomName, RoomSummary, ServerMessage, UserCount, UserId,
 };
 use crate::{Change, Error, Snapshot};
 
@@ -86,9 +86,21 @@ pub(crate) struct Shared {
     /// The rooms this client is in, with their replicas and history positions.
     pub(crate) rooms: Mutex<HashMap<RoomName, Room>>,
     /// The current connection's `welcome` (the last one's while reconnecting).
-    pub(crate) identity: watch::Sender<Option<Identity>>,
+    pub(crate) identity: watch::Sender<Welcome>,
     next_ref: AtomicI64,
     pub(crate) closed: AtomicBool,
+}
+
+/// Where the first connection's `welcome` stands; `connect` waits until it is not
+/// [`Welcome::Awaited`].
+#[derive(Debug, Clone)]
+pub(crate) enum Welcome {
+    Awaited,
+    Known(Identity),
+    /// The server refused `hello` before any welcome (a server without it).
+    Refused(ProtocolError),
+    /// The driver stopped before any welcome (closed by the server, or gave up).
+    Stopped,
 }
 
 /// Who the connection is, from its `welcome`.
@@ -302,7 +314,7 @@ impl ClientBuilder {
         )?;
         let socket = target.open().await?;
         let connect_room = room.unwrap_or_else(RoomName::default_room);
-        let (identity, mut welcomed) = watch::channel(None);
+        let (identity, mut welcomed) = watch::channel(Welcome::Awaited);
         let shared = Arc::new(Shared {
             rooms: Mutex::new(HashMap::from([(
                 connect_room.clone(),
@@ -327,11 +339,16 @@ impl ClientBuilder {
         );
         tokio::spawn(driver.run(socket));
         // The driver asks with `hello` if the server does not volunteer the welcome.
-        // An error here means the driver stopped (gave up, or the server closed).
-        match tokio::time::timeout(self.connect_timeout, welcomed.wait_for(Option::is_some)).await {
+        // (Returning an error drops the command sender, which stops the driver.)
+        let settled = welcomed.wait_for(|w| !matches!(w, Welcome::Awaited));
+        match tokio::time::timeout(self.connect_timeout, settled).await {
             Err(_) => return Err(Error::ConnectTimeout(self.connect_timeout)),
             Ok(Err(_)) => return Err(Error::Closed),
-            Ok(Ok(_)) => {}
+            Ok(Ok(w)) => match &*w {
+                Welcome::Known(_) | Welcome::Awaited => {}
+                Welcome::Refused(e) => return Err(Error::Server(e.clone())),
+                Welcome::Stopped => return Err(Error::Closed),
+            },
         }
         Ok(Client {
             inner: Arc::new(Inner {
@@ -448,12 +465,10 @@ impl Client {
     }
 
     fn identity(&self) -> Identity {
-        self.inner
-            .shared
-            .identity
-            .borrow()
-            .clone()
-            .expect("connect returns once the welcome arrived")
+        match &*self.inner.shared.identity.borrow() {
+            Welcome::Known(identity) => identity.clone(),
+            other => unreachable!("connect returns once the welcome arrived, not {other:?}"),
+        }
     }
 
     /// The rooms this client is in (re-joined on reconnect): its connect room and
