@@ -3,7 +3,7 @@
 // jitter, and the rooms this client wants re-joined on every new connection, each
 // with `since` (its history watermark) so that what was missed is recovered.
 
-import { Watermark, positionOf } from './history.js';
+import { Recovery } from './recovery.js';
 
 export const PROTOCOL = 'roomcast.v1';
 
@@ -24,8 +24,6 @@ export const PROTOCOL = 'roomcast.v1';
  * @typedef {{type: 'ack', ref: string | number, version?: number, id?: string, recovered?: boolean}} AckMsg
  * @typedef {{type: 'error', code: string, message: string, ref?: string | number}} ErrorMsg
  * @typedef {StateMsg | PatchMsg | EventMsg | PresenceMsg | RoomsMsg | MembersMsg | WelcomeMsg | AckMsg | ErrorMsg} ServerMsg
- * @typedef {{ref: string, phase: 'ack' | 'state', held: (PatchMsg | EventMsg)[]}} Sync
- *   a join being answered: its room's live frames are held until it is
  * @typedef {{action: string, [field: string]: unknown}} ClientMsg
  */
 
@@ -96,10 +94,8 @@ export class Connection {
     this.statusListeners = new Set();
     /** Called on each new live connection, just before the rooms are re-joined. @type {Set<() => void>} */
     this.openListeners = new Set();
-    /** Each wanted room's place in its history. @type {Map<string, Watermark>} */
-    this.marks = new Map();
-    /** Joins being answered, by room. @type {Map<string, Sync>} */
-    this.syncs = new Map();
+    /** The wanted rooms' history positions, and their joins being answered. */
+    this.recovery = new Recovery();
     /** Told whether a join recovered (before the recovered frames or the state). @type {Set<(room: string, recovered: boolean) => void>} */
     this.syncListeners = new Set();
     /** This connection's `welcome`: its id, user and limits. @type {WelcomeMsg | null} */
@@ -113,7 +109,7 @@ export class Connection {
 
   /** Where the page stands in `room`'s history (what a re-join sends as `since`). @param {string} room */
   position(room) {
-    return this.marks.get(room)?.position() ?? null;
+    return this.recovery.position(room);
   }
 
   /** @param {(m: ServerMsg) => void} fn */
@@ -226,9 +222,7 @@ export class Connection {
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
-      // Held frames are dropped: the watermarks did not move for them, so the next
-      // join's `since` asks for them again.
-      this.syncs.clear();
+      this.recovery.disconnected();
       this.failPending('disconnected', 'the connection was lost before the server answered');
       // A socket that closes right after opening (a flapping server, a refusal) keeps
       // backing off; one that served a while starts over quickly.
@@ -251,59 +245,15 @@ export class Connection {
   }
 
   /**
-   * One frame from the server: hold it while its room's join is answered, drop it if
-   * it was seen already, else deliver it.
+   * One frame from the server: held while its room's join is answered, dropped if it
+   * was seen already, else delivered (with what a completed join releases).
    * @param {ServerMsg} msg
    */
   dispatch(msg) {
     if (msg.type === 'welcome') this.identity = msg;
-    if (msg.type === 'patch' || msg.type === 'event') {
-      const at = positionOf(msg);
-      const sync = at && this.syncs.get(msg.room);
-      if (sync) {
-        sync.held.push(msg);
-        return;
-      }
-      if (at && this.marks.get(msg.room)?.admit(at) === false) return;
-    }
-    if (msg.type === 'state') {
-      const sync = this.syncs.get(msg.room);
-      const completes = sync?.phase === 'state';
-      const at = positionOf(msg);
-      if (at) this.marks.get(msg.room)?.observeState(at, completes);
-      this.deliver(msg);
-      if (sync && completes) this.release(msg.room, sync);
-      return;
-    }
-    if ((msg.type === 'ack' || msg.type === 'error') && msg.ref !== undefined) {
-      const entry = [...this.syncs.entries()].find(([, s]) => s.ref === String(msg.ref));
-      if (entry) {
-        const [room, sync] = entry;
-        if (msg.type === 'ack' && !msg.recovered) {
-          // The state follows: it resets the watermark, then the held frames go.
-          sync.phase = 'state';
-          for (const fn of this.syncListeners) fn(room, false);
-        } else {
-          // Recovered: the missed frames came before this ack and go first, in
-          // offset order, with the live ones held meanwhile. (Or refused: let go.)
-          if (msg.type === 'ack') for (const fn of this.syncListeners) fn(room, true);
-          this.release(room, sync);
-        }
-      }
-    }
-    this.deliver(msg);
-  }
-
-  /**
-   * End `room`'s sync and dispatch what it held, in offset order (the watermark drops
-   * those at or below it and the duplicates).
-   * @param {string} room
-   * @param {Sync} sync
-   */
-  release(room, sync) {
-    if (this.syncs.get(room) === sync) this.syncs.delete(room);
-    const held = sync.held.sort((x, y) => (x.offset ?? 0) - (y.offset ?? 0));
-    for (const m of held) this.dispatch(m);
+    const { deliver, synced } = this.recovery.route(msg);
+    if (synced) for (const fn of this.syncListeners) fn(synced.room, synced.recovered);
+    for (const m of deliver) this.deliver(m);
   }
 
   /** Resolve the request a message answers, and tell the listeners. @param {ServerMsg} msg */
@@ -380,7 +330,7 @@ export class Connection {
    */
   join(room) {
     this.rooms.add(room);
-    if (!this.marks.has(room)) this.marks.set(room, new Watermark());
+    this.recovery.track(room);
     return this.sync(room);
   }
 
@@ -392,14 +342,11 @@ export class Connection {
   sync(room) {
     const since = this.position(room);
     const ref = `r${this.nextRef++}`;
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
-      this.syncs.set(room, { ref, phase: 'ack', held: this.syncs.get(room)?.held ?? [] });
-    }
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.recovery.joining(room, ref);
     const answered = this.request(since ? { action: 'join', room, since } : { action: 'join', room }, ref);
     // Unanswered in time: stop holding the room's frames.
     answered.catch(() => {
-      const sync = this.syncs.get(room);
-      if (sync?.ref === ref) this.release(room, sync);
+      for (const m of this.recovery.abandon(room, ref)) this.deliver(m);
     });
     return answered;
   }
@@ -407,8 +354,7 @@ export class Connection {
   /** Stop wanting `room`. @param {string} room */
   leave(room) {
     this.rooms.delete(room);
-    this.marks.delete(room);
-    this.syncs.delete(room);
+    this.recovery.forget(room);
     return this.request({ action: 'leave', room });
   }
 }
