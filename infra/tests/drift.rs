@@ -9,9 +9,15 @@
 //!   `services/core/tests/corpus/bad_frames.json` — exactly those the parser rejects, so
 //!   a model never refuses a frame the server would take;
 //! - the rest of the template is wired as the Lambda crate expects (binaries, variables).
+//!
+//! The alarms' and the dashboard's metric names are held to what the code emits in
+//! `tests/metrics.rs`.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+
+use common::{infra, of_type, read, repo, resources, template};
 
 use roomcast_core::protocol::{ACTIONS, ClientMessage, RoomName};
 use roomcast_infra::{DRAFT04, Model, SELECTION_EXPRESSION, models};
@@ -20,87 +26,6 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------
 // Loading
 // ---------------------------------------------------------------------------------------
-
-fn infra() -> PathBuf {
-    roomcast_infra::infra_dir()
-}
-
-fn repo() -> PathBuf {
-    infra().join("..")
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The template as JSON, short-form tags rewritten to CloudFormation's long form
-/// (`!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`, …).
-fn template() -> Value {
-    let text = read(&infra().join("template.yaml"));
-    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("template.yaml parses");
-    to_json(yaml)
-}
-
-fn to_json(yaml: serde_yaml_ng::Value) -> Value {
-    use serde_yaml_ng::Value as Y;
-    match yaml {
-        Y::Null => Value::Null,
-        Y::Bool(b) => b.into(),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into()
-            } else if let Some(u) = n.as_u64() {
-                u.into()
-            } else {
-                n.as_f64().expect("a YAML number").into()
-            }
-        }
-        Y::String(s) => s.into(),
-        Y::Sequence(items) => items.into_iter().map(to_json).collect(),
-        Y::Mapping(map) => map
-            .into_iter()
-            .map(|(k, v)| {
-                let key = match k {
-                    Y::String(s) => s,
-                    other => panic!("a template key that is not a string: {other:?}"),
-                };
-                (key, to_json(v))
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-        Y::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let tag = tag.trim_start_matches('!');
-            let value = to_json(tagged.value);
-            let (key, value) = match tag {
-                "Ref" | "Condition" => (tag.to_owned(), value),
-                "GetAtt" => match value {
-                    Value::String(s) => {
-                        let (resource, attribute) =
-                            s.split_once('.').expect("!GetAtt Resource.Attribute");
-                        ("Fn::GetAtt".to_owned(), json!([resource, attribute]))
-                    }
-                    other => ("Fn::GetAtt".to_owned(), other),
-                },
-                other => (format!("Fn::{other}"), value),
-            };
-            json!({ key: value })
-        }
-    }
-}
-
-fn resources(template: &Value) -> &serde_json::Map<String, Value> {
-    template["Resources"]
-        .as_object()
-        .expect("the template has Resources")
-}
-
-fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
-    resources(template)
-        .iter()
-        .filter(|(_, r)| r["Type"] == kind)
-        .collect()
-}
 
 /// Resolve `Fn::If` on conditions as deployed with the defaults (request validation on,
 /// so the models apply); `None` for `AWS::NoValue`.

@@ -17,10 +17,13 @@
 //!   - [`poster`]: `PostToConnection` ([`roomcast_core::ports::Poster`]).
 //! - [`handlers`]: `connect`, `disconnect`, `authorizer`, `actions`, `broadcaster`.
 //! - [`observe`]: JSON logs and CloudWatch Embedded Metric Format lines.
+//! - [`post_failure`]: why a post failed, logged at warn within [`log_limit`]'s budget.
 
 pub mod dynamo;
 pub mod env;
 pub mod handlers;
+pub mod log_limit;
 pub mod observe;
+pub mod post_failure;
 pub mod poster;
 pub mod sqs;

@@ -12,6 +12,40 @@ use serde_json::{Value, json};
 /// The CloudWatch namespace of roomcast's metrics.
 pub const NAMESPACE: &str = "roomcast";
 
+/// The one dimension of every fan-out metric: the job's kind (`room`, `shard` or
+/// `presence`, [`roomcast_core::fanout::FanoutJob::kind`]).
+pub const JOB_KIND: &str = "JobKind";
+
+/// The fan-out metrics of one job, with their CloudWatch units. The SAM template's
+/// alarms and dashboard name them too; infra's drift test holds them to this list.
+pub const FANOUT_METRICS: [(&str, &str); 8] = [
+    (MEMBERS, "Count"),
+    (SHARDS, "Count"),
+    (POSTS, "Count"),
+    (GONE, "Count"),
+    (THROTTLED, "Count"),
+    (FAILED, "Count"),
+    (DURATION, "Milliseconds"),
+    (DELIVERY_LATENCY, "Milliseconds"),
+];
+
+/// Connections the job addressed.
+pub const MEMBERS: &str = "Members";
+/// Shard jobs a room job was split into.
+pub const SHARDS: &str = "Shards";
+/// Posts delivered.
+pub const POSTS: &str = "Posts";
+/// Connections found gone (410).
+pub const GONE: &str = "Gone";
+/// Throttled posts (429), each retried.
+pub const THROTTLED: &str = "Throttled";
+/// Connections that failed every try within the job.
+pub const FAILED: &str = "Failed";
+/// How long the job ran.
+pub const DURATION: &str = "Duration";
+/// From the commit (the job's creation) to the job's last post.
+pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
+
 /// JSON logs to stdout, level from `RUST_LOG` (else `AWS_LAMBDA_LOG_LEVEL`, else
 /// `info`). Call once at cold start.
 pub fn init_logging() {
@@ -65,36 +99,39 @@ pub fn fanout_metrics(
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let d = &report.delivery;
-    let metric = |name: &str, unit: &str| json!({"Name": name, "Unit": unit});
-    json!({
+    let metrics: Vec<Value> = FANOUT_METRICS
+        .iter()
+        .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    let mut object = json!({
         "_aws": {
             "Timestamp": timestamp,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["JobKind"]],
-                "Metrics": [
-                    metric("Members", "Count"),
-                    metric("Shards", "Count"),
-                    metric("Posts", "Count"),
-                    metric("Gone", "Count"),
-                    metric("Throttled", "Count"),
-                    metric("Failed", "Count"),
-                    metric("Duration", "Milliseconds"),
-                    metric("DeliveryLatency", "Milliseconds"),
-                ],
+                "Dimensions": [[JOB_KIND]],
+                "Metrics": metrics,
             }],
         },
-        "JobKind": kind,
+        JOB_KIND: kind,
         "room": room,
-        "Members": report.targets,
-        "Shards": report.shards,
-        "Posts": d.delivered,
-        "Gone": d.gone,
-        "Throttled": d.throttled,
-        "Failed": d.failed.len(),
-        "Duration": duration.as_secs_f64() * 1000.0,
-        "DeliveryLatency": delivery_latency.map(|l| l.as_millis() as u64).unwrap_or(0),
-    })
+    });
+    let values = [
+        (MEMBERS, json!(report.targets)),
+        (SHARDS, json!(report.shards)),
+        (POSTS, json!(d.delivered)),
+        (GONE, json!(d.gone)),
+        (THROTTLED, json!(d.throttled)),
+        (FAILED, json!(d.failed.len())),
+        (DURATION, json!(duration.as_secs_f64() * 1000.0)),
+        (
+            DELIVERY_LATENCY,
+            json!(delivery_latency.map(|l| l.as_millis() as u64).unwrap_or(0)),
+        ),
+    ];
+    for (name, value) in values {
+        object[name] = value;
+    }
+    object
 }
 
 /// Print an EMF object as one stdout line.

@@ -8,6 +8,10 @@
 //! `execute-api:ManageConnections`). The local gateway's `@connections` takes its
 //! `--api-key` instead: [`ApiGwPoster::with_api_key`] adds the `x-api-key` header to
 //! every request (the Lambdas read it from `APIGW_API_KEY`; never set it on AWS).
+//!
+//! A failed post is logged once, at warn, with its cause chain
+//! ([`crate::post_failure`]): by the [`Poster`] impl for the broadcaster's posts, by the
+//! caller of [`ApiGwPoster::try_post`] for the `actions` function's replies.
 
 use std::time::Duration;
 
@@ -17,12 +21,15 @@ use aws_sdk_apigatewaymanagement::config::interceptors::BeforeTransmitIntercepto
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
 use aws_sdk_apigatewaymanagement::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bytes::Bytes;
 use roomcast_core::ports::{BackendError, PostError, Poster};
 use roomcast_core::protocol::ConnectionId;
+
+use crate::post_failure::{PostFailure, cause_chain};
 
 /// Posts frames to connections of one API stage.
 #[derive(Clone, Debug)]
@@ -101,6 +108,56 @@ impl ApiGwPoster {
         }
     }
 
+    /// `PostToConnection`, logging nothing: a failure comes with its cause for the caller
+    /// to log once ([`PostFailure::warn`]).
+    pub async fn try_post(&self, to: &ConnectionId, payload: &Bytes) -> Result<(), PostFailure> {
+        let result = self
+            .client
+            .post_to_connection()
+            .connection_id(to.as_str())
+            .data(Blob::new(payload.to_vec()))
+            .send()
+            .await;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let kind = match (status, &e) {
+            (Some(status), _) => format!("http_{status}"),
+            (None, SdkError::TimeoutError(_)) => "timeout".into(),
+            (None, SdkError::DispatchFailure(d)) if d.is_timeout() => "timeout".into(),
+            // Failures while connecting (refused, DNS, TLS handshake): the connector's I/O.
+            (None, SdkError::DispatchFailure(d)) if d.is_io() => "connect".into(),
+            (None, SdkError::DispatchFailure(_)) => "dispatch".into(),
+            (None, SdkError::ResponseError(_)) => "response".into(),
+            (None, _) => "request".into(),
+        };
+        // The SDK's own chain has no status ("service error: ForbiddenException"), and
+        // the status is what tells a wrong key (403) from a gone client (410).
+        let cause = match status {
+            Some(status) => format!("HTTP {status}: {}", cause_chain(&e)),
+            None => cause_chain(&e),
+        };
+        let error = match e.as_service_error() {
+            Some(PostToConnectionError::GoneException(_)) => PostError::Gone,
+            Some(PostToConnectionError::LimitExceededException(le)) => {
+                PostError::Throttled(le.message().unwrap_or("LimitExceededException").to_owned())
+            }
+            _ if status == Some(410) => PostError::Gone,
+            _ if status == Some(429) => PostError::Throttled(format!("HTTP 429: {e}")),
+            _ => PostError::Backend(BackendError::new(
+                format!("posting to {to} at {}: {cause}", self.endpoint),
+                e,
+            )),
+        };
+        Err(PostFailure {
+            error,
+            kind,
+            cause,
+            endpoint: self.endpoint.clone(),
+        })
+    }
+
     /// The endpoint posts go to.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -137,29 +194,13 @@ impl Intercept for ApiKeyHeader {
 
 #[async_trait]
 impl Poster for ApiGwPoster {
+    /// [`ApiGwPoster::try_post`], logging each failure with its cause (the broadcaster's
+    /// posts: core's deliverer logs a failed post at debug only, and a gone or throttled
+    /// one not at all).
     async fn post(&self, to: &ConnectionId, payload: &Bytes) -> Result<(), PostError> {
-        let result = self
-            .client
-            .post_to_connection()
-            .connection_id(to.as_str())
-            .data(Blob::new(payload.to_vec()))
-            .send()
-            .await;
-        let Err(e) = result else {
-            return Ok(());
-        };
-        let status = e.raw_response().map(|r| r.status().as_u16());
-        match e.as_service_error() {
-            Some(PostToConnectionError::GoneException(_)) => Err(PostError::Gone),
-            Some(PostToConnectionError::LimitExceededException(le)) => Err(PostError::Throttled(
-                le.message().unwrap_or("LimitExceededException").to_owned(),
-            )),
-            _ if status == Some(410) => Err(PostError::Gone),
-            _ if status == Some(429) => Err(PostError::Throttled(format!("HTTP 429: {e}"))),
-            _ => Err(PostError::Backend(BackendError::new(
-                format!("posting to {to} at {}", self.endpoint),
-                e,
-            ))),
-        }
+        self.try_post(to, payload).await.map_err(|failure| {
+            failure.warn("post failed", to);
+            failure.error
+        })
     }
 }

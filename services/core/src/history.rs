@@ -206,6 +206,17 @@ impl RoomLog {
         }
     }
 
+    /// Drop the entries the policy no longer keeps (older than its ttl): a room that
+    /// went quiet otherwise holds its last entries until its next one.
+    pub fn expire(&mut self, policy: &HistoryPolicy, now_ms: u64) {
+        self.trim(policy, now_ms);
+    }
+
+    /// Whether it holds no entries (its head still counts).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     fn trim(&mut self, policy: &HistoryPolicy, now_ms: u64) {
         let expired = policy.expired_before(now_ms);
         while self
@@ -350,5 +361,8 @@ mod tests {
         assert_eq!(log.after(0, &epoch).entries.len(), 3, "the last 3");
         log.push(event(6), &epoch, &policy, 5_000);
         assert_eq!(log.after(0, &epoch).entries.len(), 1, "older than the ttl");
+        log.expire(&policy, 6_001);
+        assert!(log.is_empty(), "a quiet room's entries expire too");
+        assert_eq!(log.head(), 6, "the head stays");
     }
 }

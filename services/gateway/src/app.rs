@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 
 use crate::config::Config;
-use crate::fanout::{LocalPoster, LocalQueue, spawn_pool};
+use crate::fanout::{LocalPoster, LocalQueue, PoolConfig, spawn_pool};
 use crate::http::{management, ops, publish};
 use crate::metrics::Metrics;
 use crate::store::{EmbeddedStore, MemoryMembers, OpenError};
@@ -148,7 +148,10 @@ impl Application {
             },
         ));
         spawn_pool(
-            config.pool_size as usize,
+            PoolConfig {
+                size: config.pool_size as usize,
+                retry: config.retry(),
+            },
             queue.clone(),
             receiver,
             broadcaster,
@@ -156,6 +159,7 @@ impl Application {
             &tasks,
             shutdown.clone(),
         );
+        spawn_history_sweep(rooms.clone(), &tasks, shutdown.clone());
 
         let state = AppState(Arc::new(Inner {
             handler: Handler::new(rooms, members.clone(), queue)
@@ -224,6 +228,25 @@ impl Application {
         self.tasks.wait().await;
         served
     }
+}
+
+/// Expire rooms' history entries now and then, so a room that went quiet does not
+/// keep its last ones in memory until the process ends.
+fn spawn_history_sweep(
+    rooms: Arc<EmbeddedStore>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let every = rooms.history_sweep_interval();
+    tasks.spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticks.tick() => rooms.expire_history(),
+            }
+        }
+    });
 }
 
 /// The router: the game, the WebSocket API at `/{stage}`, `@connections`, publish, ops.

@@ -10,6 +10,7 @@
 use clap::Parser;
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
+use roomcast_core::fanout::{self as fanout, RetryPolicy};
 use roomcast_core::history::{self, HistoryPolicy};
 use roomcast_core::presence::{self, PresencePolicy};
 use roomcast_core::protocol::limits;
@@ -60,6 +61,13 @@ pub struct Config {
     /// Posts per second over the whole pool (0: unlimited).
     #[arg(long, env = "RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
+    /// Tries of a fan-out job before it is dead-lettered (the first run included).
+    #[arg(long, env = "JOB_ATTEMPTS", default_value_t = fanout::DEFAULT_JOB_ATTEMPTS,
+          value_parser = parse_job_attempts)]
+    pub job_attempts: u32,
+    /// Wait before a failed fan-out job's first retry; it doubles each retry.
+    #[arg(long, env = "JOB_RETRY_DELAY", default_value = "1s", value_parser = parse_job_retry_delay)]
+    pub job_retry_delay: Duration,
     /// Shortest time between two `presence` broadcasts to one room (joins and leaves
     /// in between are coalesced into the next one).
     #[arg(long, env = "PRESENCE_INTERVAL", default_value = "1s", value_parser = parse_presence_interval)]
@@ -160,6 +168,7 @@ impl std::fmt::Debug for Config {
             .field("pool_size", &self.pool_size)
             .field("post_concurrency", &self.post_concurrency)
             .field("rate_limit", &self.rate_limit)
+            .field("retry", &self.retry())
             .field("presence", &self.presence())
             .field("history", &self.history())
             .field("idle_timeout", &self.idle_timeout)
@@ -198,6 +207,20 @@ fn parse_presence_interval(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| e.to_string())
         .and_then(PresencePolicy::check_interval)
+}
+
+/// A count in core's range ([`RetryPolicy::check_attempts`]).
+fn parse_job_attempts(s: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .map_err(|e| e.to_string())
+        .and_then(RetryPolicy::check_attempts)
+}
+
+/// A duration in core's range ([`RetryPolicy::check_delay`]).
+fn parse_job_retry_delay(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| e.to_string())
+        .and_then(RetryPolicy::check_delay)
 }
 
 /// A count in core's range ([`HistoryPolicy::check_size`]).
@@ -245,6 +268,14 @@ impl Config {
         PresencePolicy {
             interval: self.presence_interval,
             budget: self.presence_budget,
+        }
+    }
+
+    /// What becomes of failed fan-out jobs.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: self.job_attempts,
+            first_delay: self.job_retry_delay,
         }
     }
 

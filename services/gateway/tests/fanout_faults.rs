@@ -12,7 +12,6 @@ use bytes::Bytes;
 use common::{Client, Gateway, WAIT, metric};
 use roomcast_core::ports::{PostError, Poster};
 use roomcast_core::protocol::ConnectionId;
-use roomcast_gateway::fanout::MAX_JOB_ATTEMPTS;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -342,14 +341,17 @@ async fn a_poison_job_is_given_up_after_max_attempts_and_the_other_jobs_are_deli
     let poisoned = Arc::new(AtomicBool::new(false));
     let gw = {
         let poisoned = poisoned.clone();
-        gateway(&["--pool-size", "2"], move |_, payload| {
-            if payload.contains(r#""event":"poison""#) {
-                poisoned.store(true, Ordering::SeqCst);
-                Fault::Panic("a poison job")
-            } else {
-                Fault::Pass
-            }
-        })
+        gateway(
+            &["--pool-size", "2", "--job-retry-delay", "50ms"],
+            move |_, payload| {
+                if payload.contains(r#""event":"poison""#) {
+                    poisoned.store(true, Ordering::SeqCst);
+                    Fault::Panic("a poison job")
+                } else {
+                    Fault::Pass
+                }
+            },
+        )
         .await
     };
     let mut clients = members(&gw, MEMBERS).await;
@@ -365,13 +367,13 @@ async fn a_poison_job_is_given_up_after_max_attempts_and_the_other_jobs_are_deli
     let mut editor = editor(&gw).await;
     edit(&mut editor, 1..=VERSIONS).await;
 
-    // The poison job is tried MAX_JOB_ATTEMPTS times, then given up.
+    // The poison job is tried JOB_ATTEMPTS times (5 by default), then given up.
     let dead = metric_reaches(&gw, "roomcast_fanout_dead_letters_total", 1.0).await;
     assert_eq!(dead, 1.0);
     assert!(poisoned.load(Ordering::SeqCst));
     assert_eq!(
         metric(&gw, "roomcast_fanout_interrupted_total").await,
-        MAX_JOB_ATTEMPTS as f64
+        roomcast_core::fanout::DEFAULT_JOB_ATTEMPTS as f64
     );
     // The other jobs were delivered, completely and once, and the poison never was.
     edit(&mut editor, VERSIONS + 1..=VERSIONS + 1).await;

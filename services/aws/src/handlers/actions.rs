@@ -9,7 +9,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use roomcast_core::abuse::{self, MessageRate, Verdict};
 use roomcast_core::auth::RoomAccess;
-use roomcast_core::ports::{PostError, Poster};
+use roomcast_core::ports::PostError;
 use roomcast_core::protocol::{ErrorCode, ProtocolError, RoomName, ServerMessage};
 use roomcast_core::{Handler, Session};
 
@@ -17,6 +17,7 @@ use super::session::{authorizer_context, connection_id};
 use super::{error_response, response};
 use crate::dynamo::DynamoStore;
 use crate::observe::request_line;
+use crate::post_failure::report_suppressed;
 use crate::poster::{ApiGwPoster, endpoint_for};
 
 /// Just the room, for the request's log line (the handler does the real parsing).
@@ -226,15 +227,17 @@ impl Actions {
             let Some(frame) = reply.render(session.protocol) else {
                 continue;
             };
-            match poster.post(&session.id, &Bytes::from(frame)).await {
-                Ok(()) => {}
-                // The sender left meanwhile: nobody to answer.
-                Err(PostError::Gone) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, connection = %session.id, "reply not delivered");
+            // Once per failed reply, with its cause (a 403 from a wrong key, a refused
+            // connect): the line the operator needs when clients hear nothing back.
+            if let Err(failure) = poster.try_post(&session.id, &Bytes::from(frame)).await {
+                failure.warn("reply not delivered", &session.id);
+                // The sender left meanwhile: nobody to answer the rest to.
+                if matches!(failure.error, PostError::Gone) {
+                    break;
                 }
             }
         }
+        report_suppressed();
         request_line(
             &route,
             room.as_deref(),

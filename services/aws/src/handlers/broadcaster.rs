@@ -17,6 +17,7 @@ use roomcast_core::fanout::{Broadcaster, FanoutJob, JobReport, now_ms};
 use roomcast_core::ports::FanoutQueue;
 
 use crate::observe::{emit, fanout_metrics};
+use crate::post_failure::report_suppressed;
 use crate::sqs::SqsQueue;
 
 /// Job-level rounds before a failing shard job is left to SQS's redrive (DLQ).
@@ -47,6 +48,8 @@ impl BroadcasterFn {
     /// [`BroadcasterFn::handle`], also returning what each job that ran did.
     pub async fn run_batch(&self, event: SqsEvent) -> (SqsBatchResponse, Vec<JobReport>) {
         let outcomes = join_all(event.records.iter().map(|m| self.record(m))).await;
+        // The posts' failure lines over budget, summed up before Lambda freezes us.
+        report_suppressed();
         let mut response = SqsBatchResponse::default();
         let mut reports = Vec::new();
         for (message, (ok, report)) in event.records.iter().zip(outcomes) {

@@ -4,5 +4,5 @@
 mod pool;
 mod poster;
 
-pub use pool::{LocalQueue, MAX_JOB_ATTEMPTS, spawn_pool};
+pub use pool::{LocalQueue, PoolConfig, spawn_pool};
 pub use poster::LocalPoster;

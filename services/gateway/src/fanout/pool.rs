@@ -8,11 +8,12 @@
 //! Each job runs in a task of its own, so a job that panics (or is aborted) mid-delivery
 //! neither takes its worker down nor is lost: like a Lambda that dies before deleting
 //! its SQS message, the whole job is run again later, and members that already got it
-//! drop the duplicate by version. After [`MAX_JOB_ATTEMPTS`] tries a job is given up
-//! (logged and counted), the local stand-in for SQS's DLQ.
+//! drop the duplicate by version. When, and how often, is core's [`RetryPolicy`]
+//! (`JOB_ATTEMPTS`, `JOB_RETRY_DELAY`), the same as the broadcaster Lambda's; a job it
+//! gives up is logged and counted, the local stand-in for SQS's DLQ.
 
 use async_trait::async_trait;
-use roomcast_core::fanout::{Broadcaster, FanoutJob};
+use roomcast_core::fanout::{Broadcaster, FanoutJob, Retry, RetryPolicy};
 use roomcast_core::ports::{BackendError, FanoutQueue};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +22,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
 
-/// Jobs give up after this many tries (the local stand-in for SQS's DLQ).
-pub const MAX_JOB_ATTEMPTS: u32 = 8;
 /// Room jobs waiting at most.
 const ROOM_QUEUE_CAPACITY: usize = 65_536;
 
@@ -105,9 +104,18 @@ impl FanoutQueue for LocalQueue {
     }
 }
 
-/// Start `size` workers; they stop when `shutdown` is cancelled.
+/// How many workers, and what becomes of a job that fails.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// `POOL_SIZE`: workers, each running one job at a time.
+    pub size: usize,
+    /// `JOB_ATTEMPTS`, `JOB_RETRY_DELAY`.
+    pub retry: RetryPolicy,
+}
+
+/// Start the workers; they stop when `shutdown` is cancelled.
 pub fn spawn_pool(
-    size: usize,
+    config: PoolConfig,
     queue: Arc<LocalQueue>,
     receiver: QueueReceiver,
     broadcaster: Arc<Broadcaster>,
@@ -115,7 +123,7 @@ pub fn spawn_pool(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) {
-    for worker in 0..size.max(1) {
+    for worker in 0..config.size.max(1) {
         let (queue, broadcaster, metrics, shutdown) = (
             queue.clone(),
             broadcaster.clone(),
@@ -135,6 +143,7 @@ pub fn spawn_pool(
                 };
                 run(
                     worker,
+                    config.retry,
                     next,
                     &queue,
                     &broadcaster,
@@ -148,8 +157,10 @@ pub fn spawn_pool(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one worker's context, passed down once
 async fn run(
     worker: usize,
+    retry: RetryPolicy,
     queued: Queued,
     queue: &Arc<LocalQueue>,
     broadcaster: &Arc<Broadcaster>,
@@ -165,7 +176,7 @@ async fn run(
         tasks.spawn(async move { broadcaster.run(&job).await })
     };
     let job = &queued.job;
-    let retry: Vec<(Arc<FanoutJob>, u32)> = match running.await {
+    let again: Vec<(Arc<FanoutJob>, u32)> = match running.await {
         Ok(Ok(report)) => {
             tracing::debug!(worker, room = %job.room(), targets = report.targets, shards = report.shards,
                 delivered = report.delivery.delivered, gone = report.delivery.gone,
@@ -194,24 +205,24 @@ async fn run(
             vec![(queued.job.clone(), queued.attempt + 1)]
         }
     };
-    for (job, attempt) in retry {
-        if attempt >= MAX_JOB_ATTEMPTS {
+    for (job, attempt) in again {
+        let Retry::After(delay) = retry.after(attempt) else {
             let targets = match &*job {
                 FanoutJob::Shard(s) => Some(s.connections.len()),
                 FanoutJob::Room(_) | FanoutJob::Presence(_) => None,
             };
             tracing::error!(room = %job.room(), kind = job.kind(), version = ?job.version(), ?targets,
-                attempt, "fan-out job dead-lettered: given up after {MAX_JOB_ATTEMPTS} attempts");
+                attempt, "fan-out job dead-lettered: given up after {attempt} attempts");
             metrics.dead_letter();
             continue;
-        }
+        };
         metrics.retry();
         // Like an SQS visibility timeout: try again later, without holding a worker.
         let (queue, shutdown) = (queue.clone(), shutdown.clone());
         tasks.spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(Duration::from_millis(100) * attempt) => {
+                _ = tokio::time::sleep(delay) => {
                     let _ = queue.send(job, attempt).await;
                 }
             }

@@ -6,6 +6,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::ws::close_code;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -143,6 +144,6 @@ pub async fn delete(
         .connections
         .get(&target(&app, &headers, &stage, id)?)
         .ok_or_else(AwsError::gone)?;
-    c.close(1000, "deleted by the server");
+    c.close(close_code::NORMAL, "deleted by the server");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -112,6 +112,21 @@ impl EmbeddedStore {
         self.rooms.entry(room.clone()).or_default().clone()
     }
 
+    /// Drop history entries older than the policy keeps, in every room: entries are
+    /// otherwise trimmed only when their room records the next one, so a room that went
+    /// quiet would hold its last ones for the life of the process.
+    pub fn expire_history(&self) {
+        let now = now_ms();
+        for slot in self.rooms.iter() {
+            slot.log().expire(&self.history, now);
+        }
+    }
+
+    /// How often [`Self::expire_history`] is worth running: half the ttl, at least 1 s.
+    pub fn history_sweep_interval(&self) -> std::time::Duration {
+        (self.history.ttl / 2).max(std::time::Duration::from_secs(1))
+    }
+
     fn position(&self, offset: u64) -> Position {
         Position {
             offset,
@@ -277,5 +292,51 @@ impl RoomStore for EmbeddedStore {
 
     async fn history(&self, room: &RoomName, after: u64) -> Result<History, BackendError> {
         Ok(self.slot(room).log().after(after, &self.epoch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roomcast_core::protocol::EventName;
+    use serde_json::value::RawValue;
+    use std::time::Duration;
+
+    fn event(room: &RoomName) -> ServerMessage {
+        ServerMessage::Event {
+            room: room.clone(),
+            event: EventName::parse("chat").unwrap(),
+            data: RawValue::from_string("1".into()).unwrap(),
+            from: None,
+            at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quiet_rooms_history_expires_in_the_sweep_and_its_offsets_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = HistoryPolicy {
+            size: 10,
+            ttl: Duration::from_secs(1),
+        };
+        let store = EmbeddedStore::open_with_history(dir.path(), 10, policy).unwrap();
+        let room = RoomName::parse("quiet").unwrap();
+        for _ in 0..3 {
+            store
+                .append(&room, &event(&room), &ChangeId::generate())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.history(&room, 0).await.unwrap().entries.len(), 3);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        store.expire_history();
+        let history = store.history(&room, 0).await.unwrap();
+        assert!(history.entries.is_empty(), "expired without a new entry");
+        assert_eq!(history.head.offset, 3);
+        let next = store
+            .append(&room, &event(&room), &ChangeId::generate())
+            .await
+            .unwrap();
+        assert_eq!(next.offset, 4, "offsets never go back");
     }
 }

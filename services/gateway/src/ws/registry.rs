@@ -7,6 +7,7 @@
 //! with 1013. A push wakes the connection only when its queue was empty, so frames that
 //! pile up while it writes go out together in one vectored write.
 
+use axum::extract::ws::close_code;
 use bytes::Bytes;
 use dashmap::DashMap;
 use roomcast_core::fanout::now_ms;
@@ -214,7 +215,10 @@ impl ConnectionHandle {
                 Err(since) => since,
             };
         if Duration::from_millis(now.saturating_sub(since)) >= self.limits.slow_consumer_timeout {
-            self.close(1013, "slow consumer: outbound queue stayed full");
+            self.close(
+                close_code::AGAIN,
+                "slow consumer: outbound queue stayed full",
+            );
             PushError::SlowConsumer
         } else {
             PushError::Full

@@ -6,6 +6,7 @@
 //! (a push wakes it only when the queue was empty), its one timer fires (the nearer of
 //! the idle and lifetime deadlines) or the server shuts down.
 
+use axum::extract::ws::close_code as close;
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use roomcast_core::Session;
@@ -22,17 +23,6 @@ use super::frame::{self, Incoming, Violation};
 use super::registry::ConnectionHandle;
 use super::socket::Socket;
 use crate::app::AppState;
-
-/// Close codes (RFC 6455 §7.4.1), as API Gateway uses them.
-mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const UNSUPPORTED: u16 = 1003;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-}
 
 /// How long the closing handshake may take before the socket is dropped.
 const GOODBYE: Duration = Duration::from_secs(5);
@@ -75,7 +65,7 @@ pub(super) async fn run(io: Upgraded, app: AppState, session: Session, h: Arc<Co
         }
         Err(e) => {
             tracing::error!(connection = %session.id, error = %e, "connect failed");
-            h.close(close::INTERNAL, "could not register the connection");
+            h.close(close::ERROR, "could not register the connection");
             Ending::Server
         }
     };
@@ -159,17 +149,17 @@ async fn serve(
             }
             Wake::Close => return Ending::Server,
             Wake::Shutdown => {
-                h.close(close::GOING_AWAY, "server going away");
+                h.close(close::AWAY, "server going away");
                 return Ending::Server;
             }
             Wake::Timer => {
                 let now = Instant::now();
                 if now >= lifetime {
-                    h.close(close::GOING_AWAY, "connection lifetime exceeded");
+                    h.close(close::AWAY, "connection lifetime exceeded");
                     return Ending::Server;
                 }
                 if now >= last_seen + idle {
-                    h.close(close::GOING_AWAY, "idle timeout");
+                    h.close(close::AWAY, "idle timeout");
                     return Ending::Server;
                 }
                 timer.as_mut().reset(lifetime.min(last_seen + idle));
@@ -195,10 +185,8 @@ async fn serve(
                 Incoming::Close => return Ending::Client,
                 Incoming::Violation(v) => {
                     let (code, reason) = match v {
-                        Violation::TooBig => (close::TOO_BIG, "message too big"),
-                        Violation::BadUtf8 => {
-                            (close::INVALID_PAYLOAD, "text frame is not valid UTF-8")
-                        }
+                        Violation::TooBig => (close::SIZE, "message too big"),
+                        Violation::BadUtf8 => (close::INVALID, "text frame is not valid UTF-8"),
                         Violation::Protocol => (close::UNSUPPORTED, "protocol error"),
                     };
                     h.close(code, reason);
