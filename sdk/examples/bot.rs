@@ -50,16 +50,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (x, y) = (480.0 + 220.0 * angle.cos(), 360.0 + 220.0 * angle.sin());
             let img = (placed.len() % 16) as i64;
             match client.add_icon(&room, icon(img, x, y)?).await {
-                Ok(added) => match added.id {
-                    Some(id) => {
-                        println!("added {id} at ({x:.0}, {y:.0}) -> v{}", added.version);
-                        placed.push((id, img as u16));
-                    }
-                    None => println!(
-                        "added a module -> v{} (its id did not arrive)",
-                        added.version
-                    ),
-                },
+                Ok(added) => {
+                    let id = added.id;
+                    println!("added {id} at ({x:.0}, {y:.0}) -> v{}", added.version);
+                    placed.push((id, img as u16));
+                }
                 Err(e) if e.code() == Some(ErrorCode::IconLimit) => {
                     println!("the base is full");
                     break;

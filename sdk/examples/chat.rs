@@ -51,10 +51,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Event::Message(ServerMessage::Event { event, data, .. }) => {
                     println!("* {event}: {data}")
                 }
-                Event::Message(ServerMessage::Presence { members, .. }) => {
-                    println!("* {members} in the room")
+                Event::Message(ServerMessage::Presence { members, users, .. }) => {
+                    println!("* {users} in the room ({members} connections)")
                 }
                 Event::Disconnected => println!("* disconnected; reconnecting…"),
+                // The re-join recovered what was said meanwhile (it was printed above).
                 Event::Reconnected => println!("* reconnected"),
                 _ => {}
             }

@@ -73,6 +73,9 @@ pub enum Error {
     /// The `ack` of a state change carried no version.
     #[error("the server's ack carried no version")]
     MissingVersion,
+    /// The `ack` of `addIcon` carried no icon id.
+    #[error("the server's ack carried no icon id")]
+    MissingIconId,
     /// A value could not be serialized to JSON.
     #[error("cannot encode the request as JSON")]
     Encode(#[source] serde_json::Error),

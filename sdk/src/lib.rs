@@ -7,10 +7,14 @@
 //!   [`get_state`](Client::get_state), the game actions
 //!   ([`change_background`](Client::change_background), [`add_icon`](Client::add_icon),
 //!   [`move_icon`](Client::move_icon), [`delete_icon`](Client::delete_icon)),
-//!   [`emit`](Client::emit), [`list_rooms`](Client::list_rooms), a `Stream` of typed
-//!   server messages ([`Client::events`]), requests that resolve on their `ack` or fail
-//!   with the server's error code, and automatic reconnect that re-joins every room and
-//!   resyncs its state by version.
+//!   [`emit`](Client::emit), [`list_rooms`](Client::list_rooms),
+//!   [`list_members`](Client::list_members), its own [`id`](Client::id) and
+//!   [`user`](Client::user), a `Stream` of typed server messages ([`Client::events`]),
+//!   requests that resolve on their `ack` or fail with the server's error code, and
+//!   automatic reconnect that re-joins every room with `since` to recover exactly what
+//!   it missed (or resyncs its state by version when the server no longer has it).
+//! - [`Watermark`]: one room's place in its history (offset and epoch), dropping
+//!   duplicate and already-seen frames; the client keeps one per room.
 //! - [`RoomState`]: one room's state kept by the version rule (apply `version + 1`,
 //!   drop older, resync on a gap). The client keeps one per room; use it directly with
 //!   your own message loop.
@@ -59,7 +63,7 @@
 //! }
 //! // The client's replica of the room already holds the new module.
 //! let alpha = player.state("alpha").unwrap();
-//! assert!(alpha.state.icons.contains_key(&added.id.unwrap()));
+//! assert!(alpha.state.icons.contains_key(&added.id));
 //! # player.close().await;
 //! # stop.cancel();
 //! # server.await??;
@@ -75,25 +79,28 @@ mod room_state;
 #[cfg(feature = "sqs")]
 mod sqs;
 mod tls;
+mod watermark;
 
 pub use roomcast_core::protocol;
 
 pub use roomcast_core::fanout::FanoutJob;
 pub use roomcast_core::protocol::{
-    Background, ConnectionId, Coord, ErrorCode, EventName, Icon, IconId, Image, InvalidValue,
-    ProtocolError, Ref, RoomName, RoomSummary, ServerMessage,
+    Background, ConnectionId, Coord, Epoch, ErrorCode, EventName, Icon, IconId, Image,
+    InvalidValue, Limits, Position, ProtocolError, Ref, RoomName, RoomSummary, ServerMessage,
+    UserCount, UserId,
 };
 pub use roomcast_core::state::{ApplyError, GameState, Op, PatchOutcome, RoomState as Snapshot};
 
 /// The attribute for implementing [`Transport`] (re-exported `async_trait`).
 pub use async_trait::async_trait;
 
-pub use client::{AddedIcon, Client, ClientBuilder, Event, Events, Reconnect};
+pub use client::{AddedIcon, Client, ClientBuilder, Event, Events, MembersPage, Reconnect};
 pub use error::Error;
 pub use publisher::{HttpTransport, Publisher, RoomPublisher, Transport};
 pub use room_state::{Change, RoomState, Update};
 #[cfg(feature = "sqs")]
 pub use sqs::SqsTransport;
+pub use watermark::Watermark;
 
 /// A module's content for [`Client::add_icon`] / [`Client::move_icon`], checked
 /// against the protocol's rules: `img` in `0..64`, `x` and `y` finite in

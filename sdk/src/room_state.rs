@@ -140,10 +140,11 @@ impl RoomState {
                 room,
                 version,
                 state,
+                ..
             } if *room == self.room => self.apply_state(*version, state.clone()),
-            ServerMessage::Patch { room, version, op } if *room == self.room => {
-                self.apply_patch(*version, op.clone())
-            }
+            ServerMessage::Patch {
+                room, version, op, ..
+            } if *room == self.room => self.apply_patch(*version, op.clone()),
             _ => Update::default(),
         }
     }
@@ -321,6 +322,7 @@ mod tests {
             room: RoomName::parse("beta").unwrap(),
             version: 1,
             op: bg(1),
+            at: None,
         };
         assert!(r.apply(&other).is_empty());
         assert_eq!(r.version(), Some(0));

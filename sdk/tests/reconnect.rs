@@ -52,7 +52,7 @@ async fn scenario() {
             .await
             .unwrap();
         assert_eq!(added.version, i as u64 + 1);
-        ids.push(added.id.unwrap());
+        ids.push(added.id);
     }
     replica_reaches(&a, &mut events, "alpha", 5).await;
     b.close().await;

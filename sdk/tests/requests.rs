@@ -29,13 +29,13 @@ async fn requests_resolve_on_their_ack_or_fail_with_the_error_code() {
     let base = a.join("alpha").await.unwrap();
     assert_eq!(base.version, 0);
 
-    // add_icon resolves with the version and, from the patch, the new id.
+    // add_icon resolves with the version and the new id, both from the ack.
     let added = a
         .add_icon("alpha", icon(3, 399.6, 400.0).unwrap())
         .await
         .unwrap();
     assert_eq!(added.version, 1);
-    let id = added.id.expect("a member learns the id from the patch");
+    let id = added.id.clone();
     let moved = a
         .move_icon("alpha", &id, icon(4, 10.0, 20.0).unwrap())
         .await
@@ -46,6 +46,7 @@ async fn requests_resolve_on_their_ack_or_fail_with_the_error_code() {
         Event::Message(ServerMessage::Ack {
             reference,
             version: Some(2),
+            ..
         }) => Some(reference.clone()),
         _ => None,
     })
@@ -85,13 +86,15 @@ async fn requests_resolve_on_their_ack_or_fail_with_the_error_code() {
         5
     );
 
-    // Reading a room needs no membership; the icon id is only learned by members.
+    // Changing and reading a room need no membership; the ack names the new icon.
     let elsewhere = a
         .add_icon("beta", icon(1, 2.0, 3.0).unwrap())
         .await
         .unwrap();
-    assert_eq!((elsewhere.version, elsewhere.id), (1, None));
-    assert_eq!(a.get_state("beta").await.unwrap().version, 1);
+    assert_eq!(elsewhere.version, 1);
+    let beta = a.get_state("beta").await.unwrap();
+    assert_eq!(beta.version, 1);
+    assert_eq!(beta.state.icons[&elsewhere.id], icon(1, 2.0, 3.0).unwrap());
     assert!(a.state("beta").is_none(), "not kept: not a member");
 
     // Arguments that break the protocol's rules are refused before sending.
@@ -153,7 +156,8 @@ fn select_v1(v1: bool) -> impl FnOnce(&Request, Response) -> Result<Response, Er
 }
 
 /// A WebSocket server that completes the handshake (selecting `roomcast.v1` when
-/// `v1`) and then never answers anything.
+/// `v1`), sends the `welcome` a `roomcast.v1` server opens with, and then never
+/// answers anything.
 async fn silent_server(v1: bool) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/dev", listener.local_addr().unwrap());
@@ -162,7 +166,11 @@ async fn silent_server(v1: bool) -> String {
             tokio::spawn(async move {
                 let select = select_v1(v1);
                 if let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, select).await {
-                    use futures::StreamExt;
+                    use futures::{SinkExt, StreamExt};
+                    let welcome = json!({"type": "welcome", "id": "c0000000000001", "user": "anonymous:c0000000000001",
+                        "limits": {"maxRooms": 10, "maxEmitBytes": 1, "maxFrameBytes": 1, "messageRate": 0,
+                            "messageBurst": 0, "historySize": 0, "historySeconds": 0}});
+                    let _ = ws.send(welcome.to_string().into()).await;
                     while let Some(Ok(_)) = ws.next().await {}
                 }
             });

@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{Gateway, WAIT, app_event, next};
+use common::{Gateway, WAIT, next};
 use futures::StreamExt;
 use roomcast_sdk::{Error, Event};
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `DELETE /dev/@connections/{id}` over a raw socket; returns the status.
@@ -29,12 +28,7 @@ async fn a_connection_deleted_by_the_server_is_not_reconnected() {
     let gw = Gateway::start(dir.path(), 0, &[]).await;
     let a = gw.client("alpha").await;
     let mut events = a.events();
-    a.emit_including_self("alpha", "whoami", json!(null))
-        .await
-        .unwrap();
-    let (_, id) = app_event(&mut events, "alpha", "whoami").await;
-
-    assert_eq!(delete_connection(gw.port, &id.unwrap()).await, 204);
+    assert_eq!(delete_connection(gw.port, a.id().as_str()).await, 204);
     next(&mut events, "Disconnected", |e| {
         matches!(e, Event::Disconnected).then_some(())
     })

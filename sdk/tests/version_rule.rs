@@ -225,6 +225,7 @@ impl Replica<'_> {
             room: alpha(),
             version,
             state: self.history.snapshots[version as usize].clone(),
+            at: None,
         }
     }
 }
@@ -240,6 +241,7 @@ fn run(acts: &[Act], d: &Delivery) -> Result<(), TestCaseError> {
             room: alpha(),
             version: i as u64 + 1,
             op: history.patches[i].clone(),
+            at: None,
         })
         .collect();
     // Noise: a patch and a state for another room are ignored.
@@ -252,12 +254,14 @@ fn run(acts: &[Act], d: &Delivery) -> Result<(), TestCaseError> {
             op: Op::ChangeBackground {
                 bg: Background::parse(9).unwrap(),
             },
+            at: None,
         },
     );
     stream.push(ServerMessage::State {
         room: beta,
         version: 99,
         state: GameState::default(),
+        at: None,
     });
     let mut replica = Replica {
         history: &history,

@@ -1,6 +1,9 @@
 // The socket to roomcast (subprotocol `roomcast.v1`, docs/protocol.md): requests with
 // refs answered by `ack`/`error`, auto-reconnect with capped exponential backoff and
-// jitter, and the rooms this client wants re-joined on every new connection.
+// jitter, and the rooms this client wants re-joined on every new connection, each
+// with `since` (its history watermark) so that what was missed is recovered.
+
+import { Recovery } from './recovery.js';
 
 export const PROTOCOL = 'roomcast.v1';
 
@@ -8,15 +11,19 @@ export const PROTOCOL = 'roomcast.v1';
  * @typedef {'connecting'|'live'|'reconnecting'|'stopped'} ConnStatus
  * @typedef {import('./state.js').GameState} GameState
  * @typedef {import('./state.js').PatchOp} PatchOp
- * @typedef {{type: 'state', room: string, version: number, state: GameState}} StateMsg
- * @typedef {{type: 'patch', room: string, version: number, op: PatchOp}} PatchMsg
- * @typedef {{type: 'event', room: string, event: string, data: unknown, from: string | null}} EventMsg
- * @typedef {{type: 'presence', room: string, members: number}} PresenceMsg
+ * @typedef {import('./history.js').Position} Position
+ * @typedef {{offset?: number, epoch?: string}} At  where a frame stands in its room's history
+ * @typedef {{type: 'state', room: string, version: number, state: GameState} & At} StateMsg
+ * @typedef {{type: 'patch', room: string, version: number, op: PatchOp} & At} PatchMsg
+ * @typedef {{type: 'event', room: string, event: string, data: unknown, from: string | null} & At} EventMsg
+ * @typedef {{type: 'presence', room: string, members: number, users?: number}} PresenceMsg
  * @typedef {{room: string, members: number}} RoomInfo
  * @typedef {{type: 'rooms', rooms: RoomInfo[]}} RoomsMsg
- * @typedef {{type: 'ack', ref: string | number, version?: number}} AckMsg
+ * @typedef {{type: 'members', room: string, users: {user: string, connections: number}[], next?: string}} MembersMsg
+ * @typedef {{type: 'welcome', id: string, user: string, limits: Record<string, number>}} WelcomeMsg
+ * @typedef {{type: 'ack', ref: string | number, version?: number, id?: string, recovered?: boolean}} AckMsg
  * @typedef {{type: 'error', code: string, message: string, ref?: string | number}} ErrorMsg
- * @typedef {StateMsg | PatchMsg | EventMsg | PresenceMsg | RoomsMsg | AckMsg | ErrorMsg} ServerMsg
+ * @typedef {StateMsg | PatchMsg | EventMsg | PresenceMsg | RoomsMsg | MembersMsg | WelcomeMsg | AckMsg | ErrorMsg} ServerMsg
  * @typedef {{action: string, [field: string]: unknown}} ClientMsg
  */
 
@@ -87,6 +94,22 @@ export class Connection {
     this.statusListeners = new Set();
     /** Called on each new live connection, just before the rooms are re-joined. @type {Set<() => void>} */
     this.openListeners = new Set();
+    /** The wanted rooms' history positions, and their joins being answered. */
+    this.recovery = new Recovery();
+    /** Told whether a join recovered (before the recovered frames or the state). @type {Set<(room: string, recovered: boolean) => void>} */
+    this.syncListeners = new Set();
+    /** This connection's `welcome`: its id, user and limits. @type {WelcomeMsg | null} */
+    this.identity = null;
+  }
+
+  /** @param {(room: string, recovered: boolean) => void} fn */
+  onSync(fn) {
+    this.syncListeners.add(fn);
+  }
+
+  /** Where the page stands in `room`'s history (what a re-join sends as `since`). @param {string} room */
+  position(room) {
+    return this.recovery.position(room);
   }
 
   /** @param {(m: ServerMsg) => void} fn */
@@ -176,7 +199,7 @@ export class Connection {
       if (!this.rooms.has(connectRoom)) this.sendRaw({ action: 'leave', room: connectRoom });
       for (const fn of this.openListeners) fn();
       for (const room of this.rooms) {
-        this.request({ action: 'join', room }).catch((e) => {
+        this.sync(room).catch((e) => {
           // A refused re-join (say `forbidden`) is news for the player; a dropped
           // socket is not (the next connection re-joins).
           if (e instanceof RequestError && !['disconnected', 'offline', 'timeout'].includes(e.code)) {
@@ -199,6 +222,7 @@ export class Connection {
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.recovery.disconnected();
       this.failPending('disconnected', 'the connection was lost before the server answered');
       // A socket that closes right after opening (a flapping server, a refusal) keeps
       // backing off; one that served a while starts over quickly.
@@ -220,8 +244,20 @@ export class Connection {
     this.retryTimer = setTimeout(() => void this.open(), delay);
   }
 
-  /** @param {ServerMsg} msg */
+  /**
+   * One frame from the server: held while its room's join is answered, dropped if it
+   * was seen already, else delivered (with what a completed join releases).
+   * @param {ServerMsg} msg
+   */
   dispatch(msg) {
+    if (msg.type === 'welcome') this.identity = msg;
+    const { deliver, synced } = this.recovery.route(msg);
+    if (synced) for (const fn of this.syncListeners) fn(synced.room, synced.recovered);
+    for (const m of deliver) this.deliver(m);
+  }
+
+  /** Resolve the request a message answers, and tell the listeners. @param {ServerMsg} msg */
+  deliver(msg) {
     if ((msg.type === 'ack' || msg.type === 'error') && msg.ref !== undefined && msg.ref !== null) {
       const key = String(msg.ref);
       const p = this.pending.get(key);
@@ -241,15 +277,15 @@ export class Connection {
    * Send a request with a fresh `ref`; resolves with its `ack`, rejects with the
    * server's `error` (or `offline`, `disconnected`, `timeout`).
    * @param {ClientMsg} msg
+   * @param {string} [ref]  the ref to use (default: a fresh one)
    * @returns {Promise<AckMsg>}
    */
-  request(msg) {
+  request(msg, ref = `r${this.nextRef++}`) {
     return new Promise((resolve, reject) => {
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
         reject(new RequestError('offline', 'not connected: the change was not sent', msg));
         return;
       }
-      const ref = `r${this.nextRef++}`;
       const timer = setTimeout(() => {
         if (this.pending.delete(ref)) reject(new RequestError('timeout', 'the server did not answer in time', msg));
       }, this.opts.requestTimeoutMs);
@@ -288,17 +324,37 @@ export class Connection {
 
   /**
    * Be in `room` now and after every reconnect; resolves with the join's ack (the
-   * `state` follows as a message).
+   * `state` follows as a message, or, on a re-join that recovered, the missed frames
+   * came before it).
    * @param {string} room
    */
   join(room) {
     this.rooms.add(room);
-    return this.request({ action: 'join', room });
+    this.recovery.track(room);
+    return this.sync(room);
+  }
+
+  /**
+   * Join `room` with `since` when the page has a place in its history, holding the
+   * room's live frames until the answer is complete.
+   * @param {string} room
+   */
+  sync(room) {
+    const since = this.position(room);
+    const ref = `r${this.nextRef++}`;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.recovery.joining(room, ref);
+    const answered = this.request(since ? { action: 'join', room, since } : { action: 'join', room }, ref);
+    // Unanswered in time: stop holding the room's frames.
+    answered.catch(() => {
+      for (const m of this.recovery.abandon(room, ref)) this.deliver(m);
+    });
+    return answered;
   }
 
   /** Stop wanting `room`. @param {string} room */
   leave(room) {
     this.rooms.delete(room);
+    this.recovery.forget(room);
     return this.request({ action: 'leave', room });
   }
 }

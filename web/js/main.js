@@ -58,7 +58,8 @@ const chooser = new PlanetChooser((bg) => changeBackground(bg));
 let room = /** @type {string | null} */ (null);
 /** @type {RoomState | null} */
 let base = null;
-let members = 0;
+/** Builders in the base: distinct users (one player's tabs count once). */
+let builders = 0;
 /** @type {string | null} */
 let selected = null;
 /** @type {DragInfo | null} */
@@ -71,8 +72,8 @@ let dragInfo = null;
 const placed = new Map();
 /** Modules scrapped here and not yet confirmed. @type {Set<string>} */
 const scrapping = new Set();
-/** The version whose addIcon is this player's latest add: select it when it shows. */
-let selectVersion = 0;
+/** The module this player added last (from its ack): select it when it shows. */
+let selectId = /** @type {string | null} */ (null);
 let resyncInFlight = false;
 /** States received in a row that left a gap open. */
 let gapStates = 0;
@@ -162,21 +163,17 @@ function addIcon(img, x, y) {
   conn
     .request({ action: 'addIcon', room, icon: { img, x, y } })
     .then((ack) => {
-      if (ack.version === undefined || !base) return;
-      // The patch may already be here (any order): select the module it added.
-      const id = addedAt.get(ack.version);
-      if (id) {
-        selected = id;
+      if (!ack.id || !base) return;
+      // The ack names the new module; its patch may already be here (any order).
+      if (base.icons.has(ack.id)) {
+        selected = ack.id;
         scheduleRender();
       } else {
-        selectVersion = ack.version;
+        selectId = ack.id;
       }
     })
     .catch(report);
 }
-
-/** addIcon ops seen, by version, to select this player's new module. @type {Map<number, string>} */
-const addedAt = new Map();
 
 /** A free-ish spot on the ground near the middle, spiralling out as the base fills. @param {number} img */
 function addDefault(img) {
@@ -247,14 +244,14 @@ function changeBackground(bg) {
 
 /**
  * Presence counts carry no version and fan-out may deliver two of them in either
- * order, so after a burst of them the count is read back with `listRooms` (a direct
- * reply, current when the server answers it).
+ * order, so after a burst of them the builders are read back with `listMembers` (a
+ * direct reply, current when the server answers it).
  */
 function confirmPresenceSoon() {
   if (presenceTimer) clearTimeout(presenceTimer);
   presenceTimer = setTimeout(() => {
     presenceTimer = null;
-    if (room) conn.sendRaw({ action: 'listRooms' });
+    if (room) conn.sendRaw({ action: 'listMembers', room });
   }, 700);
 }
 /** @type {ReturnType<typeof setTimeout> | null} */
@@ -285,21 +282,22 @@ conn.onMessage((msg) => {
       break;
     case 'presence':
       if (msg.room === room) {
-        members = msg.members;
-        status.setBuilders(members);
+        // Builders are users: a player's second tab is not a second builder.
+        builders = msg.users ?? msg.members;
+        status.setBuilders(builders);
         confirmPresenceSoon();
       }
       break;
-    case 'rooms':
-      if (!room) {
-        renderRooms(msg.rooms.filter((r) => r.members > 0));
-      } else {
-        const mine = msg.rooms.find((r) => r.room === room);
-        if (mine) {
-          members = mine.members;
-          status.setBuilders(members);
-        }
+    case 'members':
+      // One page of users; past a page the presence count stands.
+      if (msg.room === room && !msg.next) {
+        builders = msg.users.length;
+        status.setBuilders(builders);
       }
+      break;
+    case 'rooms':
+      // The lobby's list (counts are connections); in a base it only kept the socket busy.
+      if (!room) renderRooms(msg.rooms.filter((r) => r.members > 0));
       break;
     case 'error':
       // Errors with no request of ours to attach to.
@@ -311,10 +309,16 @@ conn.onMessage((msg) => {
 });
 
 conn.onOpen(() => {
-  // A new connection: take the next state whatever its version.
-  base?.unsync();
+  // A new connection. With a place in the base's history the re-join asks for what
+  // was missed (`since`) and the base goes on from its version; without one, or when
+  // the server cannot recover (below), the next state is taken whatever its version.
+  if (room && !conn.position(room)) base?.unsync();
   resyncInFlight = false;
   if (!room) refreshLobby();
+});
+
+conn.onSync((r, recovered) => {
+  if (r === room && !recovered) base?.unsync();
 });
 
 conn.onStatus((s, detail) => {
@@ -340,13 +344,12 @@ function enterBase(name) {
   if (room) conn.leave(room).catch(() => {});
   room = name;
   base = new RoomState(name);
-  members = 0;
+  builders = 0;
   selected = null;
   dragInfo = null;
   placed.clear();
   scrapping.clear();
-  addedAt.clear();
-  selectVersion = 0;
+  selectId = null;
   view.iconsLayer.replaceChildren();
   view.iconEls.clear();
   view.bgShown = null;
@@ -354,9 +357,10 @@ function enterBase(name) {
     if (c.kind === 'patch') {
       const op = c.op;
       if ('addIcon' in op) {
-        addedAt.set(c.version, op.addIcon.id);
-        if (addedAt.size > 64) addedAt.delete(addedAt.keys().next().value ?? 0);
-        if (c.version === selectVersion) selected = op.addIcon.id;
+        if (op.addIcon.id === selectId) {
+          selected = selectId;
+          selectId = null;
+        }
       } else if ('moveIcon' in op) {
         const id = op.moveIcon.id;
         if (dragInfo?.id !== id && !placed.has(id)) view.flashRemote(id);

@@ -2,6 +2,7 @@
 // same port and data dir) and Debian's Chromium driven by playwright-core.
 
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -51,10 +52,11 @@ const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 /** The real gateway (`roomcast`) on a fixed port and data dir, restartable. */
 export class Gateway {
   /**
-   * @param {{bin: string, port: number, dataDir: string, args?: string[]}} opts  `args`: extra flags
+   * @param {{bin: string, port: number, dataDir: string, args?: string[]}} opts
    */
   constructor(opts) {
     this.bin = opts.bin;
+    /** Extra flags (e.g. `--jwt-secret`). */
     this.args = opts.args ?? [];
     this.port = opts.port;
     this.dataDir = opts.dataDir;
@@ -72,7 +74,8 @@ export class Gateway {
   static async create(opts = {}) {
     const bin = opts.bin ?? process.env.ROOMCAST_BIN ?? path.join(REPO_DIR, 'target', 'debug', 'roomcast');
     const dataDir = await mkdtemp(path.join(tmpdir(), 'roomcast-web-'));
-    const gw = new Gateway({ bin: path.resolve(WEB_DIR, bin), port: opts.port ?? (await freePort()), dataDir, args: opts.args });
+    const port = opts.port ?? (await freePort());
+    const gw = new Gateway({ bin: path.resolve(WEB_DIR, bin), port, dataDir, args: opts.args });
     await gw.start();
     return gw;
   }
@@ -147,6 +150,17 @@ export class Gateway {
     await this.stop('SIGKILL');
     await rm(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * An HS256 token for `sub`, valid for ten minutes (for a gateway with `--jwt-secret`).
+ * @param {string} sub
+ * @param {string} secret
+ */
+export function hsToken(sub, secret) {
+  const b64 = (/** @type {object} */ v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, exp: Math.floor(Date.now() / 1000) + 600 })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
 
 /** Debian's Chromium with a fresh profile (Playwright makes a temporary user-data-dir per launch). */

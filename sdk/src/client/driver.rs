@@ -10,69 +10,21 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::connect::{Socket, Target, is_permanent};
-use super::{Event, Options, Shared};
-use crate::protocol::{ClientAction, ClientMessage, ProtocolError, Ref, RoomName, ServerMessage};
-use crate::{Change, Error, RoomState, Snapshot};
+mod inbound;
+mod reconnect;
+mod requests;
+
+pub(crate) use self::requests::{Command, Kind, Outgoing, Reply};
+use self::requests::{ReplySender, Waiter};
+
+use super::connect::{Socket, Target};
+use super::recovery::Syncs;
+use super::{Event, Options, Room, Shared, Welcome};
+use crate::Error;
+use crate::protocol::{ClientAction, ClientMessage, Ref, RoomName};
 
 /// Past this many requests awaiting an answer, forget those whose caller gave up.
 const MAX_PENDING: usize = 1024;
-
-/// What a request's caller is waiting for.
-pub(crate) type ReplySender = oneshot::Sender<Result<Reply, Error>>;
-
-/// A request's answer.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    /// `ack` (with its version, if any).
-    Ack(Option<u64>),
-    /// `ack` then `state`.
-    State(Snapshot),
-    /// `ack` then `rooms`.
-    Rooms(Vec<crate::protocol::RoomSummary>),
-}
-
-/// What a request expects, and what sending it means for the rooms this client is in.
-#[derive(Debug, Clone)]
-pub(crate) enum Kind {
-    /// Answered by `ack`.
-    Ack,
-    /// `join`: the room is kept (re-joined on reconnect) from the moment it is sent;
-    /// answered by `ack` then `state`.
-    Join(RoomName),
-    /// `leave`: the room is dropped from the moment it is sent; answered by `ack`.
-    Leave(RoomName),
-    /// `getState`: `ack` then `state`.
-    State(RoomName),
-    /// `listRooms`: `ack` then `rooms`.
-    Rooms,
-}
-
-/// A request from a [`Client`](crate::Client) method, serialized with its `ref`.
-pub(crate) struct Outgoing {
-    pub(crate) reference: i64,
-    pub(crate) frame: String,
-    pub(crate) kind: Kind,
-    pub(crate) reply: ReplySender,
-}
-
-/// Messages from the handles to the driver.
-pub(crate) enum Command {
-    Request(Outgoing),
-    Close(oneshot::Sender<()>),
-}
-
-/// Someone waiting for the answer to a `ref`.
-enum Waiter {
-    User {
-        kind: Kind,
-        reply: ReplySender,
-        /// A `join` that started tracking its room (undone if the join fails).
-        added: bool,
-    },
-    /// The driver's own `join`/`getState`/`leave` to resync a room.
-    Internal(RoomName),
-}
 
 /// Why a session ended.
 enum End {
@@ -95,7 +47,15 @@ pub(crate) struct Driver {
     pending: HashMap<i64, Waiter>,
     awaiting_state: Vec<(RoomName, ReplySender)>,
     awaiting_rooms: VecDeque<ReplySender>,
+    awaiting_members: Vec<(RoomName, ReplySender)>,
     resyncing: HashSet<RoomName>,
+    /// Rooms whose join (or first `getState`) is being answered, and their held frames.
+    syncs: Syncs,
+    /// This connection's `welcome` arrived, or a `hello` asked for it.
+    welcomed: bool,
+    asked_hello: bool,
+    /// A reconnect to announce ([`Event::Reconnected`]) once its `welcome` arrives.
+    announce: bool,
     backlog: VecDeque<Outgoing>,
     closing: Vec<oneshot::Sender<()>>,
 }
@@ -119,7 +79,12 @@ impl Driver {
             pending: HashMap::new(),
             awaiting_state: Vec::new(),
             awaiting_rooms: VecDeque::new(),
+            awaiting_members: Vec::new(),
             resyncing: HashSet::new(),
+            syncs: Syncs::default(),
+            welcomed: false,
+            asked_hello: false,
+            announce: false,
             backlog: VecDeque::new(),
             closing: Vec::new(),
         }
@@ -143,7 +108,7 @@ impl Driver {
             match self.reconnect().await {
                 Some(s) => {
                     socket = s;
-                    self.emit(Event::Reconnected);
+                    self.announce = true;
                 }
                 None => break,
             }
@@ -154,6 +119,13 @@ impl Driver {
         for done in self.closing.drain(..) {
             let _ = done.send(());
         }
+        self.shared.identity.send_if_modified(|w| {
+            let awaited = matches!(w, Welcome::Awaited);
+            if awaited {
+                *w = Welcome::Stopped;
+            }
+            awaited
+        });
         self.shared
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
@@ -161,6 +133,7 @@ impl Driver {
 
     /// One connection: resync the rooms, send what waited, then serve until it ends.
     async fn session(&mut self, socket: &mut Socket) -> End {
+        (self.welcomed, self.asked_hello) = (false, false);
         if self.start(socket).await.is_err() {
             return End::Lost;
         }
@@ -220,24 +193,39 @@ impl Driver {
         }
     }
 
-    /// After (re)connecting: ask for the state of every room this client is in
-    /// (`getState` for the connect room, which the server joined at connect; `join`
-    /// for the others), leave the connect room if it was left, then send the backlog.
+    /// After (re)connecting: re-join every room this client is in with `since` (its
+    /// watermark) to recover what it missed, or ask for its state when there is no
+    /// watermark yet (`getState` for the connect room, which the server joined at
+    /// connect; `join` for the others); leave the connect room if it was left; then
+    /// send the backlog.
     async fn start(&mut self, socket: &mut Socket) -> Result<(), ()> {
-        let rooms = self.shared.room_names();
+        let rooms: Vec<(RoomName, _)> = self
+            .shared
+            .rooms
+            .lock()
+            .expect("rooms")
+            .iter()
+            .map(|(name, room)| (name.clone(), room.since()))
+            .collect();
         let mut frames = Vec::new();
-        if !rooms.contains(&self.connect_room) {
+        if !rooms.iter().any(|(r, _)| *r == self.connect_room) {
             let room = self.connect_room.clone();
-            frames.push(self.internal(ClientAction::Leave { room: room.clone() }, room));
+            let action = ClientAction::Leave { room: room.clone() };
+            frames.push(self.internal(action, Waiter::Internal(room)).1);
         }
-        for room in rooms {
-            let action = if room == self.connect_room {
+        for (room, since) in rooms {
+            let action = if room == self.connect_room && since.is_none() {
                 ClientAction::GetState { room: room.clone() }
             } else {
-                ClientAction::Join { room: room.clone() }
+                ClientAction::Join {
+                    room: room.clone(),
+                    since,
+                }
             };
             self.resyncing.insert(room.clone());
-            frames.push(self.internal(action, room));
+            let (reference, frame) = self.internal(action, Waiter::Internal(room.clone()));
+            self.syncs.start(room, reference);
+            frames.push(frame);
         }
         while let Some(out) = self.backlog.pop_front() {
             frames.extend(self.prepare(out));
@@ -248,15 +236,16 @@ impl Driver {
         Ok(())
     }
 
-    /// A frame for the driver's own request about `room`, with a fresh `ref`.
-    fn internal(&mut self, action: ClientAction, room: RoomName) -> String {
+    /// A frame for the driver's own request, with a fresh `ref`.
+    fn internal(&mut self, action: ClientAction, waiter: Waiter) -> (i64, String) {
         let reference = self.shared.next_ref();
-        self.pending.insert(reference, Waiter::Internal(room));
+        self.pending.insert(reference, waiter);
         let message = ClientMessage {
             reference: Some(Ref::Number(reference)),
             action,
         };
-        serde_json::to_string(&message).expect("client messages serialize")
+        let frame = serde_json::to_string(&message).expect("client messages serialize");
+        (reference, frame)
     }
 
     /// Register a caller's request as sent and return its frame (none if the caller
@@ -269,14 +258,18 @@ impl Driver {
         {
             let mut rooms = self.shared.rooms.lock().expect("rooms");
             match &out.kind {
-                Kind::Join(room) if !rooms.contains_key(room) => {
-                    rooms.insert(room.clone(), RoomState::new(room.clone()));
-                    self.resyncing.insert(room.clone());
-                    added = true;
+                Kind::Join(room) => {
+                    if !rooms.contains_key(room) {
+                        rooms.insert(room.clone(), Room::new(room.clone()));
+                        self.resyncing.insert(room.clone());
+                        added = true;
+                    }
+                    self.syncs.start(room.clone(), out.reference);
                 }
                 Kind::Leave(room) => {
                     rooms.remove(room);
                     self.resyncing.remove(room);
+                    self.syncs.forget(room);
                 }
                 _ => {}
             }
@@ -285,7 +278,7 @@ impl Driver {
             // Callers that timed out waiting for a server that never answered.
             self.pending.retain(|_, w| match w {
                 Waiter::User { reply, .. } => !reply.is_closed(),
-                Waiter::Internal(_) => true,
+                Waiter::Internal(_) | Waiter::Hello => true,
             });
         }
         self.pending.insert(
@@ -297,224 +290,6 @@ impl Driver {
             },
         );
         Some(out.frame)
-    }
-
-    /// One text frame from the server; returns frames to send (resync requests).
-    fn on_text(&mut self, text: &str) -> Vec<String> {
-        let message: ServerMessage = match serde_json::from_str(text) {
-            Ok(m) => m,
-            Err(error) => {
-                self.undecodable(text, error);
-                return Vec::new();
-            }
-        };
-        let mut out = Vec::new();
-        let mut changes = Vec::new();
-        match &message {
-            ServerMessage::Ack { reference, version } => self.on_ack(reference, *version),
-            ServerMessage::Error {
-                code,
-                message: text,
-                reference,
-            } => {
-                let error = ProtocolError::new(*code, text.clone()).with_ref(reference.clone());
-                self.on_error(error);
-            }
-            ServerMessage::State {
-                room,
-                version,
-                state,
-            } => {
-                self.resyncing.remove(room);
-                changes = self.replicate(room, &message, &mut out);
-                let snapshot = Snapshot {
-                    version: *version,
-                    state: state.clone(),
-                };
-                let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.awaiting_state)
-                    .into_iter()
-                    .partition(|(r, _)| r == room);
-                self.awaiting_state = waiting;
-                for (_, reply) in done {
-                    let _ = reply.send(Ok(Reply::State(snapshot.clone())));
-                }
-            }
-            ServerMessage::Patch { room, .. } => changes = self.replicate(room, &message, &mut out),
-            ServerMessage::Rooms { rooms } => {
-                if let Some(reply) = self.awaiting_rooms.pop_front() {
-                    let _ = reply.send(Ok(Reply::Rooms(rooms.clone())));
-                }
-            }
-            ServerMessage::Event { .. } | ServerMessage::Presence { .. } => {}
-        }
-        let room = match &message {
-            ServerMessage::State { room, .. } | ServerMessage::Patch { room, .. } => {
-                Some(room.clone())
-            }
-            _ => None,
-        };
-        self.emit(Event::Message(message));
-        if let Some(room) = room {
-            for change in changes {
-                self.emit(Event::Changed {
-                    room: room.clone(),
-                    change,
-                });
-            }
-        }
-        out
-    }
-
-    /// Feed a `state`/`patch` to the room's replica (if this client is in the room);
-    /// ask for the state once when the replica cannot advance.
-    fn replicate(
-        &mut self,
-        room: &RoomName,
-        message: &ServerMessage,
-        out: &mut Vec<String>,
-    ) -> Vec<Change> {
-        let update = {
-            let mut rooms = self.shared.rooms.lock().expect("rooms");
-            match rooms.get_mut(room) {
-                Some(replica) => replica.apply(message),
-                None => return Vec::new(),
-            }
-        };
-        if update.resync && self.resyncing.insert(room.clone()) {
-            tracing::debug!(%room, "version gap; asking for the state");
-            out.push(self.internal(ClientAction::GetState { room: room.clone() }, room.clone()));
-        }
-        update.changes
-    }
-
-    fn on_ack(&mut self, reference: &Ref, version: Option<u64>) {
-        let Ref::Number(n) = reference else { return };
-        match self.pending.remove(n) {
-            Some(Waiter::User { kind, reply, .. }) => match kind {
-                Kind::Ack | Kind::Leave(_) => {
-                    let _ = reply.send(Ok(Reply::Ack(version)));
-                }
-                Kind::Join(room) | Kind::State(room) => self.awaiting_state.push((room, reply)),
-                Kind::Rooms => self.awaiting_rooms.push_back(reply),
-            },
-            Some(Waiter::Internal(_)) | None => {}
-        }
-    }
-
-    fn on_error(&mut self, error: ProtocolError) {
-        let Some(Ref::Number(n)) = &error.reference else {
-            tracing::warn!(%error, "the server reported an error");
-            return;
-        };
-        match self.pending.remove(n) {
-            Some(Waiter::User { kind, reply, added }) => {
-                if let (Kind::Join(room), true) = (&kind, added) {
-                    self.shared.rooms.lock().expect("rooms").remove(room);
-                    self.resyncing.remove(room);
-                }
-                let _ = reply.send(Err(Error::Server(error)));
-            }
-            Some(Waiter::Internal(room)) => {
-                tracing::warn!(%room, %error, "resync request refused");
-                self.resyncing.remove(&room);
-            }
-            None => {}
-        }
-    }
-
-    /// A frame that is not a `roomcast.v1` message this client knows. If it answers
-    /// one of our requests, that request fails with the decoding error.
-    fn undecodable(&mut self, text: &str, error: serde_json::Error) {
-        tracing::warn!(%error, frame = %truncate(text, 200), "undecodable frame from the server");
-        let reference = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get("ref").and_then(serde_json::Value::as_i64));
-        if let Some(n) = reference
-            && let Some(Waiter::User { reply, .. }) = self.pending.remove(&n)
-        {
-            let _ = reply.send(Err(Error::Decode(error)));
-        }
-    }
-
-    /// The connection is gone: requests in flight fail with
-    /// [`Error::ConnectionLost`]; the driver's own requests are forgotten (they are
-    /// sent again on reconnect).
-    fn fail_in_flight(&mut self) {
-        for (_, waiter) in self.pending.drain() {
-            if let Waiter::User { reply, .. } = waiter {
-                let _ = reply.send(Err(Error::ConnectionLost));
-            }
-        }
-        for (_, reply) in self.awaiting_state.drain(..) {
-            let _ = reply.send(Err(Error::ConnectionLost));
-        }
-        for reply in self.awaiting_rooms.drain(..) {
-            let _ = reply.send(Err(Error::ConnectionLost));
-        }
-        self.resyncing.clear();
-    }
-
-    /// Reconnect with backoff; requests made meanwhile wait in the backlog (each
-    /// caller's timeout still runs). `None`: stopped, or gave up.
-    async fn reconnect(&mut self) -> Option<Socket> {
-        let mut attempt = 0u32;
-        loop {
-            if self
-                .options
-                .reconnect
-                .max_attempts
-                .is_some_and(|max| attempt >= max)
-            {
-                tracing::warn!(attempts = attempt, "giving up reconnecting");
-                return None;
-            }
-            let delay = self.options.reconnect.delay(attempt);
-            attempt = attempt.saturating_add(1);
-            let sleep = tokio::time::sleep(delay);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    command = self.commands.recv() => if !self.hold(command) { return None },
-                }
-            }
-            let target = self.target.clone();
-            let opening = target.open();
-            tokio::pin!(opening);
-            let result = loop {
-                tokio::select! {
-                    result = &mut opening => break result,
-                    command = self.commands.recv() => if !self.hold(command) { return None },
-                }
-            };
-            match result {
-                Ok(socket) => {
-                    tracing::info!(attempt, "reconnected");
-                    return Some(socket);
-                }
-                Err(error) if is_permanent(&error) => {
-                    tracing::warn!(%error, "reconnect refused; giving up");
-                    return None;
-                }
-                Err(error) => tracing::debug!(%error, attempt, "reconnect failed"),
-            }
-        }
-    }
-
-    /// A command while disconnected: requests wait; `false` means stop.
-    fn hold(&mut self, command: Option<Command>) -> bool {
-        match command {
-            None => false,
-            Some(Command::Close(done)) => {
-                self.closing.push(done);
-                false
-            }
-            Some(Command::Request(out)) => {
-                self.backlog.retain(|o| !o.reply.is_closed());
-                self.backlog.push_back(out);
-                true
-            }
-        }
     }
 
     fn emit(&self, event: Event) {
@@ -531,11 +306,4 @@ async fn close(socket: &mut Socket) {
         Some(())
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), polite).await;
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }

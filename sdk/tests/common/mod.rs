@@ -2,6 +2,10 @@
 //! for events with a deadline (never a fixed sleep).
 #![allow(dead_code)]
 
+mod proxy;
+#[allow(unused_imports)] // not every test binary cuts sockets
+pub use proxy::Proxy;
+
 use futures::StreamExt;
 use roomcast_gateway::{Application, Config};
 use roomcast_sdk::{Client, Event, Events, Reconnect, ServerMessage};
@@ -58,16 +62,39 @@ impl Gateway {
 
     /// A client with test-friendly reconnect timings, connected to `room`.
     pub async fn client(&self, room: &str) -> Client {
-        Client::connect(self.ws_url())
-            .room(room)
-            .reconnect(Reconnect {
-                initial: Duration::from_millis(50),
-                max: Duration::from_millis(500),
-                max_attempts: None,
-            })
-            .await
-            .expect("client connects")
+        client_at(&self.ws_url(), room, None).await
     }
+}
+
+/// A client of `url` with test-friendly reconnect timings, connected to `room` (with
+/// `token` if given).
+pub async fn client_at(url: &str, room: &str, token: Option<&str>) -> Client {
+    let mut builder = Client::connect(url).room(room).reconnect(Reconnect {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(500),
+        max_attempts: None,
+    });
+    if let Some(token) = token {
+        builder = builder.token(token);
+    }
+    builder.await.expect("client connects")
+}
+
+/// An HS256 token for `sub`, valid for ten minutes.
+pub fn token(sub: &str, secret: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let claims = serde_json::json!({"sub": sub, "exp": exp});
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 /// The next event matching `pick`, skipping others; panics after [`WAIT`].
@@ -101,6 +128,7 @@ pub async fn app_event(
             event,
             data,
             from,
+            ..
         }) if r.as_str() == room && event.as_str() == name => Some((
             serde_json::from_str(data.get()).unwrap(),
             from.as_ref().map(|f| f.to_string()),
@@ -122,4 +150,22 @@ pub async fn replica_reaches(client: &Client, events: &mut Events, room: &str, v
             .then_some(())
     })
     .await
+}
+
+/// Accept a WebSocket on `stream` as a server that selects `roomcast.v1` (for the
+/// scripted servers that play what the real homes do not).
+pub async fn accept_v1(
+    stream: tokio::net::TcpStream,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    // The handshake callback's error type is tungstenite's (large) error response.
+    #[allow(clippy::result_large_err)]
+    fn select(_: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+        let v1 = "roomcast.v1".parse().expect("a header value");
+        response.headers_mut().insert("Sec-WebSocket-Protocol", v1);
+        Ok(response)
+    }
+    tokio_tungstenite::accept_hdr_async(stream, select)
+        .await
+        .expect("the handshake completes")
 }
