@@ -30,7 +30,7 @@ async fn the_sqs_publisher_reaches_the_rooms_members_and_only_them() {
             FanoutConfig::default(),
         ),
         wiring.queue.clone(),
-        3,
+        roomcast_core::fanout::RetryPolicy::default(),
     );
     // Presence jobs from the connects first.
     let presence = aws::receive_now(&sdk, wiring.queue.url(), 10).await;

@@ -128,10 +128,16 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         };
         state.icons.insert(moved.clone(), icon);
         let version = n as u64 + 1;
+        // Frames as they go out: placed in the room's history.
+        let at = roomcast_core::protocol::Position {
+            offset: version,
+            epoch: roomcast_core::protocol::Epoch::generate(),
+        };
         let patch = ServerMessage::Patch {
             room: room.clone(),
             version,
             op: Op::MoveIcon { id: moved, icon },
+            at: Some(at.clone()),
         }
         .to_v1();
         let seed = state.to_seed();
@@ -139,6 +145,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             room: room.clone(),
             version,
             state: state.clone(),
+            at: Some(at),
         }
         .to_v1();
         rows.push(BytesRow {

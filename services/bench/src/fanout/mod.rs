@@ -319,6 +319,10 @@ fn patch_payload(room: &RoomName) -> String {
                 y: Coord::parse(-187.0).expect("valid"),
             },
         },
+        at: Some(roomcast_core::protocol::Position {
+            offset: 1,
+            epoch: roomcast_core::protocol::Epoch::generate(),
+        }),
     }
     .to_v1()
 }
@@ -346,8 +350,10 @@ async fn room_of(n: usize) -> anyhow::Result<(RoomName, Arc<MemoryMembers>, Vec<
     let members = Arc::new(MemoryMembers::default());
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
+        let id = ConnectionId::generate();
         let member = Member {
-            id: ConnectionId::generate(),
+            user: roomcast_core::protocol::UserId::anonymous(&id),
+            id,
             protocol: Protocol::V1,
         };
         members.connect(&member).await?;

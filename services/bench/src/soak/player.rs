@@ -429,7 +429,7 @@ async fn edit(
             Request::Add => client
                 .add_icon(room, icon)
                 .await
-                .map(|added| (added.version, added.id)),
+                .map(|added| (added.version, Some(added.id))),
             Request::Move => client
                 .move_icon(room, id.as_ref().expect("editable"), icon)
                 .await
@@ -499,6 +499,7 @@ async fn watch_events(
                         room: r,
                         version,
                         op,
+                        ..
                     } if r == room => {
                         Counters::inc(&c.patches);
                         if held.is_some_and(|h| version <= h) {
