@@ -168,8 +168,17 @@ async fn a_job_killed_mid_delivery_is_run_again_and_members_drop_the_duplicates_
     // have the patch when the deliverer goes down. One post in flight at a time, so
     // "the third post" is exact.
     let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    // Re-runs after 50 ms (JOB_RETRY_DELAY is 1 s by default), within the quiet window
+    // the members are read with.
     let gw = gateway(
-        &["--pool-size", "2", "--post-concurrency", "1"],
+        &[
+            "--pool-size",
+            "2",
+            "--post-concurrency",
+            "1",
+            "--job-retry-delay",
+            "50ms",
+        ],
         move |_, payload| {
             if !payload.contains(r#""type":"patch""#) {
                 return Fault::Pass;
