@@ -252,16 +252,15 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         }
         if Instant::now() > ramp_deadline || players.iter().any(|p| p.is_finished()) {
             // Say why: the first player that ended during the ramp, and how.
-            let mut why = String::from("none ended");
-            for p in players.into_iter().filter(|p| p.is_finished()) {
-                why = match p.await {
+            let why = match players.into_iter().find(|p| p.is_finished()) {
+                None => "none ended".to_owned(),
+                Some(p) => match p.await {
                     Ok(finished) => finished
                         .error
                         .unwrap_or_else(|| "ended without error".into()),
                     Err(e) => format!("its task failed: {e}"),
-                };
-                break;
-            }
+                },
+            };
             anyhow::bail!(
                 "soak: only {ready} of {} clients connected with a state; first player that ended: {why}",
                 args.clients
