@@ -348,6 +348,9 @@ async fn connect(index: u32, room: usize, shared: &Arc<Shared>) -> Result<Sessio
     // The join answer may already be in (connect returns once the welcome is): then
     // the state is the client's, and its event came before this subscription.
     let have_state = client.state(name.as_str()).is_some();
+    if have_state {
+        had_state(shared, index);
+    }
     if !have_state
         && tokio::time::timeout(Duration::from_secs(30), first_rx)
             .await
@@ -362,6 +365,22 @@ async fn connect(index: u32, room: usize, shared: &Arc<Shared>) -> Result<Sessio
         room: name,
         watcher,
     })
+}
+
+/// Client `index` holds its room's state: after the restart's SIGTERM, that is when
+/// it recovered (the first time only).
+fn had_state(shared: &Shared, index: u32) {
+    if let Some(term) = shared.restart_term.get()
+        && Instant::now() > *term
+    {
+        let ns = shared.epoch.elapsed().as_nanos() as u64;
+        let _ = shared.recovered[index as usize].compare_exchange(
+            0,
+            ns.max(1),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
 }
 
 /// One edit: pick it, record it as pending, send it, record the outcome. A churn
@@ -525,17 +544,7 @@ async fn watch_events(
                         if let Some(tx) = first_state.take() {
                             let _ = tx.send(());
                         }
-                        if let Some(term) = shared.restart_term.get()
-                            && Instant::now() > *term
-                        {
-                            let ns = shared.epoch.elapsed().as_nanos() as u64;
-                            let _ = shared.recovered[index as usize].compare_exchange(
-                                0,
-                                ns.max(1),
-                                Ordering::AcqRel,
-                                Ordering::Relaxed,
-                            );
-                        }
+                        had_state(&shared, index);
                     }
                     _ => {}
                 }
