@@ -156,7 +156,11 @@ impl ClientBuilder {
             next_ref: AtomicI64::new(1),
             closed: AtomicBool::new(false),
         });
-        let (events_tx, events_rx) = broadcast::channel(self.event_buffer);
+        // The first `events()` gets everything from here on, the connect room's state
+        // included (`resubscribe` would start at the tail, after what arrived while
+        // connect waited for the welcome); later calls resubscribe from `later`.
+        let (events_tx, first_rx) = broadcast::channel(self.event_buffer);
+        let later = events_tx.subscribe();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let driver = Driver::new(
             target,
@@ -185,8 +189,8 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 commands: commands_tx,
-                first_events: Mutex::new(Some(events_rx.resubscribe())),
-                events: events_rx,
+                first_events: Mutex::new(Some(first_rx)),
+                events: later,
                 shared,
                 request_timeout: self.request_timeout,
             }),
