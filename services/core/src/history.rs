@@ -175,26 +175,26 @@ impl RoomLog {
     }
 
     /// Record `message` as the next entry, placed at its position in `epoch`, and drop
-    /// what the policy no longer keeps. Returns the placed message.
+    /// what the policy no longer keeps. Returns where it was placed.
     pub fn push(
         &mut self,
         message: ServerMessage,
         epoch: &Epoch,
         policy: &HistoryPolicy,
         now_ms: u64,
-    ) -> ServerMessage {
+    ) -> Position {
         self.head += 1;
-        let message = message.at(Position {
+        let at = Position {
             offset: self.head,
             epoch: epoch.clone(),
-        });
+        };
         self.entries.push_back(Entry {
             offset: self.head,
             at_ms: now_ms,
-            message: message.clone(),
+            message: message.at(at.clone()),
         });
         self.trim(policy, now_ms);
-        message
+        at
     }
 
     /// The entries after `after` with the head, in `epoch`.
@@ -352,14 +352,12 @@ mod tests {
         };
         let epoch = Epoch::generate();
         let mut log = RoomLog::default();
-        let placed = log.push(event(1), &epoch, &policy, 0);
-        assert_eq!(placed.position().map(|p| p.offset), Some(1));
+        let at = log.push(event(1), &epoch, &policy, 0);
+        assert_eq!((at.offset, &at.epoch), (1, &epoch));
+        let stored = log.after(0, &epoch).entries[0].message.to_v1();
         assert!(
-            placed
-                .to_v1()
-                .ends_with(&format!(r#","offset":1,"epoch":"{epoch}"}}"#)),
-            "{}",
-            placed.to_v1()
+            stored.ends_with(&format!(r#","offset":1,"epoch":"{epoch}"}}"#)),
+            "the entry carries its position: {stored}"
         );
         for i in 2..=5 {
             log.push(event(i), &epoch, &policy, 10);

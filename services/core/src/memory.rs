@@ -375,11 +375,7 @@ impl MemoryRooms {
             op: op.clone(),
             at: None,
         };
-        let placed = slot.log.push(patch, &self.epoch, &self.history, now_ms());
-        let at = placed
-            .position()
-            .cloned()
-            .expect("pushed entries are placed");
+        let at = slot.log.push(patch, &self.epoch, &self.history, now_ms());
         Ok(Committed { version, at })
     }
 
@@ -419,13 +415,9 @@ impl RoomStore for MemoryRooms {
     ) -> Result<Position, BackendError> {
         let mut rooms = lock(&self.rooms);
         let slot = rooms.entry(room.clone()).or_default();
-        let placed = slot
+        Ok(slot
             .log
-            .push(event.clone(), &self.epoch, &self.history, now_ms());
-        Ok(placed
-            .position()
-            .cloned()
-            .expect("pushed entries are placed"))
+            .push(event.clone(), &self.epoch, &self.history, now_ms()))
     }
 
     async fn history(&self, room: &RoomName, after: u64) -> Result<History, BackendError> {

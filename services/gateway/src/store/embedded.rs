@@ -264,14 +264,8 @@ impl RoomStore for EmbeddedStore {
             op: op.clone(),
             at: None,
         };
-        let placed = slot.log().push(patch, &self.epoch, &self.history, now_ms());
-        Ok(Committed {
-            version,
-            at: placed
-                .position()
-                .cloned()
-                .expect("pushed entries are placed"),
-        })
+        let at = slot.log().push(patch, &self.epoch, &self.history, now_ms());
+        Ok(Committed { version, at })
     }
 
     async fn append(
@@ -280,14 +274,10 @@ impl RoomStore for EmbeddedStore {
         event: &ServerMessage,
         _change: &ChangeId,
     ) -> Result<Position, BackendError> {
-        let placed =
-            self.slot(room)
-                .log()
-                .push(event.clone(), &self.epoch, &self.history, now_ms());
-        Ok(placed
-            .position()
-            .cloned()
-            .expect("pushed entries are placed"))
+        Ok(self
+            .slot(room)
+            .log()
+            .push(event.clone(), &self.epoch, &self.history, now_ms()))
     }
 
     async fn history(&self, room: &RoomName, after: u64) -> Result<History, BackendError> {
