@@ -124,21 +124,50 @@ pub fn handler_limits() -> Result<HandlerLimits, EnvError> {
     })
 }
 
+/// `name` read with `parse` (the trimmed text to a value, or why not), or `default`
+/// when unset: the settings core checks (`check_*`) all read this way.
+fn checked<T>(
+    name: &'static str,
+    default: T,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, EnvError> {
+    match var(name) {
+        None => Ok(default),
+        Some(value) => parse(value.trim()).map_err(|reason| EnvError::Invalid {
+            name,
+            value,
+            reason,
+        }),
+    }
+}
+
+/// A duration such as `1s` or `500ms`, then core's `check` of its range.
+fn duration(
+    check: impl FnOnce(Duration) -> Result<Duration, String>,
+) -> impl FnOnce(&str) -> Result<Duration, String> {
+    move |text| {
+        humantime::parse_duration(text)
+            .map_err(|e| e.to_string())
+            .and_then(check)
+    }
+}
+
+/// A count, then core's `check` of its range.
+fn count<T: std::str::FromStr<Err: std::fmt::Display>>(
+    check: impl FnOnce(T) -> Result<T, String>,
+) -> impl FnOnce(&str) -> Result<T, String> {
+    move |text| text.parse::<T>().map_err(|e| e.to_string()).and_then(check)
+}
+
 /// How often rooms hear their member counts: `PRESENCE_INTERVAL` (a duration such as
 /// `1s` or `500ms`, 10 ms to SQS's 15-minute delay limit) and `PRESENCE_BUDGET`
 /// (presence posts per second per room), with the local gateway's defaults.
 pub fn presence() -> Result<PresencePolicy, EnvError> {
-    let interval = match var("PRESENCE_INTERVAL") {
-        None => presence::DEFAULT_PRESENCE_INTERVAL,
-        Some(value) => humantime::parse_duration(value.trim())
-            .map_err(|e| e.to_string())
-            .and_then(PresencePolicy::check_interval)
-            .map_err(|reason| EnvError::Invalid {
-                name: "PRESENCE_INTERVAL",
-                value,
-                reason,
-            })?,
-    };
+    let interval = checked(
+        "PRESENCE_INTERVAL",
+        presence::DEFAULT_PRESENCE_INTERVAL,
+        duration(PresencePolicy::check_interval),
+    )?;
     let budget = in_range(
         "PRESENCE_BUDGET",
         number("PRESENCE_BUDGET", presence::DEFAULT_PRESENCE_BUDGET)?,
@@ -153,64 +182,35 @@ pub fn presence() -> Result<PresencePolicy, EnvError> {
 /// as `2m`, 1 s to 24 h), with the local gateway's defaults. The table keeps the entries
 /// and the handler decides recovery by the same policy.
 pub fn history() -> Result<HistoryPolicy, EnvError> {
-    let size = match var("HISTORY_SIZE") {
-        None => history::DEFAULT_HISTORY_SIZE,
-        Some(value) => value
-            .trim()
-            .parse::<usize>()
-            .map_err(|e| e.to_string())
-            .and_then(HistoryPolicy::check_size)
-            .map_err(|reason| EnvError::Invalid {
-                name: "HISTORY_SIZE",
-                value,
-                reason,
-            })?,
-    };
-    let ttl = match var("HISTORY_TTL") {
-        None => history::DEFAULT_HISTORY_TTL,
-        Some(value) => humantime::parse_duration(value.trim())
-            .map_err(|e| e.to_string())
-            .and_then(HistoryPolicy::check_ttl)
-            .map_err(|reason| EnvError::Invalid {
-                name: "HISTORY_TTL",
-                value,
-                reason,
-            })?,
-    };
-    Ok(HistoryPolicy { size, ttl })
+    Ok(HistoryPolicy {
+        size: checked(
+            "HISTORY_SIZE",
+            history::DEFAULT_HISTORY_SIZE,
+            count(HistoryPolicy::check_size),
+        )?,
+        ttl: checked(
+            "HISTORY_TTL",
+            history::DEFAULT_HISTORY_TTL,
+            duration(HistoryPolicy::check_ttl),
+        )?,
+    })
 }
 
 /// What becomes of failed fan-out jobs: `JOB_ATTEMPTS` (tries in all) and
 /// `JOB_RETRY_DELAY` (the first retry's wait, doubling; whole seconds on SQS), with the
 /// local gateway's defaults and core's ranges.
 pub fn job_retry() -> Result<RetryPolicy, EnvError> {
-    let attempts = match var("JOB_ATTEMPTS") {
-        None => fanout::DEFAULT_JOB_ATTEMPTS,
-        Some(value) => value
-            .trim()
-            .parse::<u32>()
-            .map_err(|e| e.to_string())
-            .and_then(RetryPolicy::check_attempts)
-            .map_err(|reason| EnvError::Invalid {
-                name: "JOB_ATTEMPTS",
-                value,
-                reason,
-            })?,
-    };
-    let first_delay = match var("JOB_RETRY_DELAY") {
-        None => fanout::DEFAULT_JOB_RETRY_DELAY,
-        Some(value) => humantime::parse_duration(value.trim())
-            .map_err(|e| e.to_string())
-            .and_then(RetryPolicy::check_delay)
-            .map_err(|reason| EnvError::Invalid {
-                name: "JOB_RETRY_DELAY",
-                value,
-                reason,
-            })?,
-    };
     Ok(RetryPolicy {
-        attempts,
-        first_delay,
+        attempts: checked(
+            "JOB_ATTEMPTS",
+            fanout::DEFAULT_JOB_ATTEMPTS,
+            count(RetryPolicy::check_attempts),
+        )?,
+        first_delay: checked(
+            "JOB_RETRY_DELAY",
+            fanout::DEFAULT_JOB_RETRY_DELAY,
+            duration(RetryPolicy::check_delay),
+        )?,
     })
 }
 
@@ -403,6 +403,21 @@ impl Wiring {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_core_checks_read_as_text_then_range() {
+        let interval = |t: &str| duration(PresencePolicy::check_interval)(t);
+        assert_eq!(interval("500ms"), Ok(Duration::from_millis(500)));
+        assert!(
+            interval("5ms").unwrap_err().contains("outside"),
+            "core's range"
+        );
+        assert!(interval("soon").is_err(), "not a duration");
+        let size = |t: &str| count(HistoryPolicy::check_size)(t);
+        assert_eq!(size("20"), Ok(20));
+        assert!(size("1001").unwrap_err().contains("over"));
+        assert!(size("-1").is_err());
+    }
 
     #[test]
     fn the_pool_wide_rate_limit_is_split_between_the_instances() {
