@@ -63,14 +63,14 @@ pub struct Config {
     pub rate_limit: u32,
     /// Tries of a fan-out job before it is dead-lettered (the first run included).
     #[arg(long, env = "JOB_ATTEMPTS", default_value_t = fanout::DEFAULT_JOB_ATTEMPTS,
-          value_parser = parse_job_attempts)]
+          value_parser = count_in(RetryPolicy::check_attempts))]
     pub job_attempts: u32,
     /// Wait before a failed fan-out job's first retry; it doubles each retry.
-    #[arg(long, env = "JOB_RETRY_DELAY", default_value = "1s", value_parser = parse_job_retry_delay)]
+    #[arg(long, env = "JOB_RETRY_DELAY", default_value = "1s", value_parser = duration_in(RetryPolicy::check_delay))]
     pub job_retry_delay: Duration,
     /// Shortest time between two `presence` broadcasts to one room (joins and leaves
     /// in between are coalesced into the next one).
-    #[arg(long, env = "PRESENCE_INTERVAL", default_value = "1s", value_parser = parse_presence_interval)]
+    #[arg(long, env = "PRESENCE_INTERVAL", default_value = "1s", value_parser = duration_in(PresencePolicy::check_interval))]
     pub presence_interval: Duration,
     /// Presence posts per second one room may cost: a room of N waits at least
     /// N / budget seconds between broadcasts.
@@ -80,10 +80,10 @@ pub struct Config {
     /// History entries (patches and events) each room keeps for clients that
     /// reconnect with `since` (0: none, a reconnect always gets the state).
     #[arg(long, env = "HISTORY_SIZE", default_value_t = history::DEFAULT_HISTORY_SIZE,
-          value_parser = parse_history_size)]
+          value_parser = count_in(HistoryPolicy::check_size))]
     pub history_size: usize,
     /// How long a history entry stays recoverable.
-    #[arg(long, env = "HISTORY_TTL", default_value = "2m", value_parser = parse_history_ttl)]
+    #[arg(long, env = "HISTORY_TTL", default_value = "2m", value_parser = duration_in(HistoryPolicy::check_ttl))]
     pub history_ttl: Duration,
 
     /// Close a connection that sent nothing for this long (API Gateway: 10 min).
@@ -203,39 +203,26 @@ pub enum Command {
     Plan(crate::plan::PlanArgs),
 }
 
-/// A duration such as `1s` or `500ms`, in core's range ([`PresencePolicy::check_interval`]).
-fn parse_presence_interval(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| e.to_string())
-        .and_then(PresencePolicy::check_interval)
+/// A flag's parser for a duration such as `1s` or `500ms`, in the range core's `check`
+/// allows (`PresencePolicy::check_interval`, `HistoryPolicy::check_ttl`, …).
+fn duration_in(
+    check: fn(Duration) -> Result<Duration, String>,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s| {
+        humantime::parse_duration(s)
+            .map_err(|e| e.to_string())
+            .and_then(check)
+    }
 }
 
-/// A count in core's range ([`RetryPolicy::check_attempts`]).
-fn parse_job_attempts(s: &str) -> Result<u32, String> {
-    s.parse::<u32>()
-        .map_err(|e| e.to_string())
-        .and_then(RetryPolicy::check_attempts)
-}
-
-/// A duration in core's range ([`RetryPolicy::check_delay`]).
-fn parse_job_retry_delay(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| e.to_string())
-        .and_then(RetryPolicy::check_delay)
-}
-
-/// A count in core's range ([`HistoryPolicy::check_size`]).
-fn parse_history_size(s: &str) -> Result<usize, String> {
-    s.parse::<usize>()
-        .map_err(|e| e.to_string())
-        .and_then(HistoryPolicy::check_size)
-}
-
-/// A duration in core's range ([`HistoryPolicy::check_ttl`]).
-fn parse_history_ttl(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| e.to_string())
-        .and_then(HistoryPolicy::check_ttl)
+/// A flag's parser for a count in the range core's `check` allows.
+fn count_in<T>(
+    check: fn(T) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr<Err: std::fmt::Display> + 'static,
+{
+    move |s| s.parse::<T>().map_err(|e| e.to_string()).and_then(check)
 }
 
 fn parse_stage(s: &str) -> Result<String, String> {
@@ -323,5 +310,47 @@ impl Config {
         Self::try_parse_from(
             std::iter::once("roomcast".into()).chain(args.into_iter().map(Into::into)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settings_core_checks_are_refused_outside_its_ranges() {
+        for bad in [
+            ["--presence-interval", "5ms"],
+            ["--history-size", "1001"],
+            ["--history-ttl", "soon"],
+            ["--job-attempts", "0"],
+            ["--job-retry-delay", "16m"],
+        ] {
+            assert!(Config::from_args(bad).is_err(), "{bad:?}");
+        }
+        let c = Config::from_args([
+            "--history-size",
+            "20",
+            "--history-ttl",
+            "30s",
+            "--job-attempts",
+            "3",
+            "--job-retry-delay",
+            "50ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.history(), c.retry()),
+            (
+                HistoryPolicy {
+                    size: 20,
+                    ttl: Duration::from_secs(30)
+                },
+                RetryPolicy {
+                    attempts: 3,
+                    first_delay: Duration::from_millis(50)
+                }
+            )
+        );
     }
 }
