@@ -345,16 +345,11 @@ async fn connect(index: u32, room: usize, shared: &Arc<Shared>) -> Result<Sessio
         shared.clone(),
         first_tx,
     ));
-    // The join answer may already be in (connect returns once the welcome is): then
-    // the state is the client's, and its event came before this subscription.
-    let have_state = client.state(name.as_str()).is_some();
-    if have_state {
-        had_state(shared, index);
-    }
-    if !have_state
-        && tokio::time::timeout(Duration::from_secs(30), first_rx)
-            .await
-            .is_err()
+    // The first events() stream has every event since connect, so the join answer's
+    // state reaches the watcher even when it came before this subscription.
+    if tokio::time::timeout(Duration::from_secs(30), first_rx)
+        .await
+        .is_err()
     {
         return Err(format!(
             "client {index}: no state for {name} within 30 s of connecting"
