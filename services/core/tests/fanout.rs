@@ -2060,7 +2060,7 @@ async fn publish_sends_an_event_from_nobody_to_everyone() {
 }
 
 #[tokio::test]
-async fn backend_failures_are_internal_errors_with_the_ref() {
+async fn backend_failures_before_the_commit_are_internal_errors_with_the_ref() {
     let w = World::new();
     let h = w.handler();
     let me = session("me", Protocol::V1);
@@ -2075,16 +2075,29 @@ async fn backend_failures_are_internal_errors_with_the_ref() {
     assert_eq!(w.queue.len(), 0, "nothing committed, nothing sent");
     w.rooms.fail.store(false, Ordering::SeqCst);
 
-    // Committed, but the queue is down: the client is told, with the version.
+    // Committed, but the queue is down: the change took effect, so it is acked with
+    // its version and the new icon's id (an error would make the client add it again).
     w.queue.fail.store(true, Ordering::SeqCst);
     let reply = v1(&h.message(&me, add).await[0]);
-    assert_eq!(reply["code"], "internal");
-    assert_eq!(reply["ref"], "x");
-    assert!(
-        reply["message"].as_str().unwrap().contains("version 1"),
+    assert_eq!(
+        (
+            reply["type"].as_str(),
+            reply["ref"].as_str(),
+            reply["version"].as_u64()
+        ),
+        (Some("ack"), Some("x"), Some(1)),
         "{reply}"
     );
+    assert!(reply["id"].is_string(), "{reply}");
     assert_eq!(w.rooms.get(&room("alpha")).version, 1);
+    // An event recorded in the history while the queue is down is acked too.
+    let emit = r#"{"action":"emit","room":"alpha","event":"chat","data":1,"ref":"e"}"#;
+    let reply = v1(&h.message(&me, emit).await[0]);
+    assert_eq!(
+        (reply["type"].as_str(), reply["ref"].as_str()),
+        (Some("ack"), Some("e")),
+        "{reply}"
+    );
     w.queue.fail.store(false, Ordering::SeqCst);
 
     w.members.fail.store(true, Ordering::SeqCst);

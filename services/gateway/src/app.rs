@@ -1,7 +1,8 @@
 //! Building and running the gateway: [`Application::build`] wires the backends, the
 //! broadcaster pool and the router; [`Application::run_until_stopped`] serves until the
-//! shutdown token is cancelled, then waits for every session and worker to finish so
-//! the database is closed when it returns.
+//! shutdown token is cancelled, then waits for every session to finish, then stops
+//! the broadcaster pool and waits for its workers, so the database is closed when it
+//! returns.
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -69,7 +70,8 @@ pub struct Inner {
     pub connect_limiter: DefaultDirectRateLimiter,
     /// New connections per second from one IP address; `None`: no per-IP limit.
     pub connect_limiter_per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    pub tasks: TaskTracker,
+    /// The sessions (socket loops), awaited before the broadcaster pool stops.
+    pub sessions: TaskTracker,
     pub shutdown: CancellationToken,
     /// The `/admin` page's shared snapshots.
     pub admin: AdminFeed,
@@ -88,7 +90,11 @@ pub struct Application {
     router: Router,
     port: u16,
     tasks: TaskTracker,
+    sessions: TaskTracker,
     shutdown: CancellationToken,
+    /// Stops the broadcaster pool, once every session has ended: a change a session
+    /// was committing when the shutdown began still finds the queue open.
+    pool_stop: CancellationToken,
 }
 
 impl Application {
@@ -138,7 +144,9 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let (queue, receiver) = LocalQueue::new();
         let tasks = TaskTracker::new();
+        let sessions = TaskTracker::new();
         let shutdown = CancellationToken::new();
+        let pool_stop = CancellationToken::new();
 
         let broadcaster = Arc::new(Broadcaster::new(
             rooms.clone(),
@@ -164,7 +172,7 @@ impl Application {
             broadcaster,
             metrics.clone(),
             &tasks,
-            shutdown.clone(),
+            pool_stop.clone(),
         );
         spawn_history_sweep(rooms.clone(), &tasks, shutdown.clone());
 
@@ -206,7 +214,7 @@ impl Application {
             )),
             connect_limiter_per_ip: NonZeroU32::new(config.connects_per_second_per_ip)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
-            tasks: tasks.clone(),
+            sessions: sessions.clone(),
             shutdown: shutdown.clone(),
             admin,
             config,
@@ -217,7 +225,9 @@ impl Application {
             router,
             port,
             tasks,
+            sessions,
             shutdown,
+            pool_stop,
         })
     }
 
@@ -248,6 +258,9 @@ impl Application {
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
         self.shutdown.cancel();
+        self.sessions.close();
+        self.sessions.wait().await;
+        self.pool_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
         served

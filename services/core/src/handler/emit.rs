@@ -46,7 +46,7 @@ impl Handler {
             .append(&room, &message, &ChangeId::generate())
             .await?;
         let message = message.at(at.clone());
-        self.broadcast(&room, &message, None, except, false).await?;
+        self.broadcast(&room, &message, None, except, false).await;
         Ok(at)
     }
 

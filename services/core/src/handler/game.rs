@@ -81,11 +81,8 @@ impl Handler {
             op,
             at: Some(at),
         };
-        self.broadcast(&room, &patch, Some(version), None, true).await.map_err(|e| {
-            let mut err = internal(e);
-            err.message = format!("committed as version {version}, but the broadcast failed; others see it on their next getState");
-            err
-        })?;
+        self.broadcast(&room, &patch, Some(version), None, true)
+            .await;
         Ok(Ack::new(reference, Some(version))
             .map(|mut a| {
                 a.id = created;

@@ -198,6 +198,13 @@ impl Handler {
     }
 
     /// Enqueue a message for every member of `room`.
+    ///
+    /// Called once the message is committed (a change) or recorded in the room's
+    /// history (an event), so a failure here is not the sender's: the request took
+    /// effect and is acknowledged. An error would tell the client it did not, and a
+    /// client that retried an `addIcon` would add a second icon. Members heal the way
+    /// they do after a dead-lettered job: the next patch arrives as a gap and they
+    /// resync, and a reconnect with `since` recovers from the history.
     async fn broadcast(
         &self,
         room: &RoomName,
@@ -205,9 +212,14 @@ impl Handler {
         version: Option<u64>,
         except: Option<ConnectionId>,
         seed_state: bool,
-    ) -> Result<(), BackendError> {
+    ) {
         let job = room_job(room, message, version, except, seed_state);
-        self.queue.enqueue(vec![job]).await
+        if let Err(e) = self.queue.enqueue(vec![job]).await {
+            tracing::error!(
+                %room, ?version, error = %e, source = ?e.source,
+                "committed, but the fan-out job could not be enqueued: members catch up on their next patch or reconnect"
+            );
+        }
     }
 }
 

@@ -117,7 +117,7 @@ pub async fn connect(
         user_agent,
         app.outbound_limits,
     );
-    let tasks = app.tasks.clone();
+    let tasks = app.sessions.clone();
     let chosen = (protocol == Protocol::V1).then_some(Protocol::V1_NAME);
     ws.accept(chosen, move |io| {
         tasks.track_future(session::run(io, app, session, handle))
