@@ -3,7 +3,6 @@
 //! The names match the local gateway's flags and the SAM template's `Environment`, so
 //! one set of settings describes both homes.
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
@@ -221,60 +220,22 @@ pub fn apigw_api_key() -> Option<String> {
     var("APIGW_API_KEY")
 }
 
-/// The four fan-out knobs as one broadcaster instance should use them.
-#[derive(Debug, Clone)]
-pub struct Knobs {
-    /// `SHARD_SIZE`: rooms up to this size are delivered in place.
-    pub shard_size: u32,
-    /// `POOL_SIZE`: the event source mapping's maximum concurrency.
-    pub pool_size: u32,
-    /// `POST_CONCURRENCY`: posts in flight per invocation.
-    pub post_concurrency: u32,
-    /// `RATE_LIMIT`: posts per second over the whole pool (0: unlimited).
-    pub rate_limit: u32,
-}
+pub use roomcast_core::fanout::Knobs;
 
-impl Knobs {
-    /// Read the knobs (defaults as in the local gateway).
-    pub fn from_env() -> Result<Self, EnvError> {
-        let knobs = Self {
-            shard_size: number("SHARD_SIZE", 500)?,
-            pool_size: number("POOL_SIZE", 4)?,
-            post_concurrency: number("POST_CONCURRENCY", 64)?,
-            rate_limit: number("RATE_LIMIT", 0)?,
-        };
-        for (name, value) in [
-            ("SHARD_SIZE", knobs.shard_size),
-            ("POOL_SIZE", knobs.pool_size),
-            ("POST_CONCURRENCY", knobs.post_concurrency),
-        ] {
-            if value == 0 {
-                return Err(EnvError::Invalid {
-                    name,
-                    value: "0".into(),
-                    reason: "must be at least 1".into(),
-                });
-            }
-        }
-        Ok(knobs)
-    }
-
-    /// The deliverer's settings for **one** instance. Locally the pool shares one rate
-    /// limiter; on AWS each of the `POOL_SIZE` concurrent instances has its own, so each
-    /// gets `RATE_LIMIT / POOL_SIZE` (at least 1) and the pool as a whole stays under
-    /// `RATE_LIMIT`.
-    pub fn fanout_config(&self) -> FanoutConfig {
-        let per_instance = (self.rate_limit > 0)
-            .then(|| (self.rate_limit / self.pool_size.max(1)).max(1))
-            .and_then(NonZeroU32::new);
-        FanoutConfig {
-            shard_size: self.shard_size as usize,
-            post_concurrency: self.post_concurrency as usize,
-            rate_limit: per_instance,
-            backoff_max: Duration::from_secs(2),
-            ..FanoutConfig::default()
-        }
-    }
+/// The four fan-out knobs (`SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`,
+/// `RATE_LIMIT`), each checked against core's range, with core's defaults.
+pub fn knobs() -> Result<Knobs, EnvError> {
+    let d = Knobs::default();
+    Ok(Knobs {
+        shard_size: checked("SHARD_SIZE", d.shard_size, count(Knobs::check_shard_size))?,
+        pool_size: checked("POOL_SIZE", d.pool_size, count(Knobs::check_pool_size))?,
+        post_concurrency: checked(
+            "POST_CONCURRENCY",
+            d.post_concurrency,
+            count(Knobs::check_post_concurrency),
+        )?,
+        rate_limit: checked("RATE_LIMIT", d.rate_limit, count(Ok))?,
+    })
 }
 
 /// JWT settings. `JWT_SECRET` may be given directly (local runs) but on AWS the
@@ -417,33 +378,5 @@ mod tests {
         assert_eq!(size("20"), Ok(20));
         assert!(size("1001").unwrap_err().contains("over"));
         assert!(size("-1").is_err());
-    }
-
-    #[test]
-    fn the_pool_wide_rate_limit_is_split_between_the_instances() {
-        let knobs = Knobs {
-            shard_size: 250,
-            pool_size: 4,
-            post_concurrency: 32,
-            rate_limit: 1000,
-        };
-        let config = knobs.fanout_config();
-        assert_eq!(config.rate_limit.map(NonZeroU32::get), Some(250));
-        assert_eq!((config.shard_size, config.post_concurrency), (250, 32));
-        // Never rounded down to "unlimited".
-        let tiny = Knobs {
-            rate_limit: 3,
-            pool_size: 10,
-            ..knobs.clone()
-        };
-        assert_eq!(
-            tiny.fanout_config().rate_limit.map(NonZeroU32::get),
-            Some(1)
-        );
-        let unlimited = Knobs {
-            rate_limit: 0,
-            ..knobs
-        };
-        assert_eq!(unlimited.fanout_config().rate_limit, None);
     }
 }

@@ -69,10 +69,18 @@ async fn the_message_rate_holds_across_invocations_and_a_sustained_flood_is_dele
         strikes: 4,
     };
     let sandboxes = [
-        Actions::new(wiring.handler(), wiring.store.clone(), sdk.clone(), None)
-            .with_message_rate(rate),
-        Actions::new(wiring.handler(), wiring.store.clone(), sdk.clone(), None)
-            .with_message_rate(rate),
+        Actions::new(
+            wiring.handler().with_message_rate(rate),
+            wiring.store.clone(),
+            sdk.clone(),
+            None,
+        ),
+        Actions::new(
+            wiring.handler().with_message_rate(rate),
+            wiring.store.clone(),
+            sdk.clone(),
+            None,
+        ),
     ];
     let mut verdicts = vec![];
     for i in 0..7 {

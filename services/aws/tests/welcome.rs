@@ -49,12 +49,11 @@ async fn the_welcome_comes_once_first_with_the_rate_on_or_off() {
         None,
     );
     let rate_off = Actions::new(
-        handler(),
+        handler().with_message_rate(MessageRate::OFF),
         stack.wiring.store.clone(),
         stack.sdk.clone(),
         None,
-    )
-    .with_message_rate(MessageRate::OFF);
+    );
     for (actions, what) in [(&rate_on, "rate on"), (&rate_off, "rate off")] {
         let mut client = stack.gw.client().await;
         stack.connect(&client, &common::unique("own")).await;

@@ -81,6 +81,17 @@ pub struct Admission {
     pub tat_us: u64,
 }
 
+impl Admission {
+    /// Let the frame through: the rate is off, or it could not be counted (a table
+    /// failure on AWS must not turn the limit into the outage).
+    pub fn allowed() -> Self {
+        Self {
+            verdict: Verdict::Allow,
+            tat_us: 0,
+        }
+    }
+}
+
 impl MessageRate {
     /// No limit.
     pub const OFF: MessageRate = MessageRate {

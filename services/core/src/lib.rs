@@ -18,6 +18,9 @@
 //!   tests').
 //! - [`abuse`]: the per-connection message rate (GCRA token bucket, pure, any clock),
 //!   rooms per connection and emit size limits, the same in both homes.
+//! - [`edge`]: connect admission (room, token, grant, user, subprotocol) and the frame
+//!   pipeline (message rate, binary refusal, the handler, the owed `welcome`): what
+//!   the gateway and the Lambdas do around the handler, decided once.
 //! - [`auth`]: JWT verification and room grants, shared by the AWS authorizer and
 //!   the local gateway.
 //! - [`history`]: each room's bounded history of patches and events, with offsets and
@@ -29,6 +32,7 @@
 
 pub mod abuse;
 pub mod auth;
+pub mod edge;
 pub mod fanout;
 pub mod handler;
 pub mod history;

@@ -25,7 +25,7 @@ use tower_http::services::ServeDir;
 use crate::admin::activity::{ActivityQueue, RoomActivity};
 use crate::admin::recent_errors::RecentErrors;
 use crate::admin::sampler::{Sampler, Sources};
-use crate::admin::{self, AdminFeed, connects, snapshot::Knobs};
+use crate::admin::{self, AdminFeed, connects};
 use crate::config::Config;
 use crate::fanout::{LocalPoster, LocalQueue, PoolConfig, spawn_pool};
 use crate::http::{management, ops, publish};
@@ -154,12 +154,10 @@ impl Application {
             queue.clone(),
             wrap(poster.clone()),
             metrics.clone(),
+            // One pool, one rate limiter: the whole RATE_LIMIT.
             FanoutConfig {
-                shard_size: config.shard_size as usize,
-                post_concurrency: config.post_concurrency as usize,
-                rate_limit: NonZeroU32::new(config.rate_limit),
                 presence: config.presence(),
-                ..FanoutConfig::default()
+                ..config.knobs().fanout_config(1)
             },
         ));
         spawn_pool(
@@ -186,7 +184,7 @@ impl Application {
                 poster: poster.clone(),
                 activity: activity.clone(),
                 errors: RecentErrors::global(),
-                knobs: Knobs::from(&config),
+                knobs: config.knobs(),
             }),
             &tasks,
             shutdown.clone(),

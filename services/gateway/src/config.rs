@@ -10,7 +10,7 @@
 use clap::Parser;
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
-use roomcast_core::fanout::{self as fanout, RetryPolicy};
+use roomcast_core::fanout::{self as fanout, Knobs, RetryPolicy};
 use roomcast_core::history::{self, HistoryPolicy};
 use roomcast_core::presence::{self, PresencePolicy};
 use roomcast_core::protocol::limits;
@@ -50,16 +50,16 @@ pub struct Config {
 
     /// Rooms up to this many members are delivered in place; larger ones are split
     /// into shard jobs of this many connections.
-    #[arg(long, env = "SHARD_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SHARD_SIZE", default_value_t = Knobs::default().shard_size, value_parser = count_in(Knobs::check_shard_size))]
     pub shard_size: u32,
     /// Broadcaster workers running fan-out jobs in parallel.
-    #[arg(long, env = "POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = "POOL_SIZE", default_value_t = Knobs::default().pool_size, value_parser = count_in(Knobs::check_pool_size))]
     pub pool_size: u32,
     /// Posts in flight per fan-out job.
-    #[arg(long, env = "POST_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, env = "POST_CONCURRENCY", default_value_t = Knobs::default().post_concurrency, value_parser = count_in(Knobs::check_post_concurrency))]
     pub post_concurrency: u32,
     /// Posts per second over the whole pool (0: unlimited).
-    #[arg(long, env = "RATE_LIMIT", default_value_t = 0)]
+    #[arg(long, env = "RATE_LIMIT", default_value_t = Knobs::default().rate_limit)]
     pub rate_limit: u32,
     /// Tries of a fan-out job before it is dead-lettered (the first run included).
     #[arg(long, env = "JOB_ATTEMPTS", default_value_t = fanout::DEFAULT_JOB_ATTEMPTS,
@@ -256,6 +256,16 @@ impl Config {
         PresencePolicy {
             interval: self.presence_interval,
             budget: self.presence_budget,
+        }
+    }
+
+    /// The four fan-out knobs.
+    pub fn knobs(&self) -> Knobs {
+        Knobs {
+            shard_size: self.shard_size,
+            pool_size: self.pool_size,
+            post_concurrency: self.post_concurrency,
+            rate_limit: self.rate_limit,
         }
     }
 

@@ -18,7 +18,6 @@ async fn main() -> Result<(), Error> {
             wiring.sdk.clone(),
             optional("APIGW_ENDPOINT"),
         )
-        .with_message_rate(wiring.message_rate)
         .with_api_key(apigw_api_key()),
     );
     run(service_fn(

@@ -8,15 +8,16 @@ use std::time::Instant;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use bytes::Bytes;
 use dashmap::DashMap;
-use roomcast_core::abuse::{self, MessageRate, Verdict};
+use roomcast_core::abuse::Admission;
 use roomcast_core::auth::RoomAccess;
+use roomcast_core::edge::{Answer, Body, Frame};
 use roomcast_core::ports::PostError;
 use roomcast_core::protocol::{
     ErrorCode, Protocol, ProtocolError, RoomName, ServerMessage, UserId,
 };
 use roomcast_core::{Handler, Session};
 
-use super::session::{authorizer_context, connection_id, user_of};
+use super::session::{AuthorizerContext, authorizer_context, connection_id};
 use super::{error_response, response};
 use crate::dynamo::{Counted, DynamoStore};
 use crate::observe::request_line;
@@ -29,16 +30,6 @@ struct RoomField {
     room: Option<String>,
 }
 
-/// What counting a message decided.
-enum Gate {
-    /// Handle it; `first`: it is the connection's first message.
-    Handle { first: bool },
-    /// Answer `rate_limited` instead.
-    Refuse(ServerMessage),
-    /// Over the rate for too long: close the connection.
-    Disconnect,
-}
-
 /// The `actions` function.
 pub struct Actions {
     handler: Handler,
@@ -48,8 +39,6 @@ pub struct Actions {
     endpoint_override: Option<String>,
     /// One management client per endpoint, reused across invocations.
     posters: DashMap<String, ApiGwPoster>,
-    /// The per-connection message rate, held in the table across invocations.
-    message_rate: MessageRate,
     /// `APIGW_API_KEY`: sent as `x-api-key` to a local gateway's `@connections`.
     api_key: Option<String>,
 }
@@ -68,16 +57,8 @@ impl Actions {
             sdk,
             endpoint_override,
             posters: DashMap::new(),
-            message_rate: MessageRate::default(),
             api_key: None,
         }
-    }
-
-    /// Enforce `rate` (`MESSAGE_RATE`, `MESSAGE_BURST`, `MESSAGE_STRIKES`) instead of
-    /// the defaults.
-    pub fn with_message_rate(mut self, rate: MessageRate) -> Self {
-        self.message_rate = rate;
-        self
     }
 
     /// Send `x-api-key` to the management endpoint (`APIGW_API_KEY`, local gateway only).
@@ -110,23 +91,15 @@ impl Actions {
             ProtocolError::new(ErrorCode::InvalidField, "no connection id in the event")
         })?;
         let ctx = authorizer_context(event);
-        if let Some(ctx) = &ctx
-            && let (Some(protocol), Some(room)) = (ctx.protocol, ctx.room.clone())
-        {
-            let user = user_of(ctx.principal.as_deref(), &id)
-                .map_err(|e| ProtocolError::new(ErrorCode::Forbidden, e.0))?;
-            return Ok(Session {
-                id,
-                protocol,
-                room,
-                access: ctx.rooms.clone(),
-                user,
-            });
+        if let Some(admitted) = ctx.as_ref().and_then(AuthorizerContext::admitted) {
+            return admitted
+                .map(|a| a.session(id))
+                .map_err(|refusal| ProtocolError::new(refusal.code(), refusal.to_string()));
         }
         // No (complete) authorizer context: the connection item knows protocol, room and
         // user. A grant that is there still applies; only no authorizer at all means any
         // room.
-        let access = ctx.map(|c| c.rooms).unwrap_or(RoomAccess::Any);
+        let access = ctx.map(|c| c.principal.rooms).unwrap_or(RoomAccess::Any);
         let (protocol, room, user) = self
             .store
             .connection(&id)
@@ -157,10 +130,15 @@ impl Actions {
     /// the rate off a conditional write on the connection item does. A table failure
     /// lets the message through (and is logged): the limit protects the service and
     /// must not become the outage.
-    async fn count_message(&self, session: &Session, body: &str) -> Gate {
-        if !self.message_rate.is_on() {
+    async fn count_message(&self, session: &Session) -> (Admission, u64, bool) {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        let rate = self.handler.message_rate();
+        if !rate.is_on() {
             if session.protocol != Protocol::V1 {
-                return Gate::Handle { first: false };
+                return (Admission::allowed(), now_us, false);
             }
             let first = self
                 .store
@@ -168,30 +146,13 @@ impl Actions {
                 .await
                 .inspect_err(|e| tracing::error!(error = %e, source = ?e.source, connection = %session.id, "welcome not claimed"))
                 .unwrap_or(false);
-            return Gate::Handle { first };
+            return (Admission::allowed(), now_us, first);
         }
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
-        match self
-            .store
-            .count_message(&session.id, &self.message_rate, now_us)
-            .await
-        {
-            Ok(Counted { admission, first }) => match admission.verdict {
-                Verdict::Allow => Gate::Handle { first },
-                Verdict::Limited => Gate::Refuse(abuse::rate_limited(
-                    body,
-                    &self.message_rate,
-                    &admission,
-                    now_us,
-                )),
-                Verdict::Disconnect => Gate::Disconnect,
-            },
+        match self.store.count_message(&session.id, rate, now_us).await {
+            Ok(Counted { admission, first }) => (admission, now_us, first),
             Err(e) => {
                 tracing::error!(error = %e, source = ?e.source, connection = %session.id, "message rate not counted");
-                Gate::Handle { first: false }
+                (Admission::allowed(), now_us, false)
             }
         }
     }
@@ -219,43 +180,33 @@ impl Actions {
         let room = serde_json::from_str::<RoomField>(body)
             .ok()
             .and_then(|r| r.room);
-        let (mut replies, first): (Vec<ServerMessage>, bool) = match self
-            .count_message(&session, body)
-            .await
-        {
-            Gate::Disconnect => {
-                // Sustained excess: API Gateway closes the socket and runs `$disconnect`.
-                tracing::info!(connection = %session.id, "deleting a connection that stays over its message rate");
-                if let Err(e) = poster.delete(&session.id).await {
-                    tracing::error!(error = %e, source = ?e.source, connection = %session.id, "could not delete the connection");
-                }
-                request_line(
-                    &route,
-                    room.as_deref(),
-                    Some(session.id.as_str()),
-                    start.elapsed(),
-                    "rate_limited_disconnect",
-                );
-                return response(200, None);
-            }
-            Gate::Refuse(refusal) => (vec![refusal], false),
-            Gate::Handle { first } if event.is_base64_encoded => (
-                vec![
-                    ProtocolError::new(
-                        ErrorCode::UnsupportedFrame,
-                        "binary frames are not supported; send JSON text",
-                    )
-                    .into(),
-                ],
-                first,
-            ),
-            Gate::Handle { first } => (self.handler.message(&session, body).await, first),
+        let (rate, now_us, first) = self.count_message(&session).await;
+        let frame = Frame {
+            body: if event.is_base64_encoded {
+                Body::Binary
+            } else {
+                Body::Text(body)
+            },
+            rate,
+            now_us,
+            owes_welcome: first,
         };
-        // The connection's first frame is its `welcome` (a `hello` answers with it
-        // already).
-        if first && !matches!(replies.first(), Some(ServerMessage::Welcome { .. })) {
-            replies.insert(0, self.handler.welcome(&session));
+        let answer = self.handler.frame(&session, frame).await;
+        if matches!(answer, Answer::Disconnect) {
+            // Sustained excess: API Gateway closes the socket and runs `$disconnect`.
+            if let Err(e) = poster.delete(&session.id).await {
+                tracing::error!(error = %e, source = ?e.source, connection = %session.id, "could not delete the connection");
+            }
+            request_line(
+                &route,
+                room.as_deref(),
+                Some(session.id.as_str()),
+                start.elapsed(),
+                "rate_limited_disconnect",
+            );
+            return response(200, None);
         }
+        let replies = answer.replies();
         let outcome = replies
             .iter()
             .find_map(|r| match r {
@@ -263,7 +214,7 @@ impl Actions {
                 _ => None,
             })
             .unwrap_or("ok");
-        for reply in &replies {
+        for reply in replies {
             let Some(frame) = reply.render(session.protocol) else {
                 continue;
             };

@@ -1,5 +1,5 @@
 //! The REQUEST authorizer on `$connect`: the same decision as the local gateway
-//! ([`roomcast_core::auth::authorize_connect`]), answered as an IAM policy.
+//! ([`roomcast_core::edge::admit`]), answered as an IAM policy.
 //!
 //! Allowed connections carry `principal`, `rooms`, `protocol` and `room` in the
 //! authorizer context, which API Gateway passes to every later route. A refusal is an
@@ -12,13 +12,11 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use roomcast_core::auth::{
-    AuthConfig, AuthError, Principal, TokenVerifier, authorize_connect, bearer,
-};
-use roomcast_core::protocol::RoomName;
+use roomcast_core::auth::{AuthConfig, AuthError, Principal, TokenVerifier};
+use roomcast_core::edge;
 use serde_json::{Value, json};
 
-use super::session::{CTX_PRINCIPAL, CTX_PROTOCOL, CTX_ROOM, CTX_ROOMS, protocol_from_headers};
+use super::session::{CTX_PRINCIPAL, CTX_PROTOCOL, CTX_ROOM, CTX_ROOMS, connect_request};
 use crate::env::AuthSettings;
 use crate::observe::request_line;
 
@@ -95,45 +93,26 @@ impl Authorizer {
         // The typed request context has no connection id; the request id correlates.
         let request_id = event.request_context.request_id.clone();
         let method_arn = event.method_arn.clone().unwrap_or_default();
-        let room = event.query_string_parameters.first("room");
-        let token = event.query_string_parameters.first("token").or_else(|| {
-            event
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .map(bearer)
-        });
-        let decision = match room.map(RoomName::parse).transpose() {
-            Err(e) => Err(e.0.to_owned()),
-            Ok(room) => {
-                let room = room.unwrap_or_else(RoomName::default_room);
-                authorize_connect(self.verifier.as_ref(), token, &room)
-                    .map(|p| (p, room))
-                    .map_err(|e| e.to_string())
-            }
-        };
-        let protocol = protocol_from_headers(&event.headers);
+        let request = connect_request(&event.query_string_parameters, &event.headers);
+        let room = request.room;
+        let decision = edge::admit(self.verifier.as_ref(), &request);
         let (response, outcome) = match decision {
-            Ok((principal, room)) => {
+            Ok(admitted) => {
+                let principal = principal_id(&admitted.principal);
                 let context = json!({
-                    CTX_PRINCIPAL: principal_id(&principal),
-                    CTX_ROOMS: principal.rooms.to_context(),
-                    CTX_PROTOCOL: protocol.name(),
-                    CTX_ROOM: room.as_str(),
+                    CTX_PRINCIPAL: principal,
+                    CTX_ROOMS: admitted.principal.rooms.to_context(),
+                    CTX_PROTOCOL: admitted.protocol.name(),
+                    CTX_ROOM: admitted.room.as_str(),
                 });
                 (
-                    policy(
-                        &principal_id(&principal),
-                        IamPolicyEffect::Allow,
-                        &method_arn,
-                        context,
-                    ),
+                    policy(&principal, IamPolicyEffect::Allow, &method_arn, context),
                     "allow".to_owned(),
                 )
             }
-            Err(reason) => {
+            Err(refusal) => {
                 tracing::info!(
-                    reason,
+                    reason = %refusal,
                     request_id = request_id.as_deref().unwrap_or(""),
                     "connect denied"
                 );

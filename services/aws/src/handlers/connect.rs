@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::http::HeaderValue;
-use roomcast_core::auth::RoomAccess;
-use roomcast_core::protocol::{ErrorCode, Protocol, RoomName};
-use roomcast_core::{Handler, Session};
+use roomcast_core::Handler;
+use roomcast_core::edge;
+use roomcast_core::protocol::{ErrorCode, Protocol};
 
-use super::session::{authorizer_context, connection_id, protocol_from_headers, user_of};
+use super::session::{authorizer_context, connect_request, connection_id};
 use super::{error_response, response};
 use crate::dynamo::DynamoStore;
 use crate::observe::request_line;
@@ -39,50 +39,28 @@ impl Connect {
                 "no connection id in the event",
             );
         };
-        let room = match event
-            .query_string_parameters
-            .first("room")
-            .map(RoomName::parse)
-        {
-            None => RoomName::default_room(),
-            Some(Ok(room)) => room,
-            Some(Err(e)) => {
+        // The authorizer decided already; its grant is checked again here (a second
+        // check costs nothing), or, without an authorizer, any room is granted.
+        let request = connect_request(&event.query_string_parameters, &event.headers);
+        let principal = authorizer_context(&event).map(|c| c.principal);
+        let session = match edge::readmit(principal, &request) {
+            Ok(admitted) => admitted.session(id.clone()),
+            Err(refusal) => {
                 request_line(
                     "$connect",
-                    None,
+                    request.room,
                     Some(id.as_str()),
                     start.elapsed(),
-                    "invalid_room",
+                    refusal.code().as_str(),
                 );
-                return error_response(400, ErrorCode::InvalidRoom, e.0);
+                return error_response(
+                    i64::from(refusal.status()),
+                    refusal.code(),
+                    refusal.to_string(),
+                );
             }
         };
-        let protocol = protocol_from_headers(&event.headers);
-        let context = authorizer_context(&event);
-        let (access, user) = match context {
-            Some(c) => (c.rooms, c.principal),
-            None => (RoomAccess::Any, None),
-        };
-        if !access.allows(&room) {
-            // The authorizer already refuses this; a second check costs nothing.
-            return error_response(
-                403,
-                ErrorCode::Forbidden,
-                format!("the token does not grant room {room}"),
-            );
-        }
-        let user = match user_of(user.as_deref(), &id) {
-            Ok(user) => user,
-            // The authorizer refuses such a `sub` already; a second check costs nothing.
-            Err(e) => return error_response(403, ErrorCode::Forbidden, e.0),
-        };
-        let session = Session {
-            id: id.clone(),
-            protocol,
-            room: room.clone(),
-            access,
-            user,
-        };
+        let (room, protocol) = (session.room.clone(), session.protocol);
         // API Gateway cannot post during `$connect`: the frames owed to the new
         // connection are dropped. Its `welcome` comes first in the answer to its first
         // action (`actions.rs`), its room's count with the room's coalesced presence

@@ -8,8 +8,10 @@
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::http::HeaderMap;
-use roomcast_core::auth::RoomAccess;
-use roomcast_core::protocol::{ConnectionId, InvalidValue, Protocol, RoomName, UserId};
+use aws_lambda_events::query_map::QueryMap;
+use roomcast_core::auth::{Principal, RoomAccess};
+use roomcast_core::edge::{Admitted, ConnectRequest, Refusal};
+use roomcast_core::protocol::{ConnectionId, Protocol, RoomName};
 use serde_json::Value;
 
 /// Context keys the authorizer sets.
@@ -23,15 +25,19 @@ pub const CTX_PROTOCOL: &str = "protocol";
 /// See [`CTX_PRINCIPAL`].
 pub const CTX_ROOM: &str = "room";
 
-/// The negotiated subprotocol, from the `Sec-WebSocket-Protocol` request header.
-pub fn protocol_from_headers(headers: &HeaderMap) -> Protocol {
-    Protocol::negotiate(
-        headers
+/// A `$connect` event's parts, for core's [`edge::admit`](roomcast_core::edge::admit):
+/// `?room=`, `?token=`, `Authorization`, `Sec-WebSocket-Protocol`.
+pub fn connect_request<'a>(query: &'a QueryMap, headers: &'a HeaderMap) -> ConnectRequest<'a> {
+    ConnectRequest {
+        room: query.first("room"),
+        token: query.first("token"),
+        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
+        protocols: headers
             .get_all("sec-websocket-protocol")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(',')),
-    )
+            .collect(),
+    }
 }
 
 /// The connection id of a WebSocket event.
@@ -45,14 +51,21 @@ pub fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Option<Connecti
 
 /// What the authorizer context says, if there is one.
 pub struct AuthorizerContext {
-    /// `sub` of the token, or `anonymous`.
-    pub principal: Option<String>,
-    /// Granted rooms.
-    pub rooms: RoomAccess,
+    /// Who, and the granted rooms.
+    pub principal: Principal,
     /// Negotiated subprotocol.
     pub protocol: Option<Protocol>,
     /// Connect room.
     pub room: Option<RoomName>,
+}
+
+impl AuthorizerContext {
+    /// The admission the authorizer made, when the context holds all of it (an older
+    /// authorizer's context may lack `protocol` and `room`).
+    pub fn admitted(&self) -> Option<Result<Admitted, Refusal>> {
+        let (protocol, room) = (self.protocol?, self.room.clone()?);
+        Some(Admitted::new(room, self.principal.clone(), protocol))
+    }
 }
 
 /// Read the authorizer's context from a WebSocket event; `None` when the route ran
@@ -63,15 +76,14 @@ pub fn authorizer_context(event: &ApiGatewayWebsocketProxyRequest) -> Option<Aut
     // `rooms` is always set by our authorizer; its absence means no authorizer ran.
     let rooms = text(CTX_ROOMS)?;
     Some(AuthorizerContext {
-        principal: text(CTX_PRINCIPAL).map(str::to_owned),
-        rooms: RoomAccess::from_context(rooms),
+        principal: Principal {
+            // [`ANONYMOUS_PRINCIPAL`]: no token, the connection is its own user.
+            subject: text(CTX_PRINCIPAL)
+                .filter(|p| *p != ANONYMOUS_PRINCIPAL)
+                .map(str::to_owned),
+            rooms: RoomAccess::from_context(rooms),
+        },
         protocol: text(CTX_PROTOCOL).map(|p| Protocol::negotiate([p])),
         room: text(CTX_ROOM).and_then(|r| RoomName::parse(r).ok()),
     })
-}
-
-/// Whose connection it is: the authorizer's `principal` (the token's `sub`), or the
-/// connection itself when there is none or it is [`ANONYMOUS_PRINCIPAL`] (no token).
-pub fn user_of(principal: Option<&str>, id: &ConnectionId) -> Result<UserId, InvalidValue> {
-    UserId::of(principal.filter(|p| *p != ANONYMOUS_PRINCIPAL), id)
 }

@@ -22,8 +22,8 @@ use crate::support::stats::median;
 use crate::support::table::Table;
 use anyhow::{Context, bail};
 use endpoint::{Endpoint, EndpointConfig, Stats};
-use roomcast_aws::env::Knobs;
 use roomcast_aws::poster::ApiGwPoster;
+use roomcast_core::fanout::Knobs;
 use roomcast_core::ports::{Member, MembershipStore};
 use roomcast_core::protocol::{ConnectionId, Coord, Icon, IconId, Image, Protocol, RoomName};
 use roomcast_core::protocol::{ServerMessage, limits};
@@ -661,7 +661,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         );
         for (knob, values) in points {
             for value in values {
-                let mut knobs = baseline.clone();
+                let mut knobs = baseline;
                 match knob {
                     "SHARD_SIZE" => knobs.shard_size = value.max(1),
                     "POOL_SIZE" => knobs.pool_size = value.max(1),

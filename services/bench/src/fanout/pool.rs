@@ -16,8 +16,8 @@
 //!   broadcaster needs one; v1-only rooms never read it.
 
 use async_trait::async_trait;
-use roomcast_aws::env::Knobs;
 use roomcast_aws::poster::ApiGwPoster;
+use roomcast_core::fanout::Knobs;
 use roomcast_core::fanout::{Broadcaster, FanoutJob, Retry, RetryPolicy, RoomJob, now_ms};
 use roomcast_core::ports::{BackendError, FanoutQueue, MembershipStore, NoMetrics};
 use roomcast_core::protocol::RoomName;
@@ -116,7 +116,7 @@ impl Pool {
             idle: Notify::new(),
         });
         let totals = Arc::new(Totals::default());
-        let config = knobs.fanout_config();
+        let config = knobs.fanout_config(knobs.pool_size);
         let workers = (0..knobs.pool_size.max(1))
             .map(|_| {
                 let broadcaster = Broadcaster::new(

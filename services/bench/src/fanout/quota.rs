@@ -15,7 +15,7 @@
 use super::endpoint::{Endpoint, EndpointConfig};
 use super::{ApproachResult, KnobValues, rate_label, room_of, roomcast_runs, secs};
 use crate::support::table::Table;
-use roomcast_aws::env::Knobs;
+use roomcast_core::fanout::Knobs;
 use serde::{Deserialize, Serialize};
 
 /// One knob setting on the quota room.
@@ -84,12 +84,14 @@ pub fn parse_knobs(s: &str) -> Result<Knobs, String> {
             "{s:?}: want SHARD_SIZE/POOL_SIZE/POST_CONCURRENCY/RATE_LIMIT"
         ));
     };
-    Ok(Knobs {
-        shard_size: shard_size.max(1),
-        pool_size: pool_size.max(1),
-        post_concurrency: post_concurrency.max(1),
+    Knobs {
+        shard_size,
+        pool_size,
+        post_concurrency,
         rate_limit,
-    })
+    }
+    .validate()
+    .map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn load_average() -> f64 {

@@ -5,10 +5,12 @@
 
 mod deliver;
 mod job;
+mod knobs;
 mod planner;
 mod retry;
 
 pub use deliver::{Delivery, FanoutConfig};
 pub use job::{FanoutJob, PresenceJob, RoomJob, ShardJob, now_ms};
+pub use knobs::Knobs;
 pub use planner::{Broadcaster, JobReport};
 pub use retry::{DEFAULT_JOB_ATTEMPTS, DEFAULT_JOB_RETRY_DELAY, Retry, RetryPolicy};

@@ -91,6 +91,11 @@ impl Handler {
         self
     }
 
+    /// The message rate it tells clients in `welcome` and refuses frames over.
+    pub fn message_rate(&self) -> &MessageRate {
+        &self.message_rate
+    }
+
     /// The `welcome` a connection is owed first: its id, its user and its limits.
     pub fn welcome(&self, session: &Session) -> ServerMessage {
         ServerMessage::Welcome {

@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use super::activity::RoomActivity;
 use super::recent_errors::RecentErrors;
-use super::snapshot::{ConnectionsView, FanoutView, Knobs, RoomView, Snapshot};
+use super::snapshot::{ConnectionsView, FanoutView, RoomView, Snapshot};
 use crate::fanout::LocalPoster;
 use crate::metrics::{Metrics, Totals};
 use crate::store::MemoryMembers;
 use crate::ws::registry::Connections;
+use roomcast_core::fanout::Knobs;
 
 /// Rooms taken from the membership store per update (its largest rooms first); the
 /// page sorts those by activity.

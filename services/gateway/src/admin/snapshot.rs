@@ -2,6 +2,7 @@
 //! second and shared by every open page. Field names are camelCase, as in the
 //! WebSocket protocol.
 
+use roomcast_core::fanout::Knobs;
 use roomcast_core::protocol::RoomSummary;
 use serde::Serialize;
 
@@ -32,28 +33,6 @@ pub struct Snapshot {
     pub rooms: Vec<RoomView>,
     /// The latest warnings and errors the gateway logged, newest first.
     pub errors: Vec<LoggedEvent>,
-}
-
-/// `SHARD_SIZE`, `POOL_SIZE`, `POST_CONCURRENCY`, `RATE_LIMIT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Knobs {
-    pub shard_size: u32,
-    pub pool_size: u32,
-    pub post_concurrency: u32,
-    /// Posts per second over the pool; 0: unlimited.
-    pub rate_limit: u32,
-}
-
-impl From<&crate::config::Config> for Knobs {
-    fn from(c: &crate::config::Config) -> Self {
-        Self {
-            shard_size: c.shard_size,
-            pool_size: c.pool_size,
-            post_concurrency: c.post_concurrency,
-            rate_limit: c.rate_limit,
-        }
-    }
 }
 
 /// Connections: the registry's census plus the connect and slow-consumer counters.

@@ -1,7 +1,8 @@
 //! A month of a workload in dollars, meter by meter, from [`super::prices`].
 
-use super::model::{CONNECTION_HOURS, Knobs, Workload};
+use super::model::{CONNECTION_HOURS, Workload};
 use super::prices::*;
+use roomcast_core::fanout::Knobs;
 
 /// Sizes and durations the estimate assumes (typical in-region figures; the EMF
 /// metrics and CloudWatch show a deployment's own).
@@ -65,12 +66,12 @@ pub fn monthly(w: &Workload, k: &Knobs, icons: u64) -> Vec<Line> {
     // Lambda: one actions call per update; the broadcaster once for the room job and
     // once per shard; the connect path per session.
     let shards = w.shards(k) as f64;
-    let posting_s = |n: f64| n * w.post_latency_ms / k.post_concurrency.max(1) as f64 / 1000.0;
+    let posting_s = |n: f64| n * w.post_latency_ms / f64::from(k.post_concurrency.max(1)) / 1000.0;
     let plan_s = w.members.div_ceil(MEMBERS_PER_PAGE) as f64 * QUERY_PAGE_MS / 1000.0;
     let per_job_s = if shards == 0.0 {
         plan_s + posting_s(members)
     } else {
-        plan_s + shards * posting_s(k.shard_size as f64)
+        plan_s + shards * posting_s(f64::from(k.shard_size))
     };
     let jobs = updates + presence_broadcasts;
     let broadcaster_gb_s = jobs * per_job_s * BROADCASTER_GB;
@@ -80,7 +81,7 @@ pub fn monthly(w: &Workload, k: &Knobs, icons: u64) -> Vec<Line> {
     // SQS: send, receive and delete per job; shard jobs are sent 10 to a batch and
     // billed per 64 KB chunk.
     let shard_chunks =
-        (200 + k.shard_size * SHARD_ID_BYTES).div_ceil(SQS_REQUEST_CHUNK_BYTES) as f64;
+        (200 + u64::from(k.shard_size) * SHARD_ID_BYTES).div_ceil(SQS_REQUEST_CHUNK_BYTES) as f64;
     let sqs_requests = jobs
         * (3.0 + (shards / 10.0).ceil() * shard_chunks + shards * 2.0 * shard_chunks)
         + IDLE_SQS_POLLS_PER_MONTH;

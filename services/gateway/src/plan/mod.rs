@@ -105,7 +105,10 @@ pub fn render(args: &PlanArgs) -> Result<String, String> {
         if shards == 0 {
             "delivered in place, no shard jobs".to_string()
         } else {
-            format!("{shards} shard jobs, {} at a time", shards.min(k.pool_size))
+            format!(
+                "{shards} shard jobs, {} at a time",
+                shards.min(u64::from(k.pool_size))
+            )
         }
     );
     let (updates, presence) = (w.update_post_rate(), w.presence_post_rate());
@@ -114,7 +117,7 @@ pub fn render(args: &PlanArgs) -> Result<String, String> {
         "mean fan-out: {:.0} posts/s ({updates:.0} for updates, {presence:.0} for presence)",
         updates + presence
     );
-    if updates + presence > k.rate_limit as f64 {
+    if updates + presence > f64::from(k.rate_limit) {
         let _ = writeln!(
             o,
             "WARNING: the mean fan-out exceeds RATE_LIMIT, so deliveries will queue up. Ask \

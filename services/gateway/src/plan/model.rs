@@ -27,27 +27,15 @@ pub struct Workload {
     pub account_rate: u64,
 }
 
+use roomcast_core::fanout::Knobs;
 use roomcast_core::presence::PresencePolicy;
 
-/// The four knobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Knobs {
-    pub shard_size: u64,
-    pub pool_size: u64,
-    pub post_concurrency: u64,
-    /// Posts per second over the pool; 0 is unlimited.
-    pub rate_limit: u64,
-}
-
-/// The default `POST_CONCURRENCY`: the knob sweep in docs/benchmarks.md halves the time
-/// per doubling up to 64–128 in flight, then the poster's CPU (SigV4, HTTP) is the limit.
-pub const POST_CONCURRENCY: u64 = 64;
-/// The largest shard: a shard job carries its connection ids (about 19 bytes each in
-/// JSON) and stays well inside SQS's 256 KiB message limit and one 64 KB billing chunk
-/// per 3,000 ids.
+/// The largest shard suggested: a shard job carries its connection ids (about 19 bytes
+/// each in JSON); 5,000 stay well inside SQS's 256 KiB message limit (core accepts up
+/// to [`Knobs::SHARD_SIZE`]) and cost two 64 KB billing chunks.
 pub const MAX_SHARD_SIZE: u64 = 5_000;
-/// The SQS event source's maximum concurrency range (`POOL_SIZE`).
-pub const POOL_SIZE_RANGE: (u64, u64) = (2, 1_000);
+/// The SQS event source's maximum concurrency range (`POOL_SIZE`; SQS needs at least 2).
+pub const POOL_SIZE_RANGE: (u64, u64) = (2, *Knobs::POOL_SIZE.end() as u64);
 /// Commit to broadcaster start: the SQS send and the event source's poll, plus the
 /// membership query (assumed, typical in-region figures; CloudWatch shows yours).
 pub const QUEUE_HOP_MS: f64 = 60.0;
@@ -92,7 +80,8 @@ impl Workload {
 
     /// Knobs that meet the target where the account's rate allows it.
     pub fn suggest(&self) -> Knobs {
-        let post_concurrency = POST_CONCURRENCY.min(self.members.max(1));
+        let post_concurrency =
+            u64::from(Knobs::default().post_concurrency).min(self.members.max(1));
         // A shard's members are posted in SHARD_SIZE × L / PC: size shards to fit the
         // target after the queue hop, in round hundreds.
         let budget_ms = (self.target_ms - QUEUE_HOP_MS).max(self.post_latency_ms);
@@ -117,26 +106,29 @@ impl Workload {
         };
         // Keep 20% of the account's throttle for everything else it serves.
         let rate_limit = self.account_rate * 8 / 10;
+        // All within core's ranges by the clamps above.
+        let narrow = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         Knobs {
-            shard_size,
-            pool_size,
-            post_concurrency,
-            rate_limit,
+            shard_size: narrow(shard_size),
+            pool_size: narrow(pool_size),
+            post_concurrency: narrow(post_concurrency),
+            rate_limit: narrow(rate_limit),
         }
     }
 
     /// Commit to last member, milliseconds, with these knobs.
     pub fn delivery_ms(&self, knobs: &Knobs) -> f64 {
-        let shards = self.members.div_ceil(knobs.shard_size.max(1)).max(1);
-        let active = shards.min(knobs.pool_size.max(1));
+        let (shard_size, pool_size) = (u64::from(knobs.shard_size), u64::from(knobs.pool_size));
+        let shards = self.members.div_ceil(shard_size.max(1)).max(1);
+        let active = shards.min(pool_size.max(1));
         let rounds = shards.div_ceil(active);
-        let per_shard = self.members.min(knobs.shard_size) as f64;
-        let posting =
-            rounds as f64 * per_shard * self.post_latency_ms / knobs.post_concurrency.max(1) as f64;
+        let per_shard = self.members.min(shard_size) as f64;
+        let posting = rounds as f64 * per_shard * self.post_latency_ms
+            / f64::from(knobs.post_concurrency.max(1));
         // Each instance posts at RATE_LIMIT / POOL_SIZE (docs/operations.md), so only the
         // active instances' shares count.
         let floor = if knobs.rate_limit > 0 {
-            let share = knobs.rate_limit as f64 * active as f64 / knobs.pool_size.max(1) as f64;
+            let share = f64::from(knobs.rate_limit) * active as f64 / pool_size.max(1) as f64;
             self.members as f64 * 1000.0 / share
         } else {
             0.0
@@ -151,10 +143,11 @@ impl Workload {
 
     /// Shard jobs per update.
     pub fn shards(&self, knobs: &Knobs) -> u64 {
-        if self.members <= knobs.shard_size {
+        let shard_size = u64::from(knobs.shard_size.max(1));
+        if self.members <= shard_size {
             0
         } else {
-            self.members.div_ceil(knobs.shard_size)
+            self.members.div_ceil(shard_size)
         }
     }
 }
@@ -229,7 +222,7 @@ mod tests {
         let w = room(100);
         let k = w.suggest();
         assert_eq!(w.shards(&k), 0);
-        assert_eq!(k.pool_size, POOL_SIZE_RANGE.0);
+        assert_eq!(u64::from(k.pool_size), POOL_SIZE_RANGE.0);
         // 100 × 30 ms / 64 in flight, after one queue hop.
         assert_eq!(w.delivery_ms(&k), QUEUE_HOP_MS + 100.0 * 30.0 / 64.0);
     }
@@ -239,16 +232,15 @@ mod tests {
         for members in [1_000, 10_000, 50_000] {
             let w = room(members);
             let k = w.suggest();
-            assert!(k.shard_size <= MAX_SHARD_SIZE);
+            assert_eq!(k.validate(), Ok(k));
+            let (shard_size, pool_size) = (u64::from(k.shard_size), u64::from(k.pool_size));
+            assert!(shard_size <= MAX_SHARD_SIZE);
             // The rate floor of the instances the room keeps busy.
-            let active = members.div_ceil(k.shard_size).min(k.pool_size);
-            let share = k.rate_limit as f64 * active as f64 / k.pool_size as f64;
+            let active = members.div_ceil(shard_size).min(pool_size);
+            let share = f64::from(k.rate_limit) * active as f64 / pool_size as f64;
             let floor = members as f64 * 1000.0 / share;
-            if members > k.shard_size {
-                assert!(
-                    active * 10 >= k.pool_size * 9,
-                    "{members}: pool idle: {k:?}"
-                );
+            if members > shard_size {
+                assert!(active * 10 >= pool_size * 9, "{members}: pool idle: {k:?}");
             }
             let t = w.delivery_ms(&k);
             assert!(

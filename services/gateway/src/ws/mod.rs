@@ -17,9 +17,8 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 pub use frame::text as text_frame;
-use roomcast_core::Session;
-use roomcast_core::auth::{AuthError, authorize_connect, bearer};
-use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol, RoomName, UserId};
+use roomcast_core::edge::{self, ConnectRequest, Refusal};
+use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -65,51 +64,30 @@ pub async fn connect(
             "too many new connections per second; retry shortly",
         );
     }
-    let room = match query.room.map(RoomName::parse).transpose() {
-        Ok(room) => room.unwrap_or_else(RoomName::default_room),
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRoom, e.0),
-    };
-    // The same decision as the AWS authorizer: `?token=` or `Authorization: Bearer`.
-    let token = query.token.as_deref().or_else(|| {
-        headers
+    let request = ConnectRequest {
+        room: query.room.as_deref(),
+        token: query.token.as_deref(),
+        authorization: headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(bearer)
-    });
-    let principal = match authorize_connect(app.verifier.as_ref(), token, &room) {
-        Ok(p) => p,
-        Err(e @ AuthError::RoomNotGranted(_)) => {
-            return error_response(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.to_string());
-        }
-        Err(e) => {
-            tracing::info!(error = %e, "connect refused");
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                e.to_string(),
-            );
+            .and_then(|v| v.to_str().ok()),
+        protocols: ws.protocols().collect(),
+    };
+    let admitted = match edge::admit(app.verifier.as_ref(), &request) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            if !matches!(refusal, Refusal::InvalidRoom(_)) {
+                tracing::info!(error = %refusal, "connect refused");
+            }
+            return refused(&refusal);
         }
     };
-    let id = ConnectionId::generate();
-    let user = match UserId::of(principal.subject.as_deref(), &id) {
-        Ok(user) => user,
-        Err(e) => {
-            return error_response(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.0);
-        }
-    };
-    let protocol = Protocol::negotiate(ws.protocols());
+    let session = admitted.session(ConnectionId::generate());
+    let protocol = session.protocol;
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let session = Session {
-        id,
-        protocol,
-        room,
-        access: principal.rooms,
-        user,
-    };
     let handle = ConnectionHandle::new(
         session.id.clone(),
         protocol,
@@ -122,4 +100,10 @@ pub async fn connect(
     ws.accept(chosen, move |io| {
         tasks.track_future(session::run(io, app, session, handle))
     })
+}
+
+/// A refused upgrade: core's status and code, the reason in the body.
+fn refused(refusal: &Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+    error_response(status, refusal.code(), refusal.to_string())
 }

@@ -10,8 +10,8 @@ use axum::extract::ws::close_code as close;
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use roomcast_core::Session;
-use roomcast_core::abuse::{self, Verdict};
-use roomcast_core::protocol::{ErrorCode, ProtocolError, ServerMessage};
+use roomcast_core::edge::{Answer, Body, Frame};
+use roomcast_core::protocol::ServerMessage;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
@@ -197,27 +197,24 @@ async fn serve(
             let mut at = h.position();
             let admission = rate.admit(tat, now);
             tat = Some(admission.tat_us);
-            let replies = match admission.verdict {
-                Verdict::Allow => match message {
-                    Some(text) => {
-                        app.metrics.message();
-                        app.handler.message(session, &text).await
-                    }
-                    None => vec![
-                        ProtocolError::new(
-                            ErrorCode::UnsupportedFrame,
-                            "binary frames are not supported; send JSON text",
-                        )
-                        .into(),
-                    ],
+            let frame = Frame {
+                body: match &message {
+                    Some(text) => Body::Text(text),
+                    None => Body::Binary,
                 },
-                Verdict::Limited => {
-                    let text = message.as_deref().unwrap_or_default();
-                    vec![abuse::rate_limited(text, &rate, &admission, now)]
+                rate: admission,
+                now_us: now,
+                // Sent at connect, ahead of everything.
+                owes_welcome: false,
+            };
+            let replies = match app.handler.frame(session, frame).await {
+                Answer::Handled(replies) => {
+                    app.metrics.message();
+                    replies
                 }
-                Verdict::Disconnect => {
-                    tracing::info!(connection = %session.id, "closing a connection that stays over its message rate");
-                    h.close(close::POLICY, "message rate exceeded");
+                Answer::Refused(replies) => replies,
+                Answer::Disconnect => {
+                    h.close(close::POLICY, Answer::DISCONNECT_REASON);
                     return Ending::Server;
                 }
             };
