@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Gateway, Probe, REPO_DIR, WAIT_MS, launchBrowser, openPlayer, saveScreenshot, snapshot } from './harness.mjs';
+import { Gateway, REPO_DIR, WAIT_MS, launchBrowser, openPlayer, saveScreenshot, snapshot } from './harness.mjs';
+import { Probe, waitInStep } from './probe.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
 /** @typedef {Awaited<ReturnType<typeof openPlayer>>} Player */
@@ -45,27 +46,11 @@ async function until(page, what, pred) {
 }
 
 /**
- * Wait until every player in `players` shows `room`'s current version, as the server
- * tells it (asked again each time round); resolves with their snapshots, in order.
- * Comparing one page with another instead races: the page read first may not have
- * rendered the last change yet, and then the other, already past it, never matches.
  * @param {string} what  for the failure message
  * @param {string} room
  * @param {Player[]} players
  */
-async function inStep(what, room, players) {
-  const deadline = Date.now() + WAIT_MS;
-  /** @type {unknown} */
-  let last = null;
-  while (Date.now() < deadline) {
-    const server = await probe.version(room).catch((e) => String(e));
-    const shown = await Promise.all(players.map((p) => snapshot(p.page)));
-    if (shown.every((s) => s.version === server)) return shown;
-    last = { server, shown: shown.map((s) => s.version) };
-    await players[0].page.waitForTimeout(40);
-  }
-  assert.fail(`timed out after ${WAIT_MS} ms waiting for ${what}; last seen: ${JSON.stringify(last)}`);
-}
+const inStep = (what, room, players) => waitInStep(probe, what, room, players.map((p) => p.page));
 
 /** @param {Page} page */
 const live = (page) => until(page, 'live', (s) => s.conn === 'live');
