@@ -65,14 +65,11 @@ fn authorizer_event(room: &RoomName, token: Option<&str>) -> Value {
 /// An HS256 token for `sub` granting `rooms`, expiring `ttl_secs` from now (negative:
 /// already expired).
 fn token(secret: &str, sub: &str, rooms: &[&RoomName], ttl_secs: i64) -> String {
-    let exp = (now_ms() / 1000) as i64 + ttl_secs;
     let rooms: Vec<&str> = rooms.iter().map(|r| r.as_str()).collect();
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({"sub": sub, "exp": exp, "rooms": rooms}),
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    roomcast_testkit::hs(
+        json!({"sub": sub, "exp": roomcast_testkit::exp(ttl_secs), "rooms": rooms}),
+        secret,
     )
-    .unwrap()
 }
 
 /// The effect of an authorizer answer's only statement.
@@ -244,7 +241,7 @@ async fn actions_binary_answers_a_message_and_the_reply_reaches_the_websocket_cl
     let event = message_event(
         &client.id,
         &json!({"action": "listRooms", "ref": "r1"}),
-        &gateway.host(),
+        &gateway.base_url(),
         None,
     );
     let answer = f.invoke(event).await;
