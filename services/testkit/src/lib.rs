@@ -11,6 +11,19 @@
 //!
 //! It is a dev-dependency only (`publish = false`). Everything here panics on failure:
 //! a fixture that cannot do its part is a failed test, said where it happened.
+//!
+//! ```no_run
+//! use roomcast_testkit::TestGateway;
+//! use serde_json::json;
+//!
+//! # async fn example() {
+//! let gw = TestGateway::start(&["--icon-cap", "2"]).await;
+//! let mut ada = gw.v1(Some("alpha")).await;
+//! ada.ok(json!({"action":"changeBackground","room":"alpha","bg":2})).await;
+//! assert_eq!(ada.recv_type("patch").await["room"], "alpha");
+//! gw.stop().await;
+//! # }
+//! ```
 
 mod client;
 mod gateway;
