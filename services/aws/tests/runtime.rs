@@ -46,17 +46,11 @@ fn header<'a>(response: &'a Value, name: &str) -> Option<&'a str> {
 /// The authorizer sample with `?room=` and `?token=` (when given) and a v1 subprotocol.
 fn authorizer_event(room: &RoomName, token: Option<&str>) -> Value {
     let mut e = sample("websocket-authorizer.json");
-    let mut query = serde_json::Map::new();
-    query.insert("room".into(), room.as_str().into());
+    let mut query = vec![("room", room.as_str())];
     if let Some(t) = token {
-        query.insert("token".into(), t.into());
+        query.push(("token", t));
     }
-    e["queryStringParameters"] = query.clone().into();
-    e["multiValueQueryStringParameters"] = query
-        .into_iter()
-        .map(|(k, v)| (k, Value::Array(vec![v])))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
+    set_query(&mut e, &query);
     e["headers"]["Sec-WebSocket-Protocol"] = "roomcast.v1".into();
     e["multiValueHeaders"]["Sec-WebSocket-Protocol"] = json!(["roomcast.v1"]);
     e

@@ -208,6 +208,16 @@ pub fn connect_event(id: &str, query: &[(&str, &str)], protocol: Option<&str>) -
     let mut e = sample("websocket-connect.json");
     e["requestContext"]["connectionId"] = id.into();
     e["requestContext"]["authorizer"] = Value::Null;
+    set_query(&mut e, query);
+    if let Some(p) = protocol {
+        e["headers"]["Sec-WebSocket-Protocol"] = p.into();
+    }
+    e
+}
+
+/// Set a `$connect` or authorizer event's query string to `query`, in both of the
+/// forms API Gateway sends (`queryStringParameters`, `multiValueQueryStringParameters`).
+pub fn set_query(e: &mut Value, query: &[(&str, &str)]) {
     let q: serde_json::Map<String, Value> = query
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).into()))
@@ -218,10 +228,6 @@ pub fn connect_event(id: &str, query: &[(&str, &str)], protocol: Option<&str>) -
         .map(|(k, v)| (k, Value::Array(vec![v])))
         .collect::<serde_json::Map<_, _>>()
         .into();
-    if let Some(p) = protocol {
-        e["headers"]["Sec-WebSocket-Protocol"] = p.into();
-    }
-    e
 }
 
 /// A message event (route = action) from connection `id` with `body`, whose
