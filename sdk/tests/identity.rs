@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gateway, Proxy, client_at, next, token};
+use common::{Proxy, SdkClients, TestGateway, client_at, next, token};
 use roomcast_sdk::{Event, ServerMessage, UserId};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 #[tokio::test]
 async fn the_id_is_the_one_others_see_and_changes_with_a_reconnect() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &[]).await;
     let proxy = Proxy::start(gw.port).await;
     let a = client_at(&proxy.ws_url(), "alpha", None).await;
     let b = gw.client("alpha").await;
@@ -58,8 +58,8 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef";
 #[tokio::test]
 async fn presence_counts_users_and_lists_them_with_their_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &["--jwt-secret", SECRET]).await;
-    let url = gw.ws_url();
+    let gw = TestGateway::start_in(dir.path(), 0, &["--jwt-secret", SECRET]).await;
+    let url = gw.ws_url(None);
     let (ada, bob) = (token("ada", SECRET), token("bob", SECRET));
     let bob1 = client_at(&url, "alpha", Some(&bob)).await;
     let mut heard = bob1.events();
@@ -113,7 +113,7 @@ async fn presence_counts_users_and_lists_them_with_their_connections() {
 async fn list_members_pages_through_every_user_once() {
     let dir = tempfile::tempdir().unwrap();
     let flags = ["--connects-per-second-per-ip", "0"];
-    let gw = Gateway::start(dir.path(), 0, &flags).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &flags).await;
     // One more than a page: 101 anonymous connections, each a user of its own.
     let mut members = Vec::new();
     for _ in 0..101 {

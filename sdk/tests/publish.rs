@@ -2,14 +2,14 @@
 
 mod common;
 
-use common::{Gateway, app_event, next};
+use common::{SdkClients, TestGateway, app_event, next};
 use roomcast_sdk::{Error, ErrorCode, Event, HttpTransport, Publisher, ServerMessage};
 use serde_json::json;
 
 #[tokio::test]
 async fn the_http_publisher_reaches_the_rooms_members_and_only_them() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &["--api-key", "s3cret"]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &["--api-key", "s3cret"]).await;
     let a = gw.client("alpha").await;
     let b = gw.client("lobby").await;
     let c = gw.client("beta").await;
@@ -20,7 +20,7 @@ async fn the_http_publisher_reaches_the_rooms_members_and_only_them() {
     c.join("beta").await.unwrap();
 
     let publisher = Publisher::new(
-        HttpTransport::new(gw.http_url())
+        HttpTransport::new(gw.base_url())
             .unwrap()
             .api_key("s3cret")
             .unwrap(),
@@ -56,9 +56,9 @@ async fn the_http_publisher_reaches_the_rooms_members_and_only_them() {
     assert!(before_marker.is_empty(), "c received {before_marker:?}");
     // Without the key, or with another one: 401 with the server's code.
     for publisher in [
-        Publisher::http(gw.http_url()).unwrap(),
+        Publisher::http(gw.base_url()).unwrap(),
         Publisher::new(
-            HttpTransport::new(gw.http_url())
+            HttpTransport::new(gw.base_url())
                 .unwrap()
                 .api_key("guess")
                 .unwrap(),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gateway, WAIT, app_event, next, replica_reaches};
+use common::{SdkClients, TestGateway, WAIT, app_event, next, replica_reaches};
 use roomcast_sdk::{Change, Event, RoomName, background, icon};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ async fn after_a_gateway_restart_rooms_are_rejoined_and_state_resynced_by_versio
 
 async fn scenario() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Gateway::start(dir.path(), 0, &[]).await;
+    let first = TestGateway::start_in(dir.path(), 0, &[]).await;
     let port = first.port;
 
     let a = first.client("alpha").await;
@@ -72,7 +72,7 @@ async fn scenario() {
     // While A is away the room moves on (to version 8): the same data dir served on
     // another port, which A does not know.
     {
-        let elsewhere = Gateway::start(dir.path(), 0, &[]).await;
+        let elsewhere = TestGateway::start_in(dir.path(), 0, &[]).await;
         let b = elsewhere.client("alpha").await;
         b.move_icon("alpha", &ids[0], icon(9, 1.0, 2.0).unwrap())
             .await
@@ -89,7 +89,7 @@ async fn scenario() {
     }
 
     // The gateway comes back on the same port and data dir; A reconnects by itself.
-    let gw = Gateway::start(dir.path(), port, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), port, &[]).await;
     assert_eq!(gw.port, port);
     next(&mut events, "Reconnected", |e| {
         matches!(e, Event::Reconnected).then_some(())

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Gateway, Proxy, WAIT, client_at, next, replica_reaches};
+use common::{Proxy, SdkClients, TestGateway, WAIT, client_at, next, replica_reaches};
 use futures::StreamExt;
 use roomcast_sdk::{Client, Event, ServerMessage, background, icon};
 use serde_json::json;
@@ -129,7 +129,7 @@ impl Away {
 /// events and 10 patches, A comes back; B then sends a marker A must get after them.
 async fn scenario(flags: &[&str]) -> Away {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, flags).await;
+    let gw = TestGateway::start_in(dir.path(), 0, flags).await;
     let proxy = Proxy::start(gw.port).await;
     let a = client_at(&proxy.ws_url(), "alpha", None).await;
     let mut events = a.events();

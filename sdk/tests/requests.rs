@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Gateway, next};
+use common::{SdkClients, TestGateway, next};
 use roomcast_sdk::protocol::limits::MAX_FRAME_BYTES;
 use roomcast_sdk::{Client, Error, ErrorCode, Event, IconId, Ref, ServerMessage, background, icon};
 use serde_json::json;
@@ -22,7 +22,7 @@ fn server_code(result: Result<impl std::fmt::Debug, Error>) -> (ErrorCode, Optio
 #[tokio::test]
 async fn requests_resolve_on_their_ack_or_fail_with_the_error_code() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &["--icon-cap", "2"]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &["--icon-cap", "2"]).await;
     let a = gw.client("alpha").await;
     let mut events = a.events();
 
@@ -122,19 +122,19 @@ async fn requests_resolve_on_their_ack_or_fail_with_the_error_code() {
 #[tokio::test]
 async fn refused_upgrades_keep_the_status_and_code() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(
+    let gw = TestGateway::start_in(
         dir.path(),
         0,
         &["--jwt-secret", "0123456789abcdef0123456789abcdef"],
     )
     .await;
-    match Client::connect(gw.ws_url()).room("alpha").await {
+    match Client::connect(gw.ws_url(None)).room("alpha").await {
         Err(Error::Rejected { status, code, .. }) => {
             assert_eq!((status, code), (401, Some(ErrorCode::Unauthorized)));
         }
         other => panic!("expected a 401, got {other:?}"),
     }
-    match Client::connect(gw.ws_url()).room("bad room").await {
+    match Client::connect(gw.ws_url(None)).room("bad room").await {
         Err(Error::Invalid(_)) => {}
         other => panic!("expected a client-side refusal, got {other:?}"),
     }

@@ -2,14 +2,14 @@
 
 mod common;
 
-use common::{Gateway, WAIT, app_event, next, replica_reaches};
+use common::{SdkClients, TestGateway, WAIT, app_event, next, replica_reaches};
 use roomcast_sdk::{Event, RoomSummary, ServerMessage, background};
 use serde_json::json;
 
 #[tokio::test]
 async fn two_clients_join_emit_and_receive() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &[]).await;
     let a = gw.client("lobby").await;
     let b = gw.client("lobby").await;
     let mut a_events = a.events();
@@ -94,7 +94,7 @@ impl ParseRoom for str {
 #[tokio::test]
 async fn the_first_events_stream_has_everything_since_connect_the_connect_rooms_state_too() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &[]).await;
     let a = gw.client("lobby").await;
     // connect returns once the welcome is in, and the connect room's join answer can
     // come before this subscription (the race cannot be forced from here; the soak hit

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Gateway, WAIT, next};
+use common::{SdkClients, TestGateway, WAIT, next};
 use futures::StreamExt;
 use roomcast_sdk::{Error, Event};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,7 +25,7 @@ async fn delete_connection(port: u16, id: &str) -> u16 {
 #[tokio::test]
 async fn a_connection_deleted_by_the_server_is_not_reconnected() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &[]).await;
     let a = gw.client("alpha").await;
     let mut events = a.events();
     assert_eq!(delete_connection(gw.port, a.id().as_str()).await, 204);

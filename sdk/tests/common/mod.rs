@@ -1,5 +1,5 @@
-//! Test harness: the real local gateway in-process on 127.0.0.1, and helpers that wait
-//! for events with a deadline (never a fixed sleep).
+//! Test harness: SDK clients of the real local gateway ([`TestGateway`], in-process on
+//! 127.0.0.1), and helpers that wait for events with a deadline (never a fixed sleep).
 #![allow(dead_code)]
 
 mod proxy;
@@ -7,62 +7,19 @@ mod proxy;
 pub use proxy::Proxy;
 
 use futures::StreamExt;
-use roomcast_gateway::{Application, Config};
 use roomcast_sdk::{Client, Event, Events, Reconnect, ServerMessage};
-use std::path::Path;
+pub use roomcast_testkit::{TestGateway, WAIT};
 use std::time::Duration;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-/// The longest any single wait may take.
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// A running gateway.
-pub struct Gateway {
-    pub port: u16,
-    shutdown: CancellationToken,
-    task: JoinHandle<std::io::Result<()>>,
+/// The SDK's clients of a [`TestGateway`].
+pub trait SdkClients {
+    /// A client with test-friendly reconnect timings, connected to `room`.
+    async fn client(&self, room: &str) -> Client;
 }
 
-impl Gateway {
-    /// A gateway on `data_dir` and `port` (0: any free port) with extra flags.
-    pub async fn start(data_dir: &Path, port: u16, flags: &[&str]) -> Self {
-        let port_s = port.to_string();
-        let mut args = vec!["--port", &port_s, "--data-dir", data_dir.to_str().unwrap()];
-        args.extend_from_slice(flags);
-        let config = Config::from_args(args).expect("valid flags");
-        let app = Application::build(config).await.expect("gateway starts");
-        let port = app.port();
-        let shutdown = app.shutdown_token();
-        let task = tokio::spawn(app.run_until_stopped());
-        Self {
-            port,
-            shutdown,
-            task,
-        }
-    }
-
-    /// Stop gracefully (sessions closed with 1001) and wait until the store is closed.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("gateway stops in time")
-            .unwrap()
-            .unwrap();
-    }
-
-    pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/dev", self.port)
-    }
-
-    pub fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// A client with test-friendly reconnect timings, connected to `room`.
-    pub async fn client(&self, room: &str) -> Client {
-        client_at(&self.ws_url(), room, None).await
+impl SdkClients for TestGateway {
+    async fn client(&self, room: &str) -> Client {
+        client_at(&self.ws_url(None), room, None).await
     }
 }
 
@@ -82,19 +39,10 @@ pub async fn client_at(url: &str, room: &str, token: Option<&str>) -> Client {
 
 /// An HS256 token for `sub`, valid for ten minutes.
 pub fn token(sub: &str, secret: &str) -> String {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let claims = serde_json::json!({"sub": sub, "exp": exp});
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+    roomcast_testkit::hs(
+        serde_json::json!({"sub": sub, "exp": roomcast_testkit::exp(600)}),
+        secret,
     )
-    .unwrap()
 }
 
 /// The next event matching `pick`, skipping others; panics after [`WAIT`].

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use bytes::Bytes;
 use common::{Client, Gateway, typed};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use roomcast_aws::env::Wiring;
 use roomcast_aws::handlers::{Actions, Authorizer, Connect};
 use roomcast_aws::poster::ApiGwPoster;
@@ -20,6 +19,7 @@ use roomcast_core::abuse::{HandlerLimits, MessageRate, Verdict};
 use roomcast_core::auth::AuthConfig;
 use roomcast_core::ports::{MembershipStore, PostError, Poster, RoomStore};
 use roomcast_core::protocol::{ConnectionId, RoomName};
+use roomcast_testkit::{exp, hs};
 use serde_json::{Value, json};
 
 fn room(s: &str) -> RoomName {
@@ -44,7 +44,7 @@ async fn request(
     body: Value,
     authorizer: Option<Value>,
 ) -> Value {
-    let event = common::message_event(&client.id, &body, &gw.host(), authorizer);
+    let event = common::message_event(&client.id, &body, &gw.base_url(), authorizer);
     assert_eq!(actions.handle(typed(event)).await.status_code, 200);
     loop {
         let m = client.recv().await;
@@ -104,7 +104,7 @@ async fn the_message_rate_holds_across_invocations_and_a_sustained_flood_is_dele
     let mut closed = None;
     for i in 7..20 {
         let body = json!({"action":"getState","room":"alpha","ref":format!("m{i}")});
-        let event = common::message_event(&client.id, &body, &gw.host(), None);
+        let event = common::message_event(&client.id, &body, &gw.base_url(), None);
         sandboxes[i % 2].handle(typed(event)).await;
         if let Some(close) = closed_within(&mut client, std::time::Duration::from_millis(300)).await
         {
@@ -402,29 +402,14 @@ fn the_authorizer_logs_decisions_without_the_secret_or_the_tokens() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let exp = |s: i64| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            + s
-    };
-    let sign = |claims: Value, secret: &str| {
-        encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    };
     let tokens = [
-        sign(
+        hs(
             json!({"sub":"ada","exp":exp(600),"rooms":["alpha"]}),
             SECRET,
         ),
-        sign(json!({"sub":"ada","exp":exp(-600)}), SECRET),
-        sign(json!({"sub":"eve","exp":exp(600)}), "forged-secret"),
-        sign(json!({"sub":"ada","exp":exp(600),"rooms":["beta"]}), SECRET),
+        hs(json!({"sub":"ada","exp":exp(-600)}), SECRET),
+        hs(json!({"sub":"eve","exp":exp(600)}), "forged-secret"),
+        hs(json!({"sub":"ada","exp":exp(600),"rooms":["beta"]}), SECRET),
     ];
     tracing::subscriber::with_default(subscriber, || {
         let authorizer = Authorizer::new(&AuthConfig {

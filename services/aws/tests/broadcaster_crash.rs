@@ -107,7 +107,7 @@ async fn a_broadcaster_killed_mid_job_is_redelivered_by_sqs_and_members_drop_the
         let client = gateway.client().await;
         connect_directly(&sdk, &store, &queue_url, &client.id, &room).await;
         let (received, room) = (received.clone(), room.as_str().to_owned());
-        let mut ws = client.ws;
+        let mut ws = client.socket.ws;
         readers.push(tokio::spawn(async move {
             while let Some(Ok(frame)) = ws.next().await {
                 let Frame::Text(text) = frame else { continue };

@@ -12,7 +12,6 @@ use aws_lambda_events::iam::IamPolicyEffect;
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_ssm::types::ParameterType;
 use common::{Gateway, typed};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use roomcast_aws::env::AuthSettings;
 use roomcast_aws::handlers::{Actions, Authorizer, BroadcasterFn, Connect, Disconnect};
 use roomcast_aws::observe::fanout_metrics;
@@ -21,26 +20,10 @@ use roomcast_core::auth::AuthConfig;
 use roomcast_core::fanout::{FanoutConfig, FanoutJob, JobReport};
 use roomcast_core::ports::MembershipStore;
 use roomcast_core::protocol::{ConnectionId, Protocol, RoomName};
+use roomcast_testkit::{exp, hs};
 use serde_json::{Value, json};
 
 const SECRET: &str = "handler-test-secret";
-
-fn exp(in_secs: i64) -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + in_secs
-}
-
-fn token(claims: Value, secret: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
 
 fn room(s: &str) -> RoomName {
     RoomName::parse(s).unwrap()
@@ -174,7 +157,7 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
     .into_iter()
     .enumerate()
     {
-        let event = common::message_event(&client.id, &body, &gw.host(), Some(grant.clone()));
+        let event = common::message_event(&client.id, &body, &gw.base_url(), Some(grant.clone()));
         assert_eq!(actions.handle(typed(event)).await.status_code, 200);
         if i == 0 {
             // API Gateway cannot post during $connect: the connection's first action
@@ -194,7 +177,7 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
         .handle(typed(common::message_event(
             &client.id,
             &allowed,
-            &gw.host(),
+            &gw.base_url(),
             Some(grant.clone()),
         )))
         .await;
@@ -205,7 +188,7 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
     assert_eq!(client.recv().await["type"], "state");
 
     // A binary frame is refused with a clear error.
-    let mut binary = common::message_event(&client.id, &json!({}), &gw.host(), Some(grant));
+    let mut binary = common::message_event(&client.id, &json!({}), &gw.base_url(), Some(grant));
     binary["isBase64Encoded"] = true.into();
     binary["body"] = "AAEC".into();
     actions.handle(typed(binary)).await;
@@ -221,7 +204,7 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
         .handle(typed(common::message_event(
             &seed.id,
             &body,
-            &gw.host(),
+            &gw.base_url(),
             None,
         )))
         .await;
@@ -230,7 +213,7 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
         .handle(typed(common::message_event(
             &seed.id,
             &body,
-            &gw.host(),
+            &gw.base_url(),
             None,
         )))
         .await;
@@ -268,7 +251,7 @@ fn hs_authorizer() -> Authorizer {
 #[test]
 fn the_authorizer_allows_valid_tokens_with_principal_and_rooms_in_the_context() {
     let authorizer = hs_authorizer();
-    let good = token(
+    let good = hs(
         json!({"sub":"ada","aud":"roomcast","exp":exp(600),"rooms":["alpha","beta"]}),
         SECRET,
     );
@@ -290,7 +273,7 @@ fn the_authorizer_allows_valid_tokens_with_principal_and_rooms_in_the_context() 
         assert_eq!(r.context["protocol"], "roomcast.v1");
     }
     // Without `room` the connect room is `default`, and the context says so.
-    let open_token = token(json!({"sub":"bob","aud":"roomcast","exp":exp(600)}), SECRET);
+    let open_token = hs(json!({"sub":"bob","aud":"roomcast","exp":exp(600)}), SECRET);
     let r = authorizer.handle(authorizer_event(&[("token", &open_token)], None));
     assert_eq!(
         r.policy_document.statement[0].effect,
@@ -310,21 +293,21 @@ fn the_authorizer_denies_expired_forged_wrong_audience_missing_and_ungranted() {
             "expired",
             vec![(
                 "token",
-                token(json!({"aud":"roomcast","exp":exp(-3600)}), SECRET),
+                hs(json!({"aud":"roomcast","exp":exp(-3600)}), SECRET),
             )],
         ),
         (
             "forged",
             vec![(
                 "token",
-                token(json!({"aud":"roomcast","exp":exp(600)}), "not-it"),
+                hs(json!({"aud":"roomcast","exp":exp(600)}), "not-it"),
             )],
         ),
         (
             "wrong audience",
             vec![(
                 "token",
-                token(json!({"aud":"elsewhere","exp":exp(600)}), SECRET),
+                hs(json!({"aud":"elsewhere","exp":exp(600)}), SECRET),
             )],
         ),
         ("missing", vec![]),
@@ -333,7 +316,7 @@ fn the_authorizer_denies_expired_forged_wrong_audience_missing_and_ungranted() {
             vec![
                 (
                     "token",
-                    token(
+                    hs(
                         json!({"aud":"roomcast","exp":exp(600),"rooms":["alpha"]}),
                         SECRET,
                     ),
@@ -346,7 +329,7 @@ fn the_authorizer_denies_expired_forged_wrong_audience_missing_and_ungranted() {
             vec![
                 (
                     "token",
-                    token(json!({"aud":"roomcast","exp":exp(600)}), SECRET),
+                    hs(json!({"aud":"roomcast","exp":exp(600)}), SECRET),
                 ),
                 ("room", "a b".into()),
             ],
@@ -400,7 +383,7 @@ async fn the_authorizer_reads_its_secret_from_an_ssm_secure_string() {
         secret_param: Some(name),
     };
     let authorizer = Authorizer::from_settings(settings, &ssm).await.unwrap();
-    let good = token(json!({"sub":"ada","aud":"roomcast","exp":exp(600)}), SECRET);
+    let good = hs(json!({"sub":"ada","aud":"roomcast","exp":exp(600)}), SECRET);
     let r = authorizer.handle(authorizer_event(&[("token", &good)], None));
     assert_eq!(
         r.policy_document.statement[0].effect,

@@ -46,17 +46,11 @@ fn header<'a>(response: &'a Value, name: &str) -> Option<&'a str> {
 /// The authorizer sample with `?room=` and `?token=` (when given) and a v1 subprotocol.
 fn authorizer_event(room: &RoomName, token: Option<&str>) -> Value {
     let mut e = sample("websocket-authorizer.json");
-    let mut query = serde_json::Map::new();
-    query.insert("room".into(), room.as_str().into());
+    let mut query = vec![("room", room.as_str())];
     if let Some(t) = token {
-        query.insert("token".into(), t.into());
+        query.push(("token", t));
     }
-    e["queryStringParameters"] = query.clone().into();
-    e["multiValueQueryStringParameters"] = query
-        .into_iter()
-        .map(|(k, v)| (k, Value::Array(vec![v])))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
+    set_query(&mut e, &query);
     e["headers"]["Sec-WebSocket-Protocol"] = "roomcast.v1".into();
     e["multiValueHeaders"]["Sec-WebSocket-Protocol"] = json!(["roomcast.v1"]);
     e
@@ -65,14 +59,11 @@ fn authorizer_event(room: &RoomName, token: Option<&str>) -> Value {
 /// An HS256 token for `sub` granting `rooms`, expiring `ttl_secs` from now (negative:
 /// already expired).
 fn token(secret: &str, sub: &str, rooms: &[&RoomName], ttl_secs: i64) -> String {
-    let exp = (now_ms() / 1000) as i64 + ttl_secs;
     let rooms: Vec<&str> = rooms.iter().map(|r| r.as_str()).collect();
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({"sub": sub, "exp": exp, "rooms": rooms}),
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    roomcast_testkit::hs(
+        json!({"sub": sub, "exp": roomcast_testkit::exp(ttl_secs), "rooms": rooms}),
+        secret,
     )
-    .unwrap()
 }
 
 /// The effect of an authorizer answer's only statement.
@@ -244,7 +235,7 @@ async fn actions_binary_answers_a_message_and_the_reply_reaches_the_websocket_cl
     let event = message_event(
         &client.id,
         &json!({"action": "listRooms", "ref": "r1"}),
-        &gateway.host(),
+        &gateway.base_url(),
         None,
     );
     let answer = f.invoke(event).await;

@@ -21,7 +21,7 @@ fn grant(user: &str, room: &str) -> Value {
 
 /// `body` through `actions` with `context`; the frames up to the one with `ref` `r`.
 async fn ask(actions: &Actions, stack: &Stack, client: &mut Client, body: Value) -> Vec<Value> {
-    let event = common::message_event(&client.id, &body, &stack.gw.host(), None);
+    let event = common::message_event(&client.id, &body, &stack.gw.base_url(), None);
     assert_eq!(actions.handle(common::typed(event)).await.status_code, 200);
     let mut frames = Vec::new();
     loop {
@@ -129,7 +129,8 @@ async fn presence_counts_users_by_principal_and_list_members_pages_them() {
     for page in 0.. {
         assert!(page < 4, "paging ends");
         let body = json!({"action":"listMembers","room":"alpha","cursor":cursor,"ref":page});
-        let event = common::message_event(&bob.id, &body, &stack.gw.host(), Some(context.clone()));
+        let event =
+            common::message_event(&bob.id, &body, &stack.gw.base_url(), Some(context.clone()));
         stack.actions.handle(common::typed(event)).await;
         let members = bob.recv_type_in("alpha", "members").await;
         for u in members["users"].as_array().unwrap() {

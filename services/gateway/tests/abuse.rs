@@ -3,12 +3,10 @@
 //! per connection (`room_limit`), the emit size, connects per second per IP, and the
 //! API key on `@connections`. docs/security.md describes each.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{Gateway, WAIT, http};
 use futures::{SinkExt, StreamExt};
+use roomcast_testkit::{TestGateway, WAIT, http};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,7 +16,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 async fn a_flood_is_answered_rate_limited_and_a_sustained_one_is_closed_with_1008() {
     // 1 message a second, bursts of 3, 4 refusals before the close: the whole flood
     // below is sent in far less than the seconds its debt takes to drain.
-    let gw = Gateway::start(&[
+    let gw = TestGateway::start(&[
         "--message-rate",
         "1",
         "--message-burst",
@@ -101,7 +99,7 @@ async fn a_flood_is_answered_rate_limited_and_a_sustained_one_is_closed_with_100
 
 #[tokio::test]
 async fn message_rate_zero_turns_the_limit_off() {
-    let gw = Gateway::start(&["--message-rate", "0", "--message-burst", "1"]).await;
+    let gw = TestGateway::start(&["--message-rate", "0", "--message-burst", "1"]).await;
     let mut c = gw.v1(Some("alpha")).await;
     for _ in 0..50 {
         c.send(json!({"action":"getState","room":"alpha"})).await;
@@ -114,7 +112,7 @@ async fn message_rate_zero_turns_the_limit_off() {
 
 #[tokio::test]
 async fn a_join_beyond_max_rooms_is_refused_and_stores_nothing() {
-    let gw = Gateway::start(&["--max-rooms", "2"]).await;
+    let gw = TestGateway::start(&["--max-rooms", "2"]).await;
     // The connect room is the first of the two.
     let mut ada = gw.v1(Some("alpha")).await;
     let mut gamma = gw.v1(Some("gamma")).await;
@@ -153,7 +151,7 @@ async fn a_join_beyond_max_rooms_is_refused_and_stores_nothing() {
 
 #[tokio::test]
 async fn max_emit_bytes_bounds_emit_and_publish_data() {
-    let gw = Gateway::start(&["--max-emit-bytes", "100"]).await;
+    let gw = TestGateway::start(&["--max-emit-bytes", "100"]).await;
     let mut c = gw.v1(Some("alpha")).await;
     let fits = "x".repeat(98); // 100 bytes with its quotes
     c.ok(json!({"action":"emit","room":"alpha","event":"ok","data":fits}))
@@ -188,7 +186,7 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A v1 handshake from `source` (any 127.x address on loopback).
-async fn connect_from(gw: &Gateway, source: &str) -> Result<Ws, (u16, String)> {
+async fn connect_from(gw: &TestGateway, source: &str) -> Result<Ws, (u16, String)> {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket
         .bind(format!("{source}:0").parse().unwrap())
@@ -220,7 +218,7 @@ async fn connect_from(gw: &Gateway, source: &str) -> Result<Ws, (u16, String)> {
 
 #[tokio::test]
 async fn connects_per_second_per_ip_refuse_one_address_and_not_the_others() {
-    let gw = Gateway::start(&[
+    let gw = TestGateway::start(&[
         "--connects-per-second-per-ip",
         "2",
         "--connects-per-second",
@@ -274,7 +272,7 @@ async fn connects_per_second_per_ip_refuse_one_address_and_not_the_others() {
 
 #[tokio::test]
 async fn the_api_key_guards_connections_as_it_guards_publish() {
-    let gw = Gateway::start(&["--api-key", "k3y-for-servers"]).await;
+    let gw = TestGateway::start(&["--api-key", "k3y-for-servers"]).await;
     let mut c = gw.v1(Some("alpha")).await;
     let id = c.id().await;
     let path = format!("/dev/@connections/{id}");
@@ -306,7 +304,7 @@ async fn the_api_key_guards_connections_as_it_guards_publish() {
 
 #[tokio::test]
 async fn connection_ids_are_distinct_and_random_through_the_real_server() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut ids = HashSet::new();
     for i in 0..40 {
         let room = format!("r{i}");

@@ -2,9 +2,7 @@
 //! and with it a server-sent event a second whose JSON carries the rooms, the
 //! connections, the fan-out and the knobs as they are.
 
-mod common;
-
-use common::{Gateway, WAIT, http, metric};
+use roomcast_testkit::{TestGateway, WAIT, http, metric};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -19,7 +17,7 @@ struct Events {
 impl Events {
     /// `GET path` (`/admin/events…`) with `headers`; panics unless it answers 200
     /// with `text/event-stream`.
-    async fn open(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Events {
+    async fn open(gw: &TestGateway, path: &str, headers: &[(&str, &str)]) -> Events {
         let mut tcp = TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
         let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n", gw.port);
         for (k, v) in headers {
@@ -71,7 +69,7 @@ fn room<'a>(snapshot: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn the_stream_and_the_page_refuse_requests_without_the_key() {
-    let gw = Gateway::start(&["--api-key", KEY]).await;
+    let gw = TestGateway::start(&["--api-key", KEY]).await;
     for path in [
         "/admin",
         "/admin/events",
@@ -95,7 +93,7 @@ async fn the_stream_and_the_page_refuse_requests_without_the_key() {
 
 #[tokio::test]
 async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
-    let gw = Gateway::start(&["--api-key", KEY, "--pool-size", "3", "--shard-size", "7"]).await;
+    let gw = TestGateway::start(&["--api-key", KEY, "--pool-size", "3", "--shard-size", "7"]).await;
     // Each joins at connect; a state reply means its session (and membership) is up.
     let mut alpha = Vec::new();
     for _ in 0..3 {
@@ -214,7 +212,7 @@ async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_closed_and_its_throttled_posts_show_in_the_stream() {
-    let gw = Gateway::start(&[
+    let gw = TestGateway::start(&[
         "--api-key",
         KEY,
         // The sender floods on purpose; the per-connection message rate is not the subject.

@@ -1,10 +1,8 @@
 //! Connect tokens in the local gateway: the same JWT settings and decisions as the AWS
 //! authorizer, and the `rooms` claim enforced on every room action.
 
-mod common;
-
-use common::{Client, Gateway, exp, hs, try_connect};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use roomcast_testkit::{TestGateway, WsClient, exp, hs, try_connect};
 use serde_json::{Value, json};
 
 const SECRET: &str = "gateway-test-secret";
@@ -14,8 +12,8 @@ const PUBLIC_PEM: &str = concat!(
 );
 const PRIVATE: &str = include_str!("../../core/tests/fixtures/jwt-rs256-private.pem");
 
-async fn hs_gateway() -> Gateway {
-    Gateway::start(&["--jwt-secret", SECRET, "--jwt-audience", "roomcast"]).await
+async fn hs_gateway() -> TestGateway {
+    TestGateway::start(&["--jwt-secret", SECRET, "--jwt-audience", "roomcast"]).await
 }
 
 #[tokio::test]
@@ -87,13 +85,13 @@ async fn the_rooms_claim_limits_connect_join_state_changes_and_emit() {
     assert!(body.contains("forbidden"), "{body}");
 
     let url = format!("{}&token={token}", gw.ws_url(Some("alpha")));
-    let mut ada = Client::connect(&url, Some("roomcast.v1")).await;
+    let mut ada = WsClient::connect(&url, Some("roomcast.v1")).await;
     ada.ok(json!({"action":"addIcon","room":"alpha","icon":{"img":1,"x":5,"y":5}}))
         .await;
 
     // An unrestricted client sets up beta, so refusals are not about emptiness.
     let open = hs(json!({"aud":"roomcast","exp":exp(600)}), SECRET);
-    let mut bob = Client::connect(
+    let mut bob = WsClient::connect(
         &format!("{}&token={open}", gw.ws_url(Some("beta"))),
         Some("roomcast.v1"),
     )
@@ -133,7 +131,7 @@ async fn the_rooms_claim_limits_connect_join_state_changes_and_emit() {
 
 #[tokio::test]
 async fn rs256_public_key_from_a_file() {
-    let gw = Gateway::start(&["--jwt-public-key", PUBLIC_PEM]).await;
+    let gw = TestGateway::start(&["--jwt-public-key", PUBLIC_PEM]).await;
     let token = encode(
         &Header::new(Algorithm::RS256),
         &json!({"sub":"ada","exp":exp(600)}),

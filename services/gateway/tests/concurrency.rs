@@ -1,8 +1,6 @@
 //! Concurrent edits: none lost, every member sees every version exactly once.
 
-mod common;
-
-use common::Gateway;
+use roomcast_testkit::TestGateway;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -11,7 +9,7 @@ async fn four_clients_adding_fifty_icons_each_lose_nothing() {
     const CLIENTS: usize = 4;
     const EACH: usize = 50;
     let total = (CLIENTS * EACH) as u64;
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
         clients.push(gw.v1(Some("alpha")).await);

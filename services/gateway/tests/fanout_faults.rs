@@ -5,13 +5,11 @@
 //! version (each member ends with every version, and duplicates are counted), never
 //! about speed.
 
-mod common;
-
 use async_trait::async_trait;
 use bytes::Bytes;
-use common::{Client, Gateway, WAIT, metric};
 use roomcast_core::ports::{PostError, Poster};
 use roomcast_core::protocol::ConnectionId;
+use roomcast_testkit::{TestGateway, WAIT, WsClient, metric};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,11 +54,12 @@ where
 }
 
 /// A gateway whose broadcaster pool posts through `decide`.
-async fn gateway<F>(flags: &[&str], decide: F) -> Gateway
+async fn gateway<F>(flags: &[&str], decide: F) -> TestGateway
 where
     F: Fn(&ConnectionId, &str) -> Fault + Send + Sync + 'static,
 {
-    Gateway::start_with_fanout_poster(flags, move |real| Arc::new(Injector { real, decide })).await
+    TestGateway::start_with_fanout_poster(flags, move |real| Arc::new(Injector { real, decide }))
+        .await
 }
 
 // ---------------------------------------------------------------------------------
@@ -69,7 +68,7 @@ where
 const ROOM: &str = "alpha";
 
 /// `n` members of [`ROOM`], each having seen the room reach `n` members.
-async fn members(gw: &Gateway, n: usize) -> Vec<Client> {
+async fn members(gw: &TestGateway, n: usize) -> Vec<WsClient> {
     let mut clients = Vec::new();
     for _ in 0..n {
         clients.push(gw.v1(Some(ROOM)).await);
@@ -81,12 +80,12 @@ async fn members(gw: &Gateway, n: usize) -> Vec<Client> {
 }
 
 /// A client outside the room that makes the edits (edits need no membership).
-async fn editor(gw: &Gateway) -> Client {
+async fn editor(gw: &TestGateway) -> WsClient {
     gw.v1(Some("lobby")).await
 }
 
 /// Commit `bg` changes `from..=to`; returns nothing until each is acknowledged.
-async fn edit(editor: &mut Client, versions: std::ops::RangeInclusive<u64>) {
+async fn edit(editor: &mut WsClient, versions: std::ops::RangeInclusive<u64>) {
     for v in versions {
         let ack = editor
             .ok(json!({"action":"changeBackground","room":ROOM,"bg":v % 10}))
@@ -97,7 +96,7 @@ async fn edit(editor: &mut Client, versions: std::ops::RangeInclusive<u64>) {
 
 /// The patch versions a member received, in arrival order: read until it holds every
 /// version in `1..=upto`, then keep reading for `settle` to catch late duplicates.
-async fn patches(c: &mut Client, upto: u64, settle: Duration) -> Vec<u64> {
+async fn patches(c: &mut WsClient, upto: u64, settle: Duration) -> Vec<u64> {
     let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT * 2;
     while (1..=upto).any(|v| !got.contains(&v)) {
@@ -141,7 +140,7 @@ fn dedupe(test: &str, received: &[Vec<u64>], upto: u64) -> Vec<usize> {
 }
 
 /// Poll `/metrics` until `name` reaches `at_least`; returns its value.
-async fn metric_reaches(gw: &Gateway, name: &str, at_least: f64) -> f64 {
+async fn metric_reaches(gw: &TestGateway, name: &str, at_least: f64) -> f64 {
     let deadline = Instant::now() + WAIT;
     loop {
         let value = metric(gw, name).await;
@@ -364,7 +363,7 @@ async fn a_poison_job_is_given_up_after_max_attempts_and_the_other_jobs_are_deli
         .await
     };
     let mut clients = members(&gw, MEMBERS).await;
-    let (status, _) = common::http(
+    let (status, _) = roomcast_testkit::http(
         &gw,
         "POST",
         &format!("/rooms/{ROOM}/emit"),

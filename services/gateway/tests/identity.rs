@@ -1,22 +1,20 @@
 //! Who a connection is, through the real server: its `welcome`, its user (the JWT
 //! `sub`, else itself), presence by user and `listMembers`, the `addIcon` ack's id.
 
-mod common;
-
-use common::{Client, Gateway, exp, hs};
+use roomcast_testkit::{TestGateway, WsClient, exp, hs};
 use serde_json::{Value, json};
 
 const SECRET: &str = "identity-test-secret";
 
 /// A v1 client of `sub` in `room`.
-async fn as_user(gw: &Gateway, room: &str, sub: &str) -> Client {
+async fn as_user(gw: &TestGateway, room: &str, sub: &str) -> WsClient {
     let token = hs(json!({"sub": sub, "exp": exp(600)}), SECRET);
     let url = format!("{}&token={token}", gw.ws_url(Some(room)));
-    Client::connect(&url, Some("roomcast.v1")).await
+    WsClient::connect(&url, Some("roomcast.v1")).await
 }
 
 /// Presence frames of `c` until one says `members`.
-async fn presence_at(c: &mut Client, members: u64) -> Value {
+async fn presence_at(c: &mut WsClient, members: u64) -> Value {
     loop {
         let p = c.recv_type("presence").await;
         if p["members"] == members {
@@ -27,7 +25,7 @@ async fn presence_at(c: &mut Client, members: u64) -> Value {
 
 #[tokio::test]
 async fn the_first_frame_is_the_welcome_with_the_id_the_others_see() {
-    let gw = Gateway::start(&["--max-rooms", "7"]).await;
+    let gw = TestGateway::start(&["--max-rooms", "7"]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let welcome = a.recv().await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
@@ -47,7 +45,7 @@ async fn the_first_frame_is_the_welcome_with_the_id_the_others_see() {
 
 #[tokio::test]
 async fn the_add_icon_ack_names_the_icon_the_patch_carries() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let ack = a
         .ok(json!({"action":"addIcon","room":"alpha","icon":{"img":2,"x":5,"y":6}}))
@@ -60,7 +58,7 @@ async fn the_add_icon_ack_names_the_icon_the_patch_carries() {
 
 #[tokio::test]
 async fn presence_counts_one_user_once_however_many_tabs() {
-    let gw = Gateway::start(&["--jwt-secret", SECRET, "--presence-interval", "50ms"]).await;
+    let gw = TestGateway::start(&["--jwt-secret", SECRET, "--presence-interval", "50ms"]).await;
     let mut ada_tab1 = as_user(&gw, "alpha", "ada").await;
     let ada_tab2 = as_user(&gw, "alpha", "ada").await;
     let _bob = as_user(&gw, "alpha", "bob").await;
@@ -92,7 +90,7 @@ async fn presence_counts_one_user_once_however_many_tabs() {
 
 #[tokio::test]
 async fn list_members_pages_through_a_room_of_many_users() {
-    let gw = Gateway::start(&["--connects-per-second-per-ip", "1000"]).await;
+    let gw = TestGateway::start(&["--connects-per-second-per-ip", "1000"]).await;
     let mut clients = Vec::new();
     for _ in 0..130 {
         clients.push(gw.v1(Some("crowd")).await);

@@ -2,10 +2,8 @@
 //! `$connect` validation and the new-connections-per-second quota — through the real
 //! server with real WebSocket clients.
 
-mod common;
-
-use common::{Gateway, try_connect};
 use futures::{SinkExt, StreamExt};
+use roomcast_testkit::{TestGateway, try_connect};
 use serde_json::json;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -13,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_silent_client_is_closed_after_the_idle_timeout_an_active_one_is_not() {
-    let gw = Gateway::start(&["--idle-timeout", "1s"]).await;
+    let gw = TestGateway::start(&["--idle-timeout", "1s"]).await;
     let mut silent = gw.v1(Some("alpha")).await;
     let mut active = gw.v1(Some("alpha")).await;
     let start = Instant::now();
@@ -46,7 +44,7 @@ async fn a_silent_client_is_closed_after_the_idle_timeout_an_active_one_is_not()
 
 #[tokio::test]
 async fn the_maximum_lifetime_closes_even_an_active_client() {
-    let gw = Gateway::start(&["--max-lifetime", "1s"]).await;
+    let gw = TestGateway::start(&["--max-lifetime", "1s"]).await;
     let mut client = gw.v1(Some("alpha")).await;
     let start = Instant::now();
     let close = loop {
@@ -89,7 +87,7 @@ async fn the_maximum_lifetime_closes_even_an_active_client() {
 
 #[tokio::test]
 async fn an_invalid_room_in_the_connect_url_fails_the_upgrade_with_400() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     for room in ["bad%20room", "a%2Fb", &"x".repeat(65), ""] {
         let url = format!("ws://127.0.0.1:{}/dev?room={room}", gw.port);
         match try_connect(&url, None).await {
@@ -108,7 +106,7 @@ async fn an_invalid_room_in_the_connect_url_fails_the_upgrade_with_400() {
 
 #[tokio::test]
 async fn connects_beyond_the_per_second_quota_are_refused_with_429() {
-    let gw = Gateway::start(&["--connects-per-second", "2"]).await;
+    let gw = TestGateway::start(&["--connects-per-second", "2"]).await;
     let url = gw.ws_url(Some("alpha"));
     let mut open = vec![];
     let mut refused = vec![];

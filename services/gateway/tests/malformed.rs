@@ -2,10 +2,8 @@
 //! message, the connection stays open and nothing stored changes — through the real
 //! server with real WebSocket clients.
 
-mod common;
-
-use common::{Client, Gateway};
 use futures::SinkExt;
+use roomcast_testkit::{TestGateway, WsClient};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -491,7 +489,7 @@ fn cases() -> Vec<Case> {
 }
 
 /// Put one case on the wire.
-async fn send(client: &mut Client, wire: &Wire) {
+async fn send(client: &mut WsClient, wire: &Wire) {
     match wire {
         Wire::Text(text) => client.send_text(text).await,
         Wire::Binary(bytes) => client
@@ -521,7 +519,7 @@ async fn send(client: &mut Client, wire: &Wire) {
 
 /// The `error` answering the frame just sent. Presence may interleave; anything that
 /// would mean the frame was accepted (ack, patch, state, event) fails the test.
-async fn next_error(client: &mut Client, name: &str) -> Value {
+async fn next_error(client: &mut WsClient, name: &str) -> Value {
     loop {
         let m = client.recv().await;
         match m["type"].as_str() {
@@ -533,14 +531,14 @@ async fn next_error(client: &mut Client, name: &str) -> Value {
 }
 
 /// The room's state frame, as `getState` answers it.
-async fn get_state(client: &mut Client, room: &str) -> Value {
+async fn get_state(client: &mut WsClient, room: &str) -> Value {
     client.send(json!({"action":"getState","room":room})).await;
     client.recv_type("state").await
 }
 
 #[tokio::test]
 async fn every_malformed_frame_gets_a_coded_error_and_changes_nothing() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     a.ok(json!({"action":"addIcon","room":"alpha","icon":{"img":3,"x":400,"y":400}}))
         .await;
@@ -610,7 +608,7 @@ async fn every_malformed_frame_gets_a_coded_error_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_seed_client_gets_message_only_errors_and_stays_open() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut seed = gw.seed(Some("alpha")).await;
     assert_eq!(seed.protocol, None);
     for frame in [
@@ -648,7 +646,7 @@ async fn a_seed_client_gets_message_only_errors_and_stays_open() {
 
 #[tokio::test]
 async fn a_single_frame_over_32_kib_closes_with_1009() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     a.ok(json!({"action":"changeBackground","room":"alpha","bg":2}))
         .await;
@@ -673,7 +671,7 @@ async fn a_single_frame_over_32_kib_closes_with_1009() {
 
 #[tokio::test]
 async fn a_frame_of_exactly_32_kib_is_accepted_one_byte_more_is_not() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let body = format!(
         r#"{{"action":"emit","room":"alpha","event":"e","data":"{}","ref":"edge"}}"#,
@@ -693,7 +691,7 @@ async fn a_frame_of_exactly_32_kib_is_accepted_one_byte_more_is_not() {
 
 #[tokio::test]
 async fn a_fragmented_message_over_128_kib_closes_with_1009() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let data = "q".repeat(130 * 1024);
     let text = format!(r#"{{"action":"emit","room":"alpha","event":"big","data":"{data}"}}"#);
@@ -719,7 +717,7 @@ async fn a_fragmented_message_over_128_kib_closes_with_1009() {
 #[tokio::test]
 async fn a_fragmented_message_under_the_limits_is_accepted() {
     // The control for the fragmented over-size case: fragments themselves are fine.
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let data = "z".repeat(62 * 1024);
     let text = format!(
@@ -735,7 +733,7 @@ async fn a_fragmented_message_under_the_limits_is_accepted() {
 
 #[tokio::test]
 async fn the_icon_cap_refuses_the_next_icon_and_keeps_the_base() {
-    let gw = Gateway::start(&["--icon-cap", "3"]).await;
+    let gw = TestGateway::start(&["--icon-cap", "3"]).await;
     let mut a = gw.v1(Some("alpha")).await;
     for i in 0..3 {
         let ack = a
@@ -768,7 +766,7 @@ async fn the_icon_cap_refuses_the_next_icon_and_keeps_the_base() {
 
 #[tokio::test]
 async fn many_bad_frames_in_a_burst_are_each_answered_in_order() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     for i in 0..50 {
         a.send_text(&format!(
@@ -792,7 +790,7 @@ async fn many_bad_frames_in_a_burst_are_each_answered_in_order() {
 
 #[tokio::test]
 async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut c = gw.v1(Some("alpha")).await;
     let frame = Frame::message(vec![0xff, 0xfe, 0xfd], OpCode::Data(Data::Text), true);
     c.ws.send(Message::Frame(frame)).await.unwrap();

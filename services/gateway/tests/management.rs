@@ -1,13 +1,11 @@
 //! The real `aws-sdk-apigatewaymanagement` client against the gateway's `@connections`.
 
-mod common;
-
 use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::{Client as ManagementClient, Config};
-use common::Gateway;
+use roomcast_testkit::TestGateway;
 
-fn management(gw: &Gateway, stage: &str) -> ManagementClient {
+fn management(gw: &TestGateway, stage: &str) -> ManagementClient {
     let config = Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -19,7 +17,7 @@ fn management(gw: &Gateway, stage: &str) -> ManagementClient {
 
 #[tokio::test]
 async fn the_aws_sdk_posts_inspects_and_deletes_a_connection() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let api = management(&gw, "dev");
     let mut client = gw.v1(Some("alpha")).await;
     let id = client.id().await;

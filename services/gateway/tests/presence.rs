@@ -2,16 +2,14 @@
 //! announced with O(N) frames, every member ends on the exact count, and nothing
 //! more follows the last change.
 
-mod common;
-
-use common::{Client, Gateway};
 use futures::future::join_all;
+use roomcast_testkit::{TestGateway, WsClient};
 use std::time::Duration;
 
 const N: usize = 60;
 
 /// Read presence frames of `room` until one says `members`; how many it took.
-async fn until_count(c: &mut Client, members: usize) -> usize {
+async fn until_count(c: &mut WsClient, members: usize) -> usize {
     let mut frames = 0;
     loop {
         let p = c.recv_type("presence").await;
@@ -24,11 +22,11 @@ async fn until_count(c: &mut Client, members: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_connects_costs_linear_presence_frames_and_ends_exact() {
-    let gw = Gateway::start(&["--presence-interval", "300ms"]).await;
+    let gw = TestGateway::start(&["--presence-interval", "300ms"]).await;
     let connects: Vec<_> = (0..N)
         .map(|_| {
             let url = gw.ws_url(Some("crowd"));
-            tokio::spawn(async move { Client::connect(&url, Some("roomcast.v1")).await })
+            tokio::spawn(async move { WsClient::connect(&url, Some("roomcast.v1")).await })
         })
         .collect();
     let mut clients = Vec::new();
@@ -69,7 +67,7 @@ async fn a_burst_of_connects_costs_linear_presence_frames_and_ends_exact() {
 
 #[tokio::test]
 async fn a_joiner_hears_the_count_with_its_answer_and_the_room_hears_it_once() {
-    let gw = Gateway::start(&["--presence-interval", "200ms"]).await;
+    let gw = TestGateway::start(&["--presence-interval", "200ms"]).await;
     let mut a = gw.v1(Some("alpha")).await;
     assert_eq!(a.recv_type("presence").await["members"], 1, "at connect");
     assert_eq!(a.recv_type("presence").await["members"], 1, "the broadcast");

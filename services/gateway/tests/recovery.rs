@@ -2,9 +2,7 @@
 //! with `since` and gets exactly what its room broadcast meanwhile; the history's
 //! limits (time, a restart) fall back to the state.
 
-mod common;
-
-use common::{Client, Gateway};
+use roomcast_testkit::{TestGateway, WsClient};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -17,7 +15,7 @@ fn position(frame: &Value) -> (u64, String) {
 }
 
 /// A client in `room` that holds the room's position from its join's state.
-async fn joined(gw: &Gateway, room: &str) -> (Client, (u64, String)) {
+async fn joined(gw: &TestGateway, room: &str) -> (WsClient, (u64, String)) {
     let mut c = gw.v1(None).await;
     let (ack, others) = c.request(json!({"action":"join","room":room})).await;
     assert_eq!(ack["type"], "ack");
@@ -29,7 +27,7 @@ async fn joined(gw: &Gateway, room: &str) -> (Client, (u64, String)) {
 
 /// 50 events and 10 patches from `by` into `room`, interleaved; each is acknowledged,
 /// so all are recorded and fanned out when this returns.
-async fn broadcast_60(by: &mut Client, room: &str) {
+async fn broadcast_60(by: &mut WsClient, room: &str) {
     for i in 0..60 {
         let frame = if i % 6 == 5 {
             json!({"action":"changeBackground","room":room,"bg":i % 10})
@@ -41,7 +39,7 @@ async fn broadcast_60(by: &mut Client, room: &str) {
 }
 
 /// Join `room` with `since`: the frames up to and including the ack, and the ack.
-async fn rejoin(c: &mut Client, room: &str, since: &(u64, String)) -> (Value, Vec<Value>) {
+async fn rejoin(c: &mut WsClient, room: &str, since: &(u64, String)) -> (Value, Vec<Value>) {
     c.request(json!({
         "action":"join","room":room,"since":{"offset":since.0,"epoch":since.1}
     }))
@@ -50,7 +48,7 @@ async fn rejoin(c: &mut Client, room: &str, since: &(u64, String)) -> (Value, Ve
 
 #[tokio::test]
 async fn a_dropped_client_gets_exactly_the_60_frames_it_missed_and_no_state() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let (victim, at) = joined(&gw, "alpha").await;
     let (mut editor, _) = joined(&gw, "alpha").await;
     // Killed without a closing handshake: the server only sees the socket end.
@@ -106,7 +104,7 @@ async fn a_dropped_client_gets_exactly_the_60_frames_it_missed_and_no_state() {
 #[tokio::test]
 async fn history_older_than_its_ttl_falls_back_to_the_state() {
     // HISTORY_TTL is 2 minutes by default; 1 s here stands for it.
-    let gw = Gateway::start(&["--history-ttl", "1s"]).await;
+    let gw = TestGateway::start(&["--history-ttl", "1s"]).await;
     let (victim, at) = joined(&gw, "alpha").await;
     let (mut editor, _) = joined(&gw, "alpha").await;
     drop(victim);
@@ -129,7 +127,7 @@ async fn history_older_than_its_ttl_falls_back_to_the_state() {
 
 #[tokio::test]
 async fn history_keeps_only_its_size() {
-    let gw = Gateway::start(&["--history-size", "20"]).await;
+    let gw = TestGateway::start(&["--history-size", "20"]).await;
     let (victim, at) = joined(&gw, "alpha").await;
     let (mut editor, _) = joined(&gw, "alpha").await;
     drop(victim);
@@ -149,7 +147,7 @@ async fn history_keeps_only_its_size() {
 #[tokio::test]
 async fn a_restarted_gateway_has_a_new_epoch_and_answers_old_positions_with_the_state() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start_in(dir.path(), 0, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &[]).await;
     let (mut a, _) = joined(&gw, "alpha").await;
     a.ok(json!({"action":"changeBackground","room":"alpha","bg":3}))
         .await;
@@ -158,7 +156,7 @@ async fn a_restarted_gateway_has_a_new_epoch_and_answers_old_positions_with_the_
     let port = gw.port;
     gw.stop().await;
 
-    let gw = Gateway::start_in(dir.path(), port, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), port, &[]).await;
     let mut back = gw.v1(None).await;
     let (ack, _) = rejoin(&mut back, "alpha", &held).await;
     assert_eq!(ack["recovered"], false, "the history died with the process");
@@ -171,7 +169,7 @@ async fn a_restarted_gateway_has_a_new_epoch_and_answers_old_positions_with_the_
 
 #[tokio::test]
 async fn a_join_without_since_and_seed_clients_are_answered_as_before() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut v1 = gw.v1(None).await;
     let (ack, _) = v1.request(json!({"action":"join","room":"alpha"})).await;
     assert!(ack.get("recovered").is_none(), "{ack}");

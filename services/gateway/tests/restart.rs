@@ -1,14 +1,12 @@
 //! Room state survives a restart on the same data dir; memberships do not.
 
-mod common;
-
-use common::Gateway;
+use roomcast_testkit::TestGateway;
 use serde_json::json;
 
 #[tokio::test]
 async fn a_restarted_gateway_serves_the_same_room_states() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start_in(dir.path(), 0, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), 0, &[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let id = {
         a.ok(json!({"action":"addIcon","room":"alpha","icon":{"img":1,"x":10,"y":10}}))
@@ -36,7 +34,7 @@ async fn a_restarted_gateway_serves_the_same_room_states() {
     gw.stop().await;
 
     // Same data dir, same port: clients come back to the same states.
-    let gw = Gateway::start_in(dir.path(), port, &[]).await;
+    let gw = TestGateway::start_in(dir.path(), port, &[]).await;
     let mut b = gw.v1(None).await;
     // The same states and versions; the history (offset, epoch) starts anew
     // (tests/recovery.rs).

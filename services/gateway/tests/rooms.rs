@@ -1,9 +1,7 @@
 //! Rooms: patches, isolation, multi-room, leave, emit, presence — through the real
 //! server with real WebSocket clients.
 
-mod common;
-
-use common::{Gateway, http, http_get};
+use roomcast_testkit::{TestGateway, http, http_get};
 use serde_json::json;
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ const QUIET: Duration = Duration::from_millis(300);
 
 #[tokio::test]
 async fn v1_clients_get_the_subprotocol_and_the_room_state_on_join() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(None).await;
     assert_eq!(a.protocol.as_deref(), Some("roomcast.v1"));
     let (ack, others) = a.request(json!({"action":"join","room":"alpha"})).await;
@@ -29,7 +27,7 @@ async fn v1_clients_get_the_subprotocol_and_the_room_state_on_join() {
 
 #[tokio::test]
 async fn two_clients_in_a_room_see_each_others_changes_as_consecutive_patches() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let mut b = gw.v1(Some("alpha")).await;
     let mut c = gw.v1(Some("beta")).await;
@@ -90,7 +88,7 @@ async fn two_clients_in_a_room_see_each_others_changes_as_consecutive_patches() 
 
 #[tokio::test]
 async fn a_connection_in_two_rooms_hears_both_and_nothing_after_leave() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut both = gw.v1(Some("alpha")).await;
     both.ok(json!({"action":"join","room":"beta"})).await;
     let mut a = gw.v1(Some("alpha")).await;
@@ -131,7 +129,7 @@ async fn a_connection_in_two_rooms_hears_both_and_nothing_after_leave() {
 
 #[tokio::test]
 async fn emit_reaches_the_others_and_the_sender_only_when_asked() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let mut b = gw.v1(Some("alpha")).await;
     let mut outsider = gw.v1(Some("beta")).await;
@@ -178,7 +176,7 @@ async fn emit_reaches_the_others_and_the_sender_only_when_asked() {
 
 #[tokio::test]
 async fn presence_counts_follow_join_leave_and_disconnect() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     assert_eq!(a.recv_type("presence").await["members"], 1);
     let mut b = gw.v1(None).await;
@@ -204,7 +202,7 @@ async fn presence_counts_follow_join_leave_and_disconnect() {
 
 #[tokio::test]
 async fn server_side_publish_reaches_the_room_only() {
-    let gw = Gateway::start(&["--api-key", "sekret"]).await;
+    let gw = TestGateway::start(&["--api-key", "sekret"]).await;
     let mut a = gw.v1(Some("alpha")).await;
     let mut other = gw.v1(Some("beta")).await;
     let body = r#"{"event":"news","data":{"n":1}}"#;
@@ -265,7 +263,7 @@ async fn server_side_publish_reaches_the_room_only() {
 
 #[tokio::test]
 async fn ops_endpoints_answer() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut a = gw.v1(Some("alpha")).await;
     // Its own count at connect, then the room's coalesced broadcast: a fan-out job ran.
     assert_eq!(a.recv_type("presence").await["members"], 1);

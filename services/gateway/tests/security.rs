@@ -3,14 +3,12 @@
 //! and the real `roomcast` binary logs no secret: not the JWT secret, not the API key,
 //! not a token, not a guessed key.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Client, Gateway, exp, hs};
+use roomcast_testkit::{TestGateway, WsClient, exp, hs};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -20,9 +18,9 @@ const API_KEY: &str = "gateway-api-key-93c2aa";
 
 #[tokio::test]
 async fn a_token_limited_to_alpha_can_neither_join_read_change_nor_emit_elsewhere() {
-    let gw = Gateway::start(&["--jwt-secret", SECRET]).await;
+    let gw = TestGateway::start(&["--jwt-secret", SECRET]).await;
     let open = hs(json!({"sub":"bob","exp":exp(600)}), SECRET);
-    let mut bob = Client::connect(
+    let mut bob = WsClient::connect(
         &format!("{}&token={open}", gw.ws_url(Some("beta"))),
         Some("roomcast.v1"),
     )
@@ -43,7 +41,7 @@ async fn a_token_limited_to_alpha_can_neither_join_read_change_nor_emit_elsewher
         json!({"sub":"ada","exp":exp(600),"rooms":["alpha"]}),
         SECRET,
     );
-    let mut ada = Client::connect(
+    let mut ada = WsClient::connect(
         &format!("{}&token={token}", gw.ws_url(Some("alpha"))),
         Some("roomcast.v1"),
     )
@@ -179,7 +177,7 @@ async fn the_binary_logs_no_secret_key_or_token_even_at_trace() {
     ] {
         let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
         assert_eq!(
-            common::http_at(
+            roomcast_testkit::http_at(
                 port,
                 "POST",
                 path,

@@ -1,14 +1,12 @@
 //! The seed game's own client: no subprotocol, seed action names, no `room` — it gets
 //! full state objects after every change, as planetstack's client expects.
 
-mod common;
-
-use common::Gateway;
+use roomcast_testkit::TestGateway;
 use serde_json::json;
 
 #[tokio::test]
 async fn a_seed_client_gets_full_state_objects() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut seed = gw.seed(Some("alpha")).await;
     assert_eq!(
         seed.protocol, None,
@@ -62,7 +60,7 @@ async fn a_seed_client_gets_full_state_objects() {
 
 #[tokio::test]
 async fn a_seed_client_without_a_room_plays_in_default() {
-    let gw = Gateway::start(&[]).await;
+    let gw = TestGateway::start(&[]).await;
     let mut seed = gw.seed(None).await;
     let mut watcher = gw.v1(Some("default")).await;
     seed.send(json!({"action":"changeBackground","bg":2})).await;

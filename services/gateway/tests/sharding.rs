@@ -1,16 +1,14 @@
 //! A room larger than SHARD_SIZE is split into shard jobs and delivered completely,
 //! to every member exactly once.
 
-mod common;
-
-use common::{Gateway, metric};
+use roomcast_testkit::{TestGateway, metric};
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_larger_than_the_shard_size_reaches_every_member_once() {
     const MEMBERS: usize = 50;
-    let gw = Gateway::start(&[
+    let gw = TestGateway::start(&[
         "--shard-size",
         "8",
         "--pool-size",
@@ -58,7 +56,7 @@ async fn a_room_larger_than_the_shard_size_reaches_every_member_once() {
 }
 
 /// The metric once it stopped moving (earlier presence jobs may still be planning).
-async fn settled(gw: &Gateway, name: &str) -> f64 {
+async fn settled(gw: &TestGateway, name: &str) -> f64 {
     let mut last = metric(gw, name).await;
     loop {
         tokio::time::sleep(Duration::from_millis(150)).await;

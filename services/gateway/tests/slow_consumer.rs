@@ -1,15 +1,13 @@
 //! A client that stops reading never slows its room: its bounded queue fills, posts to
 //! it are throttled like API Gateway's LimitExceeded, and it is closed with 1013.
 
-mod common;
-
-use common::{Gateway, metric};
+use roomcast_testkit::{TestGateway, metric};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_reader_is_closed_with_1013_and_the_room_keeps_flowing() {
     const EVENTS: usize = 400;
-    let gw = Gateway::start(&[
+    let gw = TestGateway::start(&[
         // The sender floods on purpose; the per-connection message rate is not the subject.
         "--message-rate",
         "0",

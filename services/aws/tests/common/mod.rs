@@ -2,24 +2,20 @@
 //! real local gateway for `@connections`, and the AWS sample events.
 #![allow(dead_code)]
 
+mod gateway;
 pub mod stack;
+
+pub use gateway::{Client, Gateway};
+pub use roomcast_testkit::WAIT;
 
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::types::QueueAttributeName;
-use futures::{SinkExt, StreamExt};
 use roomcast_aws::dynamo::{DynamoStore, create_table};
 use roomcast_aws::env::Wiring;
 use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
 use serde_json::Value;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-pub const WAIT: Duration = Duration::from_secs(10);
 
 /// The tests' `PRESENCE_INTERVAL`: presence jobs without an SQS delay (under half a
 /// second rounds to 0), so a test that drains the queue finds them. The presence tests
@@ -212,6 +208,16 @@ pub fn connect_event(id: &str, query: &[(&str, &str)], protocol: Option<&str>) -
     let mut e = sample("websocket-connect.json");
     e["requestContext"]["connectionId"] = id.into();
     e["requestContext"]["authorizer"] = Value::Null;
+    set_query(&mut e, query);
+    if let Some(p) = protocol {
+        e["headers"]["Sec-WebSocket-Protocol"] = p.into();
+    }
+    e
+}
+
+/// Set a `$connect` or authorizer event's query string to `query`, in both of the
+/// forms API Gateway sends (`queryStringParameters`, `multiValueQueryStringParameters`).
+pub fn set_query(e: &mut Value, query: &[(&str, &str)]) {
     let q: serde_json::Map<String, Value> = query
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).into()))
@@ -222,10 +228,6 @@ pub fn connect_event(id: &str, query: &[(&str, &str)], protocol: Option<&str>) -
         .map(|(k, v)| (k, Value::Array(vec![v])))
         .collect::<serde_json::Map<_, _>>()
         .into();
-    if let Some(p) = protocol {
-        e["headers"]["Sec-WebSocket-Protocol"] = p.into();
-    }
-    e
 }
 
 /// A message event (route = action) from connection `id` with `body`, whose
@@ -279,169 +281,4 @@ pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events:
 /// Deserialize an adjusted sample into its typed event.
 pub fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("typed event")
-}
-
-/// The real local gateway: its `@connections` endpoint stands in for API Gateway's.
-pub struct Gateway {
-    pub port: u16,
-    shutdown: tokio_util::sync::CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Gateway {
-    pub async fn start(flags: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // The gateway's own rooms (each client's lobby and whoami) are plumbing: their
-        // coalesced presence broadcasts must not land among the frames the AWS path
-        // posts, so they wait 15 minutes (each joiner still gets its count at once).
-        let mut args = vec![
-            "--port",
-            "0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--presence-interval",
-            "15m",
-        ];
-        args.extend_from_slice(flags);
-        let config = roomcast_gateway::Config::from_args(args).expect("flags");
-        let app = roomcast_gateway::Application::build(config)
-            .await
-            .expect("gateway");
-        let port = app.port();
-        let shutdown = app.shutdown_token();
-        let task = tokio::spawn(app.run_until_stopped());
-        Self {
-            port,
-            shutdown,
-            task,
-            _dir: dir,
-        }
-    }
-
-    /// `http://127.0.0.1:port` — a request context's `domainName` with the scheme.
-    pub fn host(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The management endpoint of stage `dev`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/dev", self.port)
-    }
-
-    /// A `roomcast.v1` client in the gateway's own `lobby` room (so the gateway's
-    /// broadcasts never reach it), and its connection id.
-    pub async fn client(&self) -> Client {
-        let lobby = format!("lobby-{}", unique("c"));
-        let url = format!("ws://127.0.0.1:{}/dev?room={lobby}", self.port);
-        let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static("roomcast.v1"),
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("connects");
-        let mut c = Client {
-            ws,
-            id: String::new(),
-        };
-        // An emit to ourselves in a private room tells our id (`from`).
-        let whoami = unique("whoami");
-        c.send(&serde_json::json!({"action":"join","room":whoami}))
-            .await;
-        c.send(&serde_json::json!({"action":"emit","room":whoami,"event":"id","data":null,"except_sender":false}))
-            .await;
-        // The gateway fans out a room's jobs concurrently, so the presence counts of the
-        // connect room and of `whoami` may arrive after the event: wait for all three,
-        // or a late one would be the first frame a test reads.
-        let (mut lobby_presence, mut whoami_presence) = (false, false);
-        while c.id.is_empty() || !lobby_presence || !whoami_presence {
-            let m = c.recv().await;
-            match m["type"].as_str() {
-                Some("event") if m["event"] == "id" => {
-                    c.id = m["from"].as_str().unwrap().to_owned();
-                }
-                Some("presence") if m["room"] == lobby.as_str() => lobby_presence = true,
-                Some("presence") if m["room"] == whoami.as_str() => whoami_presence = true,
-                _ => {}
-            }
-        }
-        c.send(&serde_json::json!({"action":"leave","room":whoami}))
-            .await;
-        c
-    }
-
-    /// `PostToConnection` calls its `@connections` has received so far (read from
-    /// `/metrics`, `roomcast_connections_api_posts_total`).
-    pub async fn connections_api_posts(&self) -> u64 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut body = String::new();
-        stream.read_to_string(&mut body).await.unwrap();
-        body.lines()
-            .find_map(|l| l.strip_prefix("roomcast_connections_api_posts_total "))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no post counter in /metrics:\n{body}"))
-    }
-
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(WAIT, self.task).await;
-    }
-}
-
-/// A real WebSocket client of the local gateway.
-pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pub id: String,
-}
-
-impl Client {
-    pub async fn send(&mut self, v: &Value) {
-        self.ws
-            .send(Message::text(v.to_string()))
-            .await
-            .expect("send");
-    }
-
-    /// The next text frame.
-    pub async fn recv(&mut self) -> Value {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("open")
-                .expect("frame");
-            if let Message::Text(t) = msg {
-                return serde_json::from_str(&t).expect("json frame");
-            }
-        }
-    }
-
-    /// The next frame of `type` in `room`.
-    pub async fn recv_type_in(&mut self, room: &str, ty: &str) -> Value {
-        loop {
-            let m = self.recv().await;
-            if m["room"] == room && m["type"] == ty {
-                return m;
-            }
-        }
-    }
-
-    /// Frames arriving within `window`.
-    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
-        let mut out = vec![];
-        let deadline = tokio::time::Instant::now() + window;
-        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
-            if let Message::Text(t) = msg {
-                out.push(serde_json::from_str(&t).unwrap());
-            }
-        }
-        out
-    }
 }

@@ -76,7 +76,7 @@ impl Stack {
 
     /// A client frame through the `actions` function.
     pub async fn act(&self, client: &Client, body: Value) {
-        let event = super::message_event(&client.id, &body, &self.gw.host(), None);
+        let event = super::message_event(&client.id, &body, &self.gw.base_url(), None);
         let response = self.actions.handle(super::typed(event)).await;
         assert_eq!(response.status_code, 200);
     }
