@@ -22,8 +22,7 @@ async fn main() -> Result<(), Error> {
     );
     let broadcaster = wiring.broadcaster(poster, knobs.fanout_config());
     let function = Arc::new(
-        BroadcasterFn::new(broadcaster, wiring.queue.clone(), retry)
-            .with_history(wiring.store.clone()),
+        BroadcasterFn::new(broadcaster, wiring.queue.clone(), retry).with_publish(wiring.handler()),
     );
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let function = function.clone();
