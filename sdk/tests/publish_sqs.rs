@@ -223,3 +223,94 @@ async fn the_sqs_publisher_reaches_the_rooms_members_and_only_them() {
     outsider.close().await;
     gw.stop().await;
 }
+
+/// An envelope the broadcaster cannot take (too large for `MAX_EMIT_BYTES`, an unknown
+/// `v`, not JSON at all) fails alone: reported in `batchItemFailures` (SQS retries it,
+/// then dead-letters it), while the batch's good envelope is recorded and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_envelope_fails_alone_and_the_rest_of_the_batch_goes_out() {
+    let aws = aws().await;
+    let mut wiring = wiring(&aws).await;
+    wiring.limits.max_emit_bytes = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), 0, &["--presence-interval", "15m"]).await;
+    let member = gw.client(&unique("lobby")).await;
+    let connect_fn = Connect::new(wiring.handler(), wiring.store.clone());
+    connect(&connect_fn, member.id().as_str(), "alpha").await;
+    let broadcaster = BroadcasterFn::new(
+        wiring.broadcaster(
+            ApiGwPoster::new(&aws, format!("{}/dev", gw.http_url())),
+            FanoutConfig::default(),
+        ),
+        wiring.queue.clone(),
+        RetryPolicy::default(),
+    )
+    .with_publish(wiring.handler());
+    let presence = receive(&aws, wiring.queue.url(), 10, Duration::ZERO).await;
+    broadcaster.handle(sqs_event(&presence)).await;
+    let mut news = member.on::<Value>("news");
+
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let publisher = Publisher::sqs(sqs.clone(), wiring.queue.url());
+    publisher.to("alpha").emit("news", json!(1)).await.unwrap();
+    // The SDK does not know the stack's MAX_EMIT_BYTES; the broadcaster checks it.
+    publisher
+        .to("alpha")
+        .emit("news", json!({"text": "x".repeat(64)}))
+        .await
+        .unwrap();
+    for body in [
+        json!({"v": 2, "publish": {"room": "alpha", "event": "news", "data": 2}}).to_string(),
+        "not json".to_owned(),
+    ] {
+        sqs.send_message()
+            .queue_url(wiring.queue.url())
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut messages = Vec::new();
+    while messages.len() < 4 {
+        let got = receive(&aws, wiring.queue.url(), 10, WAIT).await;
+        assert!(
+            !got.is_empty(),
+            "4 messages on the queue, got {}",
+            messages.len()
+        );
+        messages.extend(got);
+    }
+
+    let response = broadcaster.handle(sqs_event(&messages)).await;
+    let mut failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    failed.sort();
+    let mut bad: Vec<&str> = messages
+        .iter()
+        .filter(|m| {
+            m.body() != Some(r#"{"v":1,"publish":{"room":"alpha","event":"news","data":1}}"#)
+        })
+        .map(|m| m.message_id().unwrap())
+        .collect();
+    bad.sort();
+    assert_eq!(failed, bad);
+    assert_eq!(bad.len(), 3);
+
+    let (from, data) = tokio::time::timeout(WAIT, news.next())
+        .await
+        .expect("the member hears the good envelope")
+        .expect("the client runs");
+    assert_eq!((from, data), (None, json!(1)));
+    let alpha = RoomName::parse("alpha").unwrap();
+    let history = wiring.store.history(&alpha, 0).await.unwrap();
+    assert_eq!(
+        history.entries.len(),
+        1,
+        "only the good envelope is recorded"
+    );
+    member.close().await;
+    gw.stop().await;
+}
