@@ -63,12 +63,14 @@ impl BroadcasterFn {
     /// The job a message asks for: a fan-out job as it is, or the job delivering a
     /// publish envelope once it is recorded. `None` (logged): report it as failed.
     async fn job(&self, message_id: &str, body: &str) -> Option<FanoutJob> {
-        if !PublishEnvelope::claims(body) {
-            return serde_json::from_str(body)
-                .inspect_err(|e| {
-                    tracing::error!(message_id, error = %e, bytes = body.len(), "poison job: neither a fan-out job nor a publish envelope");
-                })
-                .ok();
+        // Jobs first: they are nearly every message, and an envelope is never one.
+        match serde_json::from_str(body) {
+            Ok(job) => return Some(job),
+            Err(e) if !PublishEnvelope::claims(body) => {
+                tracing::error!(message_id, error = %e, bytes = body.len(), "poison job: neither a fan-out job nor a publish envelope");
+                return None;
+            }
+            Err(_) => {}
         }
         let envelope = PublishEnvelope::parse(body)
             .inspect_err(|e| {
