@@ -2,8 +2,10 @@
 //! publish by sending a publish envelope straight onto the stack's fan-out queue — no
 //! API hop. The broadcaster handles it as the HTTP publish API handles a publish.
 //!
-//! It needs only `aws-sdk-sqs`: you build the client (with `aws-config`, or however
-//! your app configures AWS) and hand it over with the queue's URL.
+//! It needs only `aws-sdk-sqs`, without its default features: you build the client
+//! (with `aws-config`, or however your app configures AWS) and hand it over with the
+//! queue's URL. Your own `aws-sdk-sqs` dependency (its default features) or
+//! `aws-config` supplies the HTTP client and the async runtime it sends with.
 
 use roomcast_core::protocol::{PublishEnvelope, PublishRequest, RoomName};
 
