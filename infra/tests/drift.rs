@@ -383,6 +383,7 @@ fn functions_are_the_lambda_crates_binaries_with_their_variables() {
                 "RATE_LIMIT",
                 "JOB_ATTEMPTS",
                 "JOB_RETRY_DELAY",
+                "MAX_EMIT_BYTES",
             ],
         ),
     ];
@@ -472,6 +473,16 @@ fn abuse_limit_parameters_default_to_the_code_defaults() {
         ("MAX_EMIT_BYTES", "MaxEmitBytes", MAX_EMIT_DATA_BYTES as u64),
     ] {
         assert_eq!(vars[var], json!({"Ref": param}), "{var}");
+        if var == "MAX_EMIT_BYTES" {
+            // The broadcaster size-checks publish envelopes by the same limit.
+            let broadcaster =
+                &resources(&t)["BroadcasterFunction"]["Properties"]["Environment"]["Variables"];
+            assert_eq!(
+                broadcaster[var],
+                json!({"Ref": param}),
+                "broadcaster's {var}"
+            );
+        }
         assert_eq!(
             t["Parameters"][param]["Default"].as_u64(),
             Some(default),

@@ -30,32 +30,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "ws://127.0.0.1:8080/dev".into());
 
     let client = Client::connect(url).room(&room).await?;
+    let room_of = client.to(&room);
+    // Subscribe before joining: the join's recovered chat arrives through these too.
+    let mut chats = room_of.on::<Chat>("chat");
     let mut events = client.events();
     client.join(&room).await?;
     println!("* you are {name} in {room}; type to chat, /quit to leave");
 
-    // Print what the room says.
+    // Print what the room says: its chat lines, decoded…
+    let chat_printer = tokio::spawn(async move {
+        while let Some((_from, chat)) = chats.next().await {
+            println!("{}: {}", chat.name, chat.text);
+        }
+    });
+    // …and everything else that happens.
     let printer = tokio::spawn(async move {
         while let Some(event) = events.next().await {
             match event {
-                Event::Message(ServerMessage::Event {
-                    event, data, from, ..
-                }) if event.as_str() == "chat" => match serde_json::from_str::<Chat>(data.get()) {
-                    Ok(chat) => println!("{}: {}", chat.name, chat.text),
-                    Err(_) => println!(
-                        "{}: {}",
-                        from.map(|f| f.to_string()).unwrap_or_default(),
-                        data
-                    ),
-                },
-                Event::Message(ServerMessage::Event { event, data, .. }) => {
+                Event::App { event, data, .. } if event.as_str() != "chat" => {
                     println!("* {event}: {data}")
                 }
                 Event::Message(ServerMessage::Presence { members, users, .. }) => {
                     println!("* {users} in the room ({members} connections)")
                 }
                 Event::Disconnected => println!("* disconnected; reconnecting…"),
-                // The re-join recovered what was said meanwhile (it was printed above).
+                // The re-join recovered what was said meanwhile (printed as it came).
                 Event::Reconnected => println!("* reconnected"),
                 _ => {}
             }
@@ -75,11 +74,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: name.clone(),
             text: text.to_owned(),
         };
-        if let Err(e) = client.emit(&room, "chat", &chat).await {
+        // To the others: this terminal already shows what you typed.
+        if let Err(e) = room_of.emit("chat", &chat).await {
             eprintln!("* not sent: {e}");
         }
     }
     client.close().await;
     printer.await?;
+    chat_printer.await?;
     Ok(())
 }

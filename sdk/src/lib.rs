@@ -7,20 +7,26 @@
 //!   [`get_state`](Client::get_state), the game actions
 //!   ([`change_background`](Client::change_background), [`add_icon`](Client::add_icon),
 //!   [`move_icon`](Client::move_icon), [`delete_icon`](Client::delete_icon)),
-//!   [`emit`](Client::emit), [`list_rooms`](Client::list_rooms),
+//!   application events the way the publisher sends them
+//!   (`client.to("alpha").emit("chat", data)`, [`Client::to`]) and typed subscriptions
+//!   to them (`client.on::<Chat>("chat")`, a `Stream` of `(from, Chat)`,
+//!   [`Client::on`]), [`list_rooms`](Client::list_rooms),
 //!   [`list_members`](Client::list_members), its own [`id`](Client::id) and
-//!   [`user`](Client::user), a `Stream` of typed server messages ([`Client::events`]),
-//!   requests that resolve on their `ack` or fail with the server's error code, and
-//!   automatic reconnect that re-joins every room with `since` to recover exactly what
-//!   it missed (or resyncs its state by version when the server no longer has it).
+//!   [`user`](Client::user), a `Stream` of everything that happens ([`Client::events`]:
+//!   [`Event::App`] for application events), requests that resolve on their `ack` or
+//!   fail with the server's error code, and automatic reconnect that re-joins every
+//!   room with `since` to recover exactly what it missed (or resyncs its state by
+//!   version when the server no longer has it).
 //! - [`Watermark`]: one room's place in its history (offset and epoch), dropping
 //!   duplicate and already-seen frames; the client keeps one per room.
 //! - [`RoomState`]: one room's state kept by the version rule (apply `version + 1`,
 //!   drop older, resync on a gap). The client keeps one per room; use it directly with
 //!   your own message loop.
 //! - [`Publisher`]: server-side broadcast, `publisher.to("alpha").emit("chat", data)`,
-//!   over a [`Transport`]: [`HttpTransport`] (the gateway's `POST /rooms/{room}/emit`)
-//!   or your own (e.g. enqueueing a [`FanoutJob`] on SQS).
+//!   over a [`Transport`]: [`HttpTransport`] (the gateway's `POST /rooms/{room}/emit`),
+//!   `SqsTransport` (feature `sqs`, off by default: a versioned publish envelope,
+//!   [`protocol::PublishEnvelope`], onto the AWS stack's fan-out queue through an
+//!   `aws_sdk_sqs::Client` you build), or your own.
 //!
 //! The wire types are roomcast-core's, re-exported here ([`protocol`], [`ServerMessage`],
 //! [`Op`], …): the SDK has no copy of its own. [`Snapshot`] is core's
@@ -43,11 +49,17 @@
 //! # let ws_url = format!("ws://127.0.0.1:{port}/dev");
 //! # let http_url = format!("http://127.0.0.1:{port}");
 //! use futures::StreamExt;
-//! use roomcast_sdk::{icon, Client, Event, Publisher, ServerMessage};
+//! use roomcast_sdk::{icon, Client, Publisher};
+//! use serde::Deserialize;
 //! use serde_json::json;
 //!
+//! #[derive(Deserialize, Debug, PartialEq)]
+//! struct News {
+//!     n: u32,
+//! }
+//!
 //! let player = Client::connect(&ws_url).room("alpha").await?;
-//! let mut events = player.events();
+//! let mut news = player.on::<News>("news");
 //! let base = player.join("alpha").await?;
 //! assert!(base.state.icons.is_empty());
 //!
@@ -55,12 +67,8 @@
 //! assert_eq!(added.version, base.version + 1);
 //!
 //! Publisher::http(&http_url)?.to("alpha").emit("news", json!({"n": 1})).await?;
-//! while let Some(event) = events.next().await {
-//!     if let Event::Message(ServerMessage::Event { event, data, from, .. }) = event {
-//!         assert_eq!((event.as_str(), data.get(), from), ("news", r#"{"n":1}"#, None));
-//!         break;
-//!     }
-//! }
+//! // `from` is `None`: a server published it.
+//! assert_eq!(news.next().await, Some((None, News { n: 1 })));
 //! // The client's replica of the room already holds the new module.
 //! let alpha = player.state("alpha").unwrap();
 //! assert!(alpha.state.icons.contains_key(&added.id));
@@ -83,7 +91,6 @@ mod watermark;
 
 pub use roomcast_core::protocol;
 
-pub use roomcast_core::fanout::FanoutJob;
 pub use roomcast_core::protocol::{
     Background, ConnectionId, Coord, Epoch, ErrorCode, EventName, Icon, IconId, Image,
     InvalidValue, Limits, Position, ProtocolError, Ref, RoomName, RoomSummary, ServerMessage,
@@ -94,7 +101,9 @@ pub use roomcast_core::state::{ApplyError, GameState, Op, PatchOutcome, RoomStat
 /// The attribute for implementing [`Transport`] (re-exported `async_trait`).
 pub use async_trait::async_trait;
 
-pub use client::{AddedIcon, Client, ClientBuilder, Event, Events, MembersPage, Reconnect};
+pub use client::{
+    AddedIcon, Client, ClientBuilder, ClientRoom, Event, Events, MembersPage, On, Reconnect,
+};
 pub use error::Error;
 pub use publisher::{HttpTransport, Publisher, RoomPublisher, Transport};
 pub use room_state::{Change, RoomState, Update};

@@ -22,10 +22,11 @@ use crate::protocol::{EventName, InvalidValue, PublishRequest, RoomName};
 /// every member of the room.
 ///
 /// - [`HttpTransport`] posts to the gateway's publish API.
-/// - A transport for apps running in AWS next to the stack enqueues the fan-out job
-///   directly: `FanoutJob::publish(room, request)` (from roomcast-core) serialized as
-///   the SQS message body, which the broadcaster pool delivers like any other job.
-///   Its failures go in [`Error::Transport`].
+/// - `SqsTransport` (feature `sqs`), for apps running in AWS next to the stack, sends
+///   a versioned publish envelope (core's [`PublishEnvelope`](crate::protocol::PublishEnvelope),
+///   `{"v":1,"publish":{"room","event","data"}}`) onto the stack's fan-out queue,
+///   which the broadcaster handles as the HTTP publish API would. Its failures go in
+///   [`Error::Transport`].
 ///
 /// ```
 /// use roomcast_sdk::protocol::{PublishRequest, RoomName};
@@ -113,16 +114,6 @@ impl Publisher {
             publisher: self.clone(),
             room: RoomName::parse(room.as_ref()),
         }
-    }
-
-    /// Publish `event` with `data` to every member of `room`.
-    pub async fn emit(
-        &self,
-        room: impl AsRef<str>,
-        event: impl AsRef<str>,
-        data: impl Serialize,
-    ) -> Result<(), Error> {
-        self.to(room).emit(event, data).await
     }
 }
 

@@ -1,49 +1,77 @@
-//! The SQS transport: for apps running inside AWS next to the stack, publish by
-//! enqueueing a fan-out job straight onto the broadcaster's queue — no API hop, and
-//! the same job (`FanoutJob::publish`) the HTTP publish API would enqueue.
+//! The SQS transport (feature `sqs`): for apps running inside AWS next to the stack,
+//! publish by sending a publish envelope straight onto the stack's fan-out queue — no
+//! API hop. The broadcaster handles it as the HTTP publish API handles a publish.
+//!
+//! It needs only `aws-sdk-sqs`, without its default features: you build the client
+//! (with `aws-config`, or however your app configures AWS) and hand it over with the
+//! queue's URL. Your own `aws-sdk-sqs` dependency (its default features) or
+//! `aws-config` supplies the HTTP client and the async runtime it sends with.
 
-use roomcast_aws::sqs::SqsQueue;
-use roomcast_core::fanout::FanoutJob;
-use roomcast_core::ports::FanoutQueue;
-use roomcast_core::protocol::{PublishRequest, RoomName};
+use roomcast_core::protocol::{PublishEnvelope, PublishRequest, RoomName};
 
 use crate::{Error, Publisher, Transport};
 
-/// Publishes onto the fan-out queue (`QUEUE_URL` of the deployed stack). The caller
+/// Publishes onto the stack's fan-out queue (its `FanoutQueueUrl` output); the caller
 /// needs `sqs:SendMessage` on that queue.
+///
+/// Each publish is one message whose body is a versioned publish envelope,
+/// [`PublishEnvelope`]: `{"v":1,"publish":{"room":"alpha","event":"news","data":…}}`
+/// (docs/protocol.md, "Publishing over SQS"). The broadcaster size-checks it, records
+/// the event in the room's history and fans it out to every member with
+/// `from: null`; an envelope it cannot read (an unknown `v`) ends up in the queue's
+/// dead-letter queue. Resolves when SQS accepted the message.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), roomcast_sdk::Error> {
+/// use roomcast_sdk::Publisher;
+///
+/// // Region and credentials as your app gets them; here aws-config's defaults.
+/// let aws = aws_config::load_from_env().await;
+/// let queue_url = "https://sqs.eu-west-1.amazonaws.com/123456789012/roomcast-fanout";
+/// let publisher = Publisher::sqs(aws_sdk_sqs::Client::new(&aws), queue_url);
+/// publisher.to("alpha").emit("news", serde_json::json!({"n": 1})).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct SqsTransport {
-    queue: SqsQueue,
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
 }
 
 impl SqsTransport {
-    /// A transport on `queue_url` through `client`.
+    /// A transport onto the queue at `queue_url` through `client`.
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self {
-            queue: SqsQueue::new(client, queue_url),
+            client,
+            queue_url: queue_url.into(),
         }
     }
 
-    /// A transport with the default AWS configuration (region and credentials from
-    /// the environment, as in a Lambda or on ECS).
-    pub async fn from_env(queue_url: impl Into<String>) -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(aws_sdk_sqs::Client::new(&sdk), queue_url)
+    /// The queue's URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
     }
 }
 
 #[async_trait::async_trait]
 impl Transport for SqsTransport {
     async fn publish(&self, room: RoomName, request: PublishRequest) -> Result<(), Error> {
-        self.queue
-            .enqueue(vec![FanoutJob::publish(room, request)])
+        let body =
+            serde_json::to_string(&PublishEnvelope::new(room, request)).map_err(Error::Encode)?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
             .await
-            .map_err(|e| Error::Transport(Box::new(e)))
+            .map_err(|e| Error::Transport(Box::new(e)))?;
+        Ok(())
     }
 }
 
 impl Publisher {
-    /// A publisher that enqueues onto the stack's fan-out queue at `queue_url`.
+    /// A publisher that sends onto the stack's fan-out queue at `queue_url` through
+    /// `client` ([`SqsTransport`]).
     pub fn sqs(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self::new(SqsTransport::new(client, queue_url))
     }

@@ -27,7 +27,7 @@ async fn the_id_is_the_one_others_see_and_changes_with_a_reconnect() {
         "no token: its own user"
     );
     assert!(a.limits().max_rooms >= 1);
-    a.emit("alpha", "hi", json!(1)).await.unwrap();
+    a.to("alpha").emit("hi", json!(1)).await.unwrap();
     let (_, from) = common::app_event(&mut heard, "alpha", "hi").await;
     assert_eq!(from.as_deref(), Some(first.as_str()));
 
@@ -43,7 +43,7 @@ async fn the_id_is_the_one_others_see_and_changes_with_a_reconnect() {
     .await;
     let second = a.id();
     assert_ne!(second, first);
-    a.emit("alpha", "hi", json!(2)).await.unwrap();
+    a.to("alpha").emit("hi", json!(2)).await.unwrap();
     let (data, from) = common::app_event(&mut heard, "alpha", "hi").await;
     assert_eq!((data, from.as_deref()), (json!(2), Some(second.as_str())));
     eprintln!("identity: id {first} before the cut, {second} after; b saw both in `from`");

@@ -83,7 +83,7 @@ async fn overtaking_and_duplicate_frames_reach_the_app_once_in_offset_order() {
     let mut events = client.events();
     let mut seen = Vec::new();
     next(&mut events, "the sixth event", |e| match e {
-        Event::Message(ServerMessage::Event { data, .. }) => {
+        Event::App { data, .. } => {
             seen.push(data.get().to_owned());
             (data.get() == "6").then_some(())
         }
@@ -96,7 +96,7 @@ async fn overtaking_and_duplicate_frames_reach_the_app_once_in_offset_order() {
     // Whatever else arrives in a moment is a duplicate and must be dropped.
     let late = tokio::time::timeout(Duration::from_millis(300), async {
         while let Some(e) = events.next().await {
-            if let Event::Message(ServerMessage::Event { data, .. }) = e {
+            if let Event::App { data, .. } = e {
                 return Some(data.get().to_owned());
             }
         }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{SdkClients, TestGateway, app_event, next};
-use roomcast_sdk::{Error, ErrorCode, Event, HttpTransport, Publisher, ServerMessage};
+use roomcast_sdk::{Error, ErrorCode, Event, HttpTransport, Publisher};
 use serde_json::json;
 
 #[tokio::test]
@@ -38,11 +38,11 @@ async fn the_http_publisher_reaches_the_rooms_members_and_only_them() {
 
     // C, in another room, gets the marker published to its room after the news, and
     // nothing of alpha's.
-    publisher.emit("beta", "marker", json!(2)).await.unwrap();
+    publisher.to("beta").emit("marker", json!(2)).await.unwrap();
     let before_marker = {
         let mut seen = Vec::new();
         next(&mut c_events, "the marker in beta", |e| {
-            if let Event::Message(ServerMessage::Event { event, .. }) = e {
+            if let Event::App { event, .. } = e {
                 if event.as_str() == "marker" {
                     return Some(());
                 }

@@ -1,73 +1,316 @@
-//! The SQS publisher against moto: `publisher.to(room).emit(..)` enqueues the same
-//! fan-out job the HTTP publish API would, and the AWS broadcaster delivers it to the
-//! room's members (real WebSocket clients of the local gateway's `@connections`), and
-//! only to them.
+//! The SQS publisher end to end, through real parts: `publisher.to(room).emit(..)`
+//! sends a publish envelope onto a fan-out queue in moto, the real AWS broadcaster
+//! (`BroadcasterFn`, as the Lambda wires it) records it in the room's DynamoDB history
+//! and posts it through the local gateway's `@connections` to the room's members, real
+//! SDK clients, and only to them.
+//!
+//! Needs moto (`ROOMCAST_MOTO_ENDPOINT`, as the AWS tests: `.ci/test` starts one).
 
-#[path = "../../services/aws/tests/common/mod.rs"]
-mod aws;
+mod common;
 
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::Message;
+use common::{SdkClients, TestGateway, WAIT};
+use futures::StreamExt;
+use roomcast_aws::env::Wiring;
 use roomcast_aws::handlers::{BroadcasterFn, Connect};
 use roomcast_aws::poster::ApiGwPoster;
-use roomcast_core::fanout::{FanoutConfig, FanoutJob};
-use roomcast_sdk::Publisher;
-use serde_json::json;
+use roomcast_core::fanout::{FanoutConfig, RetryPolicy};
+use roomcast_core::ports::RoomStore;
+use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
+use roomcast_sdk::protocol::PublishEnvelope;
+use roomcast_sdk::{Event, Events, Publisher, RoomName};
+use serde_json::{Value, json};
+
+fn moto_endpoint() -> String {
+    std::env::var("ROOMCAST_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ROOMCAST_MOTO_ENDPOINT is not set: run the suite with .ci/test, or start \
+             `target/venv/bin/python .ci/moto_server.py 127.0.0.1 5000` and export \
+             ROOMCAST_MOTO_ENDPOINT=http://127.0.0.1:5000"
+        )
+    })
+}
+
+/// The SDK configuration a Lambda (or an app next to the stack) would have, on moto.
+async fn aws() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        ksuid::Ksuid::generate().to_base62().to_lowercase()
+    )
+}
+
+/// A fresh table (the production definition) and fan-out queue, wired as the
+/// Lambdas wire them; presence jobs without an SQS delay so a drain finds them.
+async fn wiring(aws: &SdkConfig) -> Wiring {
+    let table = unique("roomcast");
+    roomcast_aws::dynamo::create_table(&aws_sdk_dynamodb::Client::new(aws), &table)
+        .await
+        .expect("table created");
+    let queue = aws_sdk_sqs::Client::new(aws)
+        .create_queue()
+        .queue_name(unique("roomcast-fanout"))
+        .send()
+        .await
+        .expect("queue created")
+        .queue_url
+        .expect("queue url");
+    let mut wiring = Wiring::new(aws, table, queue, DEFAULT_ICON_CAP);
+    wiring.presence.interval = Duration::from_millis(10);
+    wiring
+}
+
+/// `$connect` of connection `id` into `room` (`?room=`, `roomcast.v1`), as API
+/// Gateway sends it to the connect function.
+async fn connect(connect: &Connect, id: &str, room: &str) {
+    let event = json!({
+        "headers": {"Sec-WebSocket-Protocol": "roomcast.v1"},
+        "multiValueHeaders": {"Sec-WebSocket-Protocol": ["roomcast.v1"]},
+        "queryStringParameters": {"room": room},
+        "multiValueQueryStringParameters": {"room": [room]},
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "connectionId": id,
+            "stage": "dev",
+            "domainName": "127.0.0.1",
+            "apiId": "local",
+            "requestId": unique("request"),
+            "connectedAt": 1,
+            "requestTimeEpoch": 1,
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "isBase64Encoded": false,
+    });
+    let response = connect
+        .handle(serde_json::from_value(event).expect("a connect event"))
+        .await;
+    assert_eq!(response.status_code, 200, "{response:?}");
+}
+
+/// Up to `max` messages, waiting up to `wait` for the first; deletes none.
+async fn receive(aws: &SdkConfig, url: &str, max: i32, wait: Duration) -> Vec<Message> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let messages = aws_sdk_sqs::Client::new(aws)
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default();
+        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
+            return messages;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The SQS event a Lambda event source mapping delivers for `messages`.
+fn sqs_event(messages: &[Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_owned);
+            record.receipt_handle = m.receipt_handle().map(str::to_owned);
+            record.body = m.body().map(str::to_owned);
+            record
+        })
+        .collect();
+    event
+}
+
+/// The application events `events` yields within `window`.
+async fn app_events(events: Events, window: Duration) -> Vec<Event> {
+    let heard: Vec<Event> = events
+        .take_until(tokio::time::sleep(window))
+        .collect()
+        .await;
+    heard
+        .into_iter()
+        .filter(|e| matches!(e, Event::App { .. }))
+        .collect()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqs_publisher_reaches_the_rooms_members_and_only_them() {
-    let sdk = aws::sdk().await;
-    let wiring = aws::wiring(&sdk).await;
-    let gw = aws::Gateway::start(&[]).await;
-    let connect = Connect::new(wiring.handler(), wiring.store.clone());
-    let mut member = gw.client().await;
-    let mut outsider = gw.client().await;
-    for (client, room) in [(&member, "alpha"), (&outsider, "beta")] {
-        let event = aws::connect_event(&client.id, &[("room", room)], Some("roomcast.v1"));
-        assert_eq!(connect.handle(aws::typed(event)).await.status_code, 200);
-    }
+    let aws = aws().await;
+    let wiring = wiring(&aws).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The gateway only stands in for API Gateway's `@connections`; its own rooms'
+    // presence waits, so nothing of the gateway's lands among what AWS posts.
+    let gw = TestGateway::start_in(dir.path(), 0, &["--presence-interval", "15m"]).await;
+    let member = gw.client(&unique("lobby")).await;
+    let outsider = gw.client(&unique("lobby")).await;
+    let connect_fn = Connect::new(wiring.handler(), wiring.store.clone());
+    connect(&connect_fn, member.id().as_str(), "alpha").await;
+    connect(&connect_fn, outsider.id().as_str(), "beta").await;
     let broadcaster = BroadcasterFn::new(
         wiring.broadcaster(
-            ApiGwPoster::new(&sdk, gw.endpoint()),
+            ApiGwPoster::new(&aws, format!("{}/dev", gw.base_url())),
             FanoutConfig::default(),
         ),
         wiring.queue.clone(),
-        roomcast_core::fanout::RetryPolicy::default(),
-    );
+        RetryPolicy::default(),
+    )
+    .with_publish(wiring.handler());
     // Presence jobs from the connects first.
-    let presence = aws::receive_now(&sdk, wiring.queue.url(), 10).await;
-    broadcaster.handle(aws::sqs_event(&presence)).await;
+    let presence = receive(&aws, wiring.queue.url(), 10, Duration::ZERO).await;
+    broadcaster.handle(sqs_event(&presence)).await;
+    let mut news = member.on::<Value>("news");
+    let outsider_events = outsider.events();
 
-    let publisher = Publisher::sqs(aws_sdk_sqs::Client::new(&sdk), wiring.queue.url());
+    let publisher = Publisher::sqs(aws_sdk_sqs::Client::new(&aws), wiring.queue.url());
     publisher
         .to("alpha")
         .emit("news", json!({"headline": "base online"}))
         .await
         .unwrap();
 
-    let messages = aws::receive(&sdk, wiring.queue.url(), 1).await;
+    // On the queue: the documented publish envelope, not a fan-out job.
+    let messages = receive(&aws, wiring.queue.url(), 1, WAIT).await;
     assert_eq!(messages.len(), 1);
-    let job: FanoutJob = serde_json::from_str(messages[0].body().unwrap()).unwrap();
-    let FanoutJob::Room(room_job) = &job else {
-        panic!("a room job")
-    };
-    assert_eq!(room_job.room.as_str(), "alpha");
-    assert_eq!(room_job.version, None, "events carry no version");
-
-    let response = broadcaster.handle(aws::sqs_event(&messages)).await;
-    assert!(response.batch_item_failures.is_empty());
-    let event = member.recv_type_in("alpha", "event").await;
+    let body = messages[0].body().unwrap();
     assert_eq!(
-        event,
-        json!({"type":"event","room":"alpha","event":"news","data":{"headline":"base online"},"from":null})
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({"v": 1, "publish": {"room": "alpha", "event": "news", "data": {"headline": "base online"}}})
     );
-    let heard = outsider.drain(std::time::Duration::from_millis(300)).await;
-    assert!(heard.iter().all(|m| m["type"] != "event"), "{heard:?}");
+    let envelope = PublishEnvelope::parse(body).unwrap();
+    assert_eq!(envelope.room.as_str(), "alpha");
+
+    let response = broadcaster.handle(sqs_event(&messages)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let (from, data) = tokio::time::timeout(WAIT, news.next())
+        .await
+        .expect("the member hears the news")
+        .expect("the client runs");
+    assert_eq!(from, None, "a server-side publish has no sender");
+    assert_eq!(data, json!({"headline": "base online"}));
+    // Recorded in the room's history first, as the HTTP publish API records it.
+    let alpha = RoomName::parse("alpha").unwrap();
+    let history = wiring.store.history(&alpha, 0).await.unwrap();
+    assert_eq!(history.entries.len(), 1);
+    assert_eq!(history.entries[0].offset, 1);
+    let heard = app_events(outsider_events, Duration::from_millis(300)).await;
+    assert!(heard.is_empty(), "the outsider heard {heard:?}");
 
     // A bad room name is refused before anything is sent.
     assert!(publisher.to("no spaces").emit("x", json!(1)).await.is_err());
     assert!(
-        aws::receive_now(&sdk, wiring.queue.url(), 1)
+        receive(&aws, wiring.queue.url(), 1, Duration::ZERO)
             .await
             .is_empty()
     );
+    member.close().await;
+    outsider.close().await;
+    gw.stop().await;
+}
+
+/// An envelope the broadcaster cannot take (too large for `MAX_EMIT_BYTES`, an unknown
+/// `v`, not JSON at all) fails alone: reported in `batchItemFailures` (SQS retries it,
+/// then dead-letters it), while the batch's good envelope is recorded and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_envelope_fails_alone_and_the_rest_of_the_batch_goes_out() {
+    let aws = aws().await;
+    let mut wiring = wiring(&aws).await;
+    wiring.limits.max_emit_bytes = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start_in(dir.path(), 0, &["--presence-interval", "15m"]).await;
+    let member = gw.client(&unique("lobby")).await;
+    let connect_fn = Connect::new(wiring.handler(), wiring.store.clone());
+    connect(&connect_fn, member.id().as_str(), "alpha").await;
+    let broadcaster = BroadcasterFn::new(
+        wiring.broadcaster(
+            ApiGwPoster::new(&aws, format!("{}/dev", gw.base_url())),
+            FanoutConfig::default(),
+        ),
+        wiring.queue.clone(),
+        RetryPolicy::default(),
+    )
+    .with_publish(wiring.handler());
+    let presence = receive(&aws, wiring.queue.url(), 10, Duration::ZERO).await;
+    broadcaster.handle(sqs_event(&presence)).await;
+    let mut news = member.on::<Value>("news");
+
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let publisher = Publisher::sqs(sqs.clone(), wiring.queue.url());
+    publisher.to("alpha").emit("news", json!(1)).await.unwrap();
+    // The SDK does not know the stack's MAX_EMIT_BYTES; the broadcaster checks it.
+    publisher
+        .to("alpha")
+        .emit("news", json!({"text": "x".repeat(64)}))
+        .await
+        .unwrap();
+    for body in [
+        json!({"v": 2, "publish": {"room": "alpha", "event": "news", "data": 2}}).to_string(),
+        "not json".to_owned(),
+    ] {
+        sqs.send_message()
+            .queue_url(wiring.queue.url())
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut messages = Vec::new();
+    while messages.len() < 4 {
+        let got = receive(&aws, wiring.queue.url(), 10, WAIT).await;
+        assert!(
+            !got.is_empty(),
+            "4 messages on the queue, got {}",
+            messages.len()
+        );
+        messages.extend(got);
+    }
+
+    let response = broadcaster.handle(sqs_event(&messages)).await;
+    let mut failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    failed.sort();
+    let mut bad: Vec<&str> = messages
+        .iter()
+        .filter(|m| {
+            m.body() != Some(r#"{"v":1,"publish":{"room":"alpha","event":"news","data":1}}"#)
+        })
+        .map(|m| m.message_id().unwrap())
+        .collect();
+    bad.sort();
+    assert_eq!(failed, bad);
+    assert_eq!(bad.len(), 3);
+
+    let (from, data) = tokio::time::timeout(WAIT, news.next())
+        .await
+        .expect("the member hears the good envelope")
+        .expect("the client runs");
+    assert_eq!((from, data), (None, json!(1)));
+    let alpha = RoomName::parse("alpha").unwrap();
+    let history = wiring.store.history(&alpha, 0).await.unwrap();
+    assert_eq!(
+        history.entries.len(),
+        1,
+        "only the good envelope is recorded"
+    );
+    member.close().await;
     gw.stop().await;
 }

@@ -66,7 +66,7 @@ async fn scenario() {
     // A request made while disconnected waits for the reconnect.
     let queued = tokio::spawn({
         let a = a.clone();
-        async move { a.emit("beta", "queued", json!(1)).await }
+        async move { a.to("beta").emit("queued", json!(1)).await }
     });
 
     // While A is away the room moves on (to version 8): the same data dir served on
@@ -119,7 +119,8 @@ async fn scenario() {
     );
     replica_reaches(&a, &mut events, "alpha", 10).await;
     // ...and A is back in beta.
-    c.emit("beta", "hello", json!({"after": "restart"}))
+    c.to("beta")
+        .emit("hello", json!({"after": "restart"}))
         .await
         .unwrap();
     let (data, _) = app_event(&mut events, "beta", "hello").await;

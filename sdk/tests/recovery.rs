@@ -155,7 +155,7 @@ async fn scenario(flags: &[&str]) -> Away {
     let mut sent = Vec::new();
     let mut version = 1;
     for i in 0..EVENTS {
-        b.emit("alpha", "n", json!(i)).await.unwrap();
+        b.to("alpha").emit("n", json!(i)).await.unwrap();
         sent.push(Seen::Event(json!(i)));
         if i % (EVENTS / PATCHES) == EVENTS / PATCHES - 1 {
             let bg = background((i / 5 + 1) as i64).unwrap();
@@ -172,7 +172,7 @@ async fn scenario(flags: &[&str]) -> Away {
     .await;
     assert_ne!(a.id(), id_before, "a new connection, a new id");
     // A marker sent after the reconnect: everything recovered comes before it.
-    b.emit("alpha", "n", json!("end")).await.unwrap();
+    b.to("alpha").emit("n", json!("end")).await.unwrap();
     app_event_named(&mut events, json!("end")).await;
     replica_reaches(&a, &mut events, "alpha", version).await;
 
@@ -204,9 +204,7 @@ fn record(a: &Client, log: Arc<Mutex<Vec<Seen>>>) -> tokio::task::JoinHandle<()>
     tokio::spawn(async move {
         while let Some(event) = events.next().await {
             let seen = match event {
-                Event::Message(ServerMessage::Event { room, data, .. })
-                    if room.as_str() == "alpha" =>
-                {
+                Event::App { room, data, .. } if room.as_str() == "alpha" => {
                     Seen::Event(serde_json::from_str(data.get()).unwrap())
                 }
                 Event::Message(ServerMessage::Patch { room, version, .. })
@@ -232,7 +230,7 @@ fn record(a: &Client, log: Arc<Mutex<Vec<Seen>>>) -> tokio::task::JoinHandle<()>
 
 async fn app_event_named(events: &mut roomcast_sdk::Events, data: serde_json::Value) {
     next(events, &format!("event {data}"), |e| match e {
-        Event::Message(ServerMessage::Event { data: d, .. })
+        Event::App { data: d, .. }
             if serde_json::from_str::<serde_json::Value>(d.get()).ok() == Some(data.clone()) =>
         {
             Some(())

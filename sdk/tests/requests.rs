@@ -100,19 +100,20 @@ async fn requests_resolve_on_their_ack_or_fail_with_the_error_code() {
     // Arguments that break the protocol's rules are refused before sending.
     assert!(matches!(a.join("no spaces").await, Err(Error::Invalid(_))));
     assert!(matches!(
-        a.emit("alpha", "bad event!", json!(null)).await,
+        a.to("alpha").emit("bad event!", json!(null)).await,
         Err(Error::Invalid(_))
     ));
     let big = "x".repeat(MAX_FRAME_BYTES);
     assert!(matches!(
-        a.emit("alpha", "big", json!({"text": big})).await,
+        a.to("alpha").emit("big", json!({"text": big})).await,
         Err(Error::FrameTooLarge {
             max: MAX_FRAME_BYTES,
             ..
         })
     ));
     // ...and the connection is still fine.
-    a.emit("alpha", "small", json!({"text": "x".repeat(16 * 1024)}))
+    a.to("alpha")
+        .emit("small", json!({"text": "x".repeat(16 * 1024)}))
         .await
         .unwrap();
     a.close().await;

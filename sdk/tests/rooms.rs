@@ -26,7 +26,8 @@ async fn two_clients_join_emit_and_receive() {
     .await;
 
     // A's event reaches B, from A's connection.
-    a.emit("alpha", "chat", json!({"text": "hi"}))
+    a.to("alpha")
+        .emit("chat", json!({"text": "hi"}))
         .await
         .unwrap();
     let (data, from) = app_event(&mut b_events, "alpha", "chat").await;
@@ -34,7 +35,9 @@ async fn two_clients_join_emit_and_receive() {
     let a_id = from.expect("a client's event names its sender");
 
     // B answers everyone, itself included.
-    b.emit_including_self("alpha", "chat", json!({"text": "hello"}))
+    b.to("alpha")
+        .including_self()
+        .emit("chat", json!({"text": "hello"}))
         .await
         .unwrap();
     let (data, from) = app_event(&mut a_events, "alpha", "chat").await;

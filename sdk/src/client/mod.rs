@@ -1,5 +1,6 @@
 //! The WebSocket client: rooms, game actions, events, reconnect.
 
+mod app;
 mod builder;
 mod connect;
 mod driver;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub use self::app::{ClientRoom, On};
 pub(crate) use self::builder::Options;
 pub use self::builder::{ClientBuilder, Reconnect};
 pub(crate) use self::connect::error_body;
@@ -34,8 +36,13 @@ use crate::protocol::{ConnectionId, Limits, Position, ProtocolError, RoomName, U
 /// - **Requests** carry a `ref` and resolve on the server's `ack` (or fail with its
 ///   `error` code as [`Error::Server`](crate::Error::Server)), within the request timeout
 ///   ([`ClientBuilder::request_timeout`]).
-/// - **Events**: [`Client::events`] is a `Stream` of every typed server message, plus
-///   connection and room-state changes ([`Event`]).
+/// - **Application events**: [`Client::to`] emits into a room
+///   (`client.to(room).emit(event, data)`, to the others by default, like the
+///   [`Publisher`](crate::Publisher)); [`Client::on`] is a `Stream` of one event's
+///   `(from, data)`, its data decoded into your type.
+/// - **Events**: [`Client::events`] is a `Stream` of everything: application events
+///   ([`Event::App`]), the other typed server messages, and connection and room-state
+///   changes ([`Event`]).
 /// - **Rooms and state**: the client keeps a [`RoomState`](crate::RoomState) replica of every room it is
 ///   in, following the version rule ([`Client::state`]).
 /// - **Reconnect**: when the connection drops, the client reconnects with backoff
@@ -49,17 +56,20 @@ use crate::protocol::{ConnectionId, Limits, Position, ProtocolError, RoomName, U
 ///
 /// ```no_run
 /// use futures::StreamExt;
-/// use roomcast_sdk::{Client, Event, ServerMessage};
-/// use serde_json::json;
+/// use roomcast_sdk::Client;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Chat {
+///     text: String,
+/// }
 ///
 /// # async fn run() -> Result<(), roomcast_sdk::Error> {
 /// let client = Client::connect("ws://127.0.0.1:8080/dev").room("alpha").await?;
-/// let mut events = client.events();
-/// client.emit("alpha", "chat", json!({"text": "hi"})).await?;
-/// while let Some(event) = events.next().await {
-///     if let Event::Message(ServerMessage::Event { event, data, .. }) = event {
-///         println!("{event}: {data}");
-///     }
+/// let mut chats = client.on::<Chat>("chat");
+/// client.to("alpha").emit("chat", Chat { text: "hi".into() }).await?;
+/// while let Some((from, chat)) = chats.next().await {
+///     println!("{from:?}: {}", chat.text);
 /// }
 /// # Ok(()) }
 /// ```

@@ -1,15 +1,14 @@
 //! The requests a [`Client`] sends: membership, reads, game actions, events, and
 //! the room and member lists; each resolves on its `ack` (and the frame that follows).
 
-use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::driver::{Command, Kind, Outgoing, Reply};
 use super::{Client, Room};
 use crate::protocol::limits::MAX_FRAME_BYTES;
 use crate::protocol::{
-    Background, ClientAction, ClientMessage, EventName, Icon, IconId, Ref, RoomName, RoomSummary,
-    UserCount, UserId,
+    Background, ClientAction, ClientMessage, Icon, IconId, Ref, RoomName, RoomSummary, UserCount,
+    UserId,
 };
 use crate::{Error, Snapshot};
 
@@ -133,47 +132,6 @@ impl Client {
         versioned(self.request(action, Kind::Ack).await?)
     }
 
-    /// Broadcast an application event to the room's other members (like Socket.IO's
-    /// `socket.to(room).emit`): `{"type":"event","room",…,"event","data","from"}`.
-    /// Resolves when the server has accepted it for fan-out.
-    pub async fn emit(
-        &self,
-        room: impl AsRef<str>,
-        event: impl AsRef<str>,
-        data: impl Serialize,
-    ) -> Result<(), Error> {
-        self.emit_with(room.as_ref(), event.as_ref(), data, true)
-            .await
-    }
-
-    /// Like [`Client::emit`], but this client receives the event too.
-    pub async fn emit_including_self(
-        &self,
-        room: impl AsRef<str>,
-        event: impl AsRef<str>,
-        data: impl Serialize,
-    ) -> Result<(), Error> {
-        self.emit_with(room.as_ref(), event.as_ref(), data, false)
-            .await
-    }
-
-    async fn emit_with(
-        &self,
-        room: &str,
-        event: &str,
-        data: impl Serialize,
-        except_sender: bool,
-    ) -> Result<(), Error> {
-        let action = ClientAction::Emit {
-            room: RoomName::parse(room)?,
-            event: EventName::parse(event)?,
-            data: serde_json::value::to_raw_value(&data).map_err(Error::Encode)?,
-            except_sender,
-        };
-        self.request(action, Kind::Ack).await?;
-        Ok(())
-    }
-
     /// The most active rooms and their member counts (at most 50).
     pub async fn list_rooms(&self) -> Result<Vec<RoomSummary>, Error> {
         match self.request(ClientAction::ListRooms, Kind::Rooms).await? {
@@ -212,7 +170,7 @@ impl Client {
     }
 
     /// Send `action` with a fresh `ref` and wait for its answer.
-    async fn request(&self, action: ClientAction, kind: Kind) -> Result<Reply, Error> {
+    pub(super) async fn request(&self, action: ClientAction, kind: Kind) -> Result<Reply, Error> {
         let reference = self.inner.shared.next_ref();
         let message = ClientMessage {
             reference: Some(Ref::Number(reference)),

@@ -7,7 +7,7 @@ mod proxy;
 pub use proxy::Proxy;
 
 use futures::StreamExt;
-use roomcast_sdk::{Client, Event, Events, Reconnect, ServerMessage};
+use roomcast_sdk::{Client, Event, Events, Reconnect};
 pub use roomcast_testkit::{TestGateway, WAIT};
 use std::time::Duration;
 
@@ -71,13 +71,13 @@ pub async fn app_event(
     name: &str,
 ) -> (serde_json::Value, Option<String>) {
     next(events, &format!("event {name} in {room}"), |e| match e {
-        Event::Message(ServerMessage::Event {
+        Event::App {
             room: r,
             event,
             data,
             from,
             ..
-        }) if r.as_str() == room && event.as_str() == name => Some((
+        } if r.as_str() == room && event.as_str() == name => Some((
             serde_json::from_str(data.get()).unwrap(),
             from.as_ref().map(|f| f.to_string()),
         )),

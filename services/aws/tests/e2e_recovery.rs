@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::Client;
 use common::stack::Stack;
 use roomcast_core::fanout::FanoutJob;
-use roomcast_core::ports::{FanoutQueue, RoomStore};
-use roomcast_core::protocol::{EventName, PublishRequest, RoomName};
+use roomcast_core::ports::RoomStore;
+use roomcast_core::protocol::{EventName, PublishEnvelope, PublishRequest, RoomName};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -39,8 +39,8 @@ async fn until_ref(client: &mut Client, reference: &str) -> (Vec<Value>, Value) 
     }
 }
 
-/// Pump the queue until it is empty; the first room job (a patch or an event, not a
-/// presence count) received is left on the queue once (made visible again instead of
+/// Pump the queue until it is empty; the first room job (a patch or an event, or a
+/// publish envelope; not a presence count) received is left on the queue once (made visible again instead of
 /// deleted), so SQS delivers it a second time and the broadcaster runs it twice.
 /// Returns (jobs run, jobs run twice).
 async fn pump_with_one_redelivery(stack: &Stack) -> (usize, usize) {
@@ -66,12 +66,12 @@ async fn pump_with_one_redelivery(stack: &Stack) -> (usize, usize) {
                 twice += 1;
             }
             let handle = m.receipt_handle().unwrap();
-            let job: FanoutJob = serde_json::from_str(m.body().unwrap()).unwrap();
-            if redelivered.is_none() && matches!(job, FanoutJob::Room(_)) {
-                let FanoutJob::Room(room_job) = &job else {
-                    unreachable!()
-                };
-                eprintln!("redelivering one job: {}", room_job.payload);
+            let body = m.body().unwrap();
+            // A publish envelope (the SDK's SQS publisher) is delivered as a room job.
+            let room_job = PublishEnvelope::claims(body)
+                || matches!(serde_json::from_str(body).unwrap(), FanoutJob::Room(_));
+            if redelivered.is_none() && room_job {
+                eprintln!("redelivering one job: {body}");
                 redelivered = Some(id);
                 sqs.change_message_visibility()
                     .queue_url(url)
@@ -241,8 +241,8 @@ async fn a_since_in_an_unknown_epoch_gets_the_state_and_recovered_false() {
     stack.gw.stop().await;
 }
 
-/// A server-side publish enqueued straight onto SQS (what the SDK's SQS publisher
-/// sends) is recorded in the room's history by the broadcaster, once even when SQS
+/// A server-side publish sent straight onto SQS as a publish envelope (what the SDK's
+/// SQS publisher sends) is recorded in the room's history by the broadcaster, once even when SQS
 /// delivers the job twice, and a reconnecting client recovers it like any event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqs_publish_is_recorded_once_and_recovered() {
@@ -252,7 +252,7 @@ async fn an_sqs_publish_is_recorded_once_and_recovered() {
     stack.drain_queue().await;
     let alpha = RoomName::parse("alpha").unwrap();
     let publish = |n: u64| {
-        FanoutJob::publish(
+        PublishEnvelope::new(
             alpha.clone(),
             PublishRequest {
                 event: EventName::parse("news").unwrap(),
@@ -260,12 +260,15 @@ async fn an_sqs_publish_is_recorded_once_and_recovered() {
             },
         )
     };
-    stack
-        .wiring
-        .queue
-        .enqueue((1..=3).map(publish).collect())
-        .await
-        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    for n in 1..=3 {
+        sqs.send_message()
+            .queue_url(stack.wiring.queue.url())
+            .message_body(serde_json::to_string(&publish(n)).unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
     let (runs, twice) = pump_with_one_redelivery(&stack).await;
     assert_eq!((runs, twice), (4, 1));
 

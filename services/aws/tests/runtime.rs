@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 
 use common::*;
 use roomcast_aws::dynamo::DynamoStore;
-use roomcast_core::fanout::{FanoutJob, RoomJob, now_ms};
 use roomcast_core::protocol::{ConnectionId, Protocol, RoomName, UserId};
 use runtime_api::*;
 use serde_json::{Value, json};
@@ -291,14 +290,12 @@ async fn broadcaster_binary_reports_only_the_poison_job_in_batch_item_failures()
         "type": "event", "room": room.as_str(), "event": "hello",
         "data": {"n": 1}, "from": null,
     });
-    let job = FanoutJob::Room(RoomJob {
-        room: room.clone(),
-        version: None,
-        payload: frame.to_string(),
-        except: None,
-        seed_state: false,
-        created_ms: now_ms(),
-    });
+    // A publish envelope (the SDK's SQS publisher), and one in a version this
+    // broadcaster does not read.
+    let envelope =
+        json!({"v": 1, "publish": {"room": room.as_str(), "event": "hello", "data": {"n": 1}}});
+    let mut future = envelope.clone();
+    future["v"] = 2.into();
     let template = sample("sqs-event.json")["Records"][0].clone();
     let record = |message_id: &str, body: String| {
         let mut r = template.clone();
@@ -309,16 +306,26 @@ async fn broadcaster_binary_reports_only_the_poison_job_in_batch_item_failures()
     };
     let event = json!({"Records": [
         record("poison-1", "not json".to_owned()),
-        record("job-1", serde_json::to_string(&job).unwrap()),
+        record("job-1", envelope.to_string()),
+        record("future-1", future.to_string()),
     ]});
 
     let answer = f.invoke(event).await;
     assert_eq!(
         answer,
-        json!({"batchItemFailures": [{"itemIdentifier": "poison-1"}]}),
+        json!({"batchItemFailures": [{"itemIdentifier": "poison-1"}, {"itemIdentifier": "future-1"}]}),
     );
-    // The valid job was delivered through @connections. A publish job's event comes
-    // without a history position: the binary recorded it as the room's first entry.
+    let line = f
+        .logged("for the v2 envelope", |v| v["message_id"] == "future-1")
+        .await;
+    let said = line.to_string();
+    assert!(
+        said.contains("malformed publish envelope")
+            && said.contains("unsupported publish envelope version 2"),
+        "{line}"
+    );
+    // The valid envelope was delivered through @connections: the binary recorded its
+    // event as the room's first entry, as the HTTP publish API does, then posted it.
     let got = tokio::time::timeout(WAIT, client.recv_type_in(room.as_str(), "event"))
         .await
         .unwrap_or_else(|_| panic!("no event within {WAIT:?}\noutput:\n{}", f.output()));

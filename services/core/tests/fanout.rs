@@ -2059,6 +2059,39 @@ async fn publish_sends_an_event_from_nobody_to_everyone() {
     );
 }
 
+/// The half of a publish a home runs itself (the AWS broadcaster, reading publish
+/// envelopes off its queue): recorded under the given change id (the AWS table records
+/// a redelivery once: services/aws/tests/e2e_recovery.rs), and the job to run carries
+/// the placed event to the whole room.
+#[tokio::test]
+async fn a_recorded_publish_returns_the_job_that_carries_it_to_the_whole_room() {
+    let w = World::new();
+    let request = PublishRequest::parse(r#"{"event":"news","data":{"n":1}}"#).unwrap();
+    let change = ChangeId::of("message-1");
+    let h = w.handler();
+    let (at, job) = h
+        .record_publish(&room("alpha"), request, &change)
+        .await
+        .unwrap();
+    let FanoutJob::Room(job) = job else {
+        panic!("a room job");
+    };
+    assert_eq!(
+        job.payload,
+        format!(
+            r#"{{"type":"event","room":"alpha","event":"news","data":{{"n":1}},"from":null,"offset":1,"epoch":"{}"}}"#,
+            w.rooms.inner.epoch()
+        )
+    );
+    assert_eq!(
+        (job.version, job.except, job.seed_state),
+        (None, None, false)
+    );
+    assert!(job.created_ms > 0);
+    assert_eq!(w.queue.len(), 0, "the caller runs the job");
+    assert_eq!(at.offset, 1);
+}
+
 #[tokio::test]
 async fn backend_failures_before_the_commit_are_internal_errors_with_the_ref() {
     let w = World::new();

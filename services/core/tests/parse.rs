@@ -5,8 +5,8 @@
 use roomcast_core::protocol::limits::MAX_EMIT_DATA_BYTES;
 use roomcast_core::protocol::{
     Background, ClientAction, ClientMessage, ConnectionId, Coord, ErrorCode, EventName, Icon,
-    IconId, Image, Protocol, ProtocolError, PublishRequest, Ref, RoomName, RoomSummary,
-    ServerMessage,
+    IconId, Image, Protocol, ProtocolError, PublishEnvelope, PublishRequest, Ref, RoomName,
+    RoomSummary, ServerMessage,
 };
 use roomcast_core::state::{GameState, Op};
 use serde_json::json;
@@ -768,6 +768,105 @@ fn bad_publish_requests_get_stable_codes() {
         let err = PublishRequest::parse(&body).expect_err(what);
         assert_eq!(err.code, code, "{what}: {}", err.message);
         assert_eq!(err.reference, None, "{what}");
+    }
+}
+
+#[test]
+fn publish_envelopes_round_trip_in_their_documented_shape() {
+    let envelope = PublishEnvelope::new(
+        RoomName::parse("alpha").unwrap(),
+        PublishRequest::parse(r#"{"event":"news","data":{"n":1}}"#).unwrap(),
+    );
+    let text = serde_json::to_string(&envelope).unwrap();
+    assert_eq!(
+        text,
+        r#"{"v":1,"publish":{"room":"alpha","event":"news","data":{"n":1}}}"#
+    );
+    assert!(PublishEnvelope::claims(&text));
+    let back = PublishEnvelope::parse(&text).unwrap();
+    assert_eq!(
+        (
+            back.room.as_str(),
+            back.request.event.as_str(),
+            back.request.data.get()
+        ),
+        ("alpha", "news", r#"{"n":1}"#)
+    );
+    // As in the HTTP body, `data` defaults to null; unknown fields are ignored.
+    let p = PublishEnvelope::parse(r#"{"v":1,"x":0,"publish":{"room":"a","event":"t","y":2}}"#)
+        .unwrap();
+    assert_eq!(p.request.data.get(), "null");
+    // A fan-out job does not claim to be one.
+    assert!(!PublishEnvelope::claims(r#"{"kind":"room","room":"a"}"#));
+    assert!(!PublishEnvelope::claims("not json"));
+}
+
+#[test]
+fn bad_publish_envelopes_get_stable_codes_and_name_the_version() {
+    let too_big = format!(
+        r#"{{"v":1,"publish":{{"room":"a","event":"e","data":"{}"}}}}"#,
+        "x".repeat(MAX_EMIT_DATA_BYTES)
+    );
+    let cases: Vec<(&str, String, ErrorCode, &str)> = vec![
+        (
+            "not JSON",
+            "v=1".into(),
+            ErrorCode::InvalidJson,
+            "not valid JSON",
+        ),
+        (
+            "array",
+            "[1]".into(),
+            ErrorCode::InvalidMessage,
+            "JSON object",
+        ),
+        (
+            "no version",
+            r#"{"publish":{}}"#.into(),
+            ErrorCode::MissingField,
+            "`v`",
+        ),
+        (
+            "unknown version",
+            r#"{"v":2,"publish":{"room":"a","event":"e"}}"#.into(),
+            ErrorCode::InvalidField,
+            "unsupported publish envelope version 2; this reader knows version 1",
+        ),
+        (
+            "version as text",
+            r#"{"v":"1","publish":{"room":"a","event":"e"}}"#.into(),
+            ErrorCode::InvalidField,
+            r#"version "1""#,
+        ),
+        (
+            "no publish",
+            r#"{"v":1}"#.into(),
+            ErrorCode::MissingField,
+            "publish",
+        ),
+        (
+            "bad room",
+            r#"{"v":1,"publish":{"room":"a b","event":"e"}}"#.into(),
+            ErrorCode::InvalidRoom,
+            "room",
+        ),
+        (
+            "no event",
+            r#"{"v":1,"publish":{"room":"a"}}"#.into(),
+            ErrorCode::MissingField,
+            "event",
+        ),
+        (
+            "data too large",
+            too_big,
+            ErrorCode::PayloadTooLarge,
+            "bytes",
+        ),
+    ];
+    for (what, body, code, says) in cases {
+        let err = PublishEnvelope::parse(&body).expect_err(what);
+        assert_eq!(err.code, code, "{what}: {}", err.message);
+        assert!(err.message.contains(says), "{what}: {}", err.message);
     }
 }
 

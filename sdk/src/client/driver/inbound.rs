@@ -120,7 +120,7 @@ impl Driver {
             _ => None,
         };
         let welcome = matches!(message, ServerMessage::Welcome { .. });
-        self.emit(Event::Message(message));
+        self.emit(Event::from_message(message));
         if welcome && std::mem::take(&mut self.announce) {
             self.emit(Event::Reconnected);
         }

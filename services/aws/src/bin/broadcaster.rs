@@ -23,8 +23,7 @@ async fn main() -> Result<(), Error> {
     // Each concurrent instance has its own rate limiter: RATE_LIMIT / POOL_SIZE each.
     let broadcaster = wiring.broadcaster(poster, knobs.fanout_config(knobs.pool_size));
     let function = Arc::new(
-        BroadcasterFn::new(broadcaster, wiring.queue.clone(), retry)
-            .with_history(wiring.store.clone()),
+        BroadcasterFn::new(broadcaster, wiring.queue.clone(), retry).with_publish(wiring.handler()),
     );
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let function = function.clone();

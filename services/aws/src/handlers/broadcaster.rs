@@ -9,21 +9,25 @@
 //!   [`RetryPolicy`] decides (`JOB_ATTEMPTS`, `JOB_RETRY_DELAY`, the local pool's
 //!   policy too). When it gives up, the job that keeps failing is reported instead, so
 //!   the DLQ catches it — without re-posting to everyone else.
-//! - A server-side publish enqueued straight onto the queue (the SDK's SQS publisher,
-//!   `FanoutJob::publish`) carries an event without a history position: it is recorded
-//!   in the room's history first, under the SQS message id, so a redelivered job is
-//!   recorded once and goes out at the same offset.
+//! - A server-side publish sent straight onto the queue (the SDK's SQS publisher) is a
+//!   versioned publish envelope, `{"v":1,"publish":{"room","event","data"}}` (core's
+//!   [`PublishEnvelope`]), not a fan-out job. It is handled as the HTTP publish API
+//!   handles `POST /rooms/{room}/emit`: size-checked, recorded in the room's history
+//!   (under the SQS message id, so a redelivered envelope is recorded once and goes out
+//!   at the same offset), then fanned out, here in place. An envelope that does not
+//!   parse (an unknown `v`, a bad room) or is too large is logged with the reason and
+//!   reported in `batchItemFailures` like any poison job; the rest of the batch runs.
 
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
+use roomcast_core::Handler;
 use roomcast_core::fanout::{Broadcaster, FanoutJob, JobReport, Retry, RetryPolicy, now_ms};
 use roomcast_core::history::ChangeId;
-use roomcast_core::ports::{BackendError, FanoutQueue, RoomStore};
-use roomcast_core::protocol::ServerMessage;
+use roomcast_core::ports::FanoutQueue;
+use roomcast_core::protocol::PublishEnvelope;
 
-use crate::dynamo::DynamoStore;
 use crate::observe::{emit, fanout_metrics};
 use crate::post_failure::report_suppressed;
 use crate::sqs::SqsQueue;
@@ -33,8 +37,8 @@ pub struct BroadcasterFn {
     broadcaster: Broadcaster,
     queue: SqsQueue,
     retry: RetryPolicy,
-    /// Where publishes are recorded before they go out (`None`: sent as they come).
-    history: Option<DynamoStore>,
+    /// How publish envelopes are recorded before they go out (`None`: refused).
+    publish: Option<Handler>,
 }
 
 impl BroadcasterFn {
@@ -44,40 +48,58 @@ impl BroadcasterFn {
             broadcaster,
             queue,
             retry,
-            history: None,
+            publish: None,
         }
     }
 
-    /// Record publish jobs' events in their room's history in `store` before fanning
-    /// them out, as every other event is.
-    pub fn with_history(mut self, store: DynamoStore) -> Self {
-        self.history = Some(store);
+    /// Take publish envelopes through `handler` (the stack's, on the same table and
+    /// queue): size-checked and recorded in their room's history as the HTTP publish
+    /// API does, then fanned out. Without it an envelope is refused as a poison job.
+    pub fn with_publish(mut self, handler: Handler) -> Self {
+        self.publish = Some(handler);
         self
     }
 
-    /// Place a publish job's event in its room's history (a job that already carries
-    /// its position, or any other job, is left as it is).
-    async fn place(&self, message_id: &str, job: &mut FanoutJob) -> Result<(), BackendError> {
-        let (Some(store), FanoutJob::Room(room_job)) = (&self.history, job) else {
-            return Ok(());
-        };
-        if room_job.version.is_some() {
-            return Ok(());
+    /// The job a message asks for: a fan-out job as it is, or the job delivering a
+    /// publish envelope once it is recorded. `None` (logged): report it as failed.
+    async fn job(&self, message_id: &str, body: &str) -> Option<FanoutJob> {
+        // Jobs first: they are nearly every message, and an envelope is never one.
+        match serde_json::from_str(body) {
+            Ok(job) => return Some(job),
+            Err(e) if !PublishEnvelope::claims(body) => {
+                tracing::error!(message_id, error = %e, bytes = body.len(), "poison job: neither a fan-out job nor a publish envelope");
+                return None;
+            }
+            Err(_) => {}
         }
-        let Ok(event @ ServerMessage::Event { .. }) = serde_json::from_str(&room_job.payload)
-        else {
-            return Ok(());
+        let envelope = PublishEnvelope::parse(body)
+            .inspect_err(|e| {
+                tracing::error!(message_id, error = %e, bytes = body.len(), "poison job: a malformed publish envelope");
+            })
+            .ok()?;
+        let room = envelope.room;
+        let Some(handler) = &self.publish else {
+            tracing::error!(message_id, %room, "poison job: a publish envelope, and this broadcaster records no publishes");
+            return None;
         };
-        if event.position().is_some() {
-            return Ok(());
+        if let Err(e) = handler.check_emit_size(&envelope.request.data) {
+            tracing::error!(message_id, %room, error = %e, "poison job: publish refused");
+            return None;
         }
         let change = match message_id {
             "" => ChangeId::generate(),
             id => ChangeId::of(id),
         };
-        let at = store.append(&room_job.room, &event, &change).await?;
-        room_job.payload = event.at(at).to_v1();
-        Ok(())
+        match handler
+            .record_publish(&room, envelope.request, &change)
+            .await
+        {
+            Ok((_, job)) => Some(job),
+            Err(e) => {
+                tracing::error!(message_id, %room, error = %e, source = ?e.source, "publish not recorded");
+                None
+            }
+        }
     }
 
     /// Handle one SQS batch: jobs run concurrently; failures are reported per message.
@@ -107,17 +129,9 @@ impl BroadcasterFn {
     async fn record(&self, message: &SqsMessage) -> (bool, Option<JobReport>) {
         let message_id = message.message_id.as_deref().unwrap_or("");
         let body = message.body.as_deref().unwrap_or("");
-        let mut job: FanoutJob = match serde_json::from_str(body) {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::error!(message_id, error = %e, bytes = body.len(), "poison job: not a fan-out job");
-                return (false, None);
-            }
-        };
-        if let Err(e) = self.place(message_id, &mut job).await {
-            tracing::error!(message_id, room = %job.room(), error = %e, source = ?e.source, "publish not recorded");
+        let Some(job) = self.job(message_id, body).await else {
             return (false, None);
-        }
+        };
         let start = Instant::now();
         let report = match self.broadcaster.run(&job).await {
             Ok(report) => report,

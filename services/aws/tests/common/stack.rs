@@ -60,7 +60,7 @@ impl Stack {
                 wiring.queue.clone(),
                 roomcast_core::fanout::RetryPolicy::default(),
             )
-            .with_history(wiring.store.clone()),
+            .with_publish(wiring.handler()),
             sdk,
             wiring,
             gw,

@@ -555,6 +555,8 @@ async fn watch_events(
                 }
                 Change::Patched { version, .. } => held = Some(version),
             },
+            // Application events were `Message`s before they had a variant of their own.
+            Event::App { .. } => Counters::inc(&c.messages),
             Event::Disconnected => Counters::inc(&c.disconnects),
             Event::Reconnected => Counters::inc(&c.reconnects),
             Event::Lagged(n) => {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::protocol::{ConnectionId, PublishRequest, RoomName, ServerMessage};
+use crate::protocol::{ConnectionId, RoomName};
 
 /// A unit of broadcaster work. On SQS each job is one message body (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,30 +109,6 @@ impl FanoutJob {
     }
 }
 
-impl FanoutJob {
-    /// The job a server-side publish enqueues: `request`'s event, `from: null`, to
-    /// every member of `room`. An SDK transport that enqueues on the fan-out queue
-    /// directly (SQS) sends exactly this.
-    pub fn publish(room: RoomName, request: PublishRequest) -> Self {
-        let payload = ServerMessage::Event {
-            room: room.clone(),
-            event: request.event,
-            data: request.data,
-            from: None,
-            at: None,
-        }
-        .to_v1();
-        FanoutJob::Room(RoomJob {
-            room,
-            version: None,
-            payload,
-            except: None,
-            seed_state: false,
-            created_ms: now_ms(),
-        })
-    }
-}
-
 /// Milliseconds since the Unix epoch, the clock jobs are stamped with.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -161,23 +137,5 @@ mod tests {
             "{text}"
         );
         assert_eq!(serde_json::from_str::<FanoutJob>(&text).unwrap(), job);
-    }
-
-    #[test]
-    fn a_publish_job_carries_the_event_frame_to_the_whole_room() {
-        let request = PublishRequest::parse(r#"{"event":"news","data":{"n":1}}"#).unwrap();
-        let FanoutJob::Room(job) = FanoutJob::publish(RoomName::parse("alpha").unwrap(), request)
-        else {
-            panic!("a room job");
-        };
-        assert_eq!(
-            job.payload,
-            r#"{"type":"event","room":"alpha","event":"news","data":{"n":1},"from":null}"#
-        );
-        assert_eq!(
-            (job.version, job.except, job.seed_state),
-            (None, None, false)
-        );
-        assert!(job.created_ms > 0);
     }
 }

@@ -2,7 +2,8 @@
 
 use serde_json::value::RawValue;
 
-use super::{Handler, internal};
+use super::{Handler, internal, room_job};
+use crate::fanout::FanoutJob;
 use crate::history::ChangeId;
 use crate::ports::BackendError;
 use crate::protocol::{
@@ -34,6 +35,23 @@ impl Handler {
         from: Option<ConnectionId>,
         except: Option<ConnectionId>,
     ) -> Result<Position, BackendError> {
+        let (at, message) = self
+            .record(&room, event, data, from, &ChangeId::generate())
+            .await?;
+        self.broadcast(&room, &message, None, except, false).await;
+        Ok(at)
+    }
+
+    /// Append the event to the room's history under `change`; returns its position
+    /// and the frame placed at it.
+    async fn record(
+        &self,
+        room: &RoomName,
+        event: EventName,
+        data: Box<RawValue>,
+        from: Option<ConnectionId>,
+        change: &ChangeId,
+    ) -> Result<(Position, ServerMessage), BackendError> {
         let message = ServerMessage::Event {
             room: room.clone(),
             event,
@@ -41,13 +59,9 @@ impl Handler {
             from,
             at: None,
         };
-        let at = self
-            .rooms
-            .append(&room, &message, &ChangeId::generate())
-            .await?;
+        let at = self.rooms.append(room, &message, change).await?;
         let message = message.at(at.clone());
-        self.broadcast(&room, &message, None, except, false).await;
-        Ok(at)
+        Ok((at, message))
     }
 
     /// `payload_too_large` when `data` is over `MAX_EMIT_BYTES` (the parser already
@@ -71,7 +85,28 @@ impl Handler {
         room: RoomName,
         request: PublishRequest,
     ) -> Result<Position, BackendError> {
-        self.record_and_broadcast(room, request.event, request.data, None, None)
-            .await
+        let (at, job) = self
+            .record_publish(&room, request, &ChangeId::generate())
+            .await?;
+        self.enqueue(&room, job).await;
+        Ok(at)
+    }
+
+    /// The first half of [`Handler::publish`], for a home that receives publishes on
+    /// the fan-out queue itself (the AWS broadcaster reading a [`PublishEnvelope`](crate::protocol::PublishEnvelope)):
+    /// record the event in the room's history under `change` (a key that repeats when
+    /// the publish is delivered again, so it is recorded once and keeps its offset)
+    /// and return its position and the fan-out job that delivers it, to run in place
+    /// of enqueueing it. Size-check with [`Handler::check_emit_size`] first.
+    pub async fn record_publish(
+        &self,
+        room: &RoomName,
+        request: PublishRequest,
+        change: &ChangeId,
+    ) -> Result<(Position, FanoutJob), BackendError> {
+        let (at, message) = self
+            .record(room, request.event, request.data, None, change)
+            .await?;
+        Ok((at, room_job(room, &message, None, None, false)))
     }
 }

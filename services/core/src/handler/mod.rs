@@ -218,7 +218,14 @@ impl Handler {
         except: Option<ConnectionId>,
         seed_state: bool,
     ) {
-        let job = room_job(room, message, version, except, seed_state);
+        self.enqueue(room, room_job(room, message, version, except, seed_state))
+            .await;
+    }
+
+    /// Enqueue `job` (a room's, already committed or recorded), logging a failure as
+    /// [`Handler::broadcast`] explains.
+    async fn enqueue(&self, room: &RoomName, job: FanoutJob) {
+        let version = job.version();
         if let Err(e) = self.queue.enqueue(vec![job]).await {
             tracing::error!(
                 %room, ?version, error = %e, source = ?e.source,

@@ -464,6 +464,129 @@ impl PublishRequest {
     }
 }
 
+/// A server-side publish as a message of its own, for a transport that carries no URL:
+/// the SDK's SQS publisher sends one as the body of a message on the stack's fan-out
+/// queue, and the AWS broadcaster handles it exactly as the HTTP publish API handles
+/// `POST /rooms/{room}/emit` ([`Handler::publish`](crate::Handler::publish)).
+///
+/// The format is versioned and is not the queue's internal job format:
+///
+/// ```json
+/// {"v":1,"publish":{"room":"alpha","event":"news","data":{"n":1}}}
+/// ```
+///
+/// - `v` (an integer) says which format the rest is in; this reader knows
+///   [`PublishEnvelope::VERSION`] (1) and refuses any other with a clear error.
+///   A v1 reader ignores fields it does not know, so adding an optional one keeps
+///   `v`; a change an old reader would get wrong takes a new `v`.
+/// - `publish` names the operation and is the HTTP body (`event`, `data`, which is
+///   `null` when absent) plus the `room` the URL would carry, checked by the same rules
+///   (`invalid_room`, `invalid_event`, `payload_too_large` over 64 KiB).
+///
+/// `serde_json::to_string` gives that text and [`PublishEnvelope::parse`] reads it.
+#[derive(Debug, Clone)]
+pub struct PublishEnvelope {
+    /// The room to publish into.
+    pub room: RoomName,
+    /// The event and its data.
+    pub request: PublishRequest,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeVersion {
+    v: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeV1 {
+    publish: PublishV1Fields,
+}
+
+#[derive(Deserialize)]
+struct PublishV1Fields {
+    room: RoomName,
+    event: EventName,
+    data: Option<Box<RawValue>>,
+}
+
+impl PublishEnvelope {
+    /// The envelope version this build writes and reads.
+    pub const VERSION: u64 = 1;
+
+    /// An envelope publishing `request` into `room`.
+    pub fn new(room: RoomName, request: PublishRequest) -> Self {
+        Self { room, request }
+    }
+
+    /// Whether `body` claims to be an envelope (a JSON object with a `v` field), as
+    /// opposed to another message on the same queue; [`PublishEnvelope::parse`] then
+    /// says whether it is a good one.
+    pub fn claims(body: &str) -> bool {
+        is_object(body) && serde_json::from_str::<EnvelopeVersion>(body).is_ok()
+    }
+
+    /// Parse `{"v":1,"publish":{"room","event","data"}}`. An unknown `v` is refused
+    /// with a message naming it and the version this reader knows.
+    pub fn parse(body: &str) -> Result<Self, ProtocolError> {
+        serde_json::from_str::<serde::de::IgnoredAny>(body).map_err(|e| {
+            ProtocolError::new(
+                ErrorCode::InvalidJson,
+                format!("not valid JSON: {}", strip_position(&e)),
+            )
+        })?;
+        if !is_object(body) {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidMessage,
+                "a publish envelope must be a JSON object",
+            ));
+        }
+        let version = fields::<EnvelopeVersion>(body)?.v;
+        if version.as_u64() != Some(Self::VERSION) {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!(
+                    "unsupported publish envelope version {}; this reader knows version {}",
+                    truncate(&version.to_string(), 40),
+                    Self::VERSION
+                ),
+            ));
+        }
+        let f = fields::<EnvelopeV1>(body)?.publish;
+        Ok(Self {
+            room: f.room,
+            request: PublishRequest {
+                event: f.event,
+                data: emit_data(f.data)?,
+            },
+        })
+    }
+}
+
+impl serde::Serialize for PublishEnvelope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Publish<'a> {
+            room: &'a RoomName,
+            event: &'a EventName,
+            data: &'a RawValue,
+        }
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            v: u64,
+            publish: Publish<'a>,
+        }
+        Envelope {
+            v: Self::VERSION,
+            publish: Publish {
+                room: &self.room,
+                event: &self.request.event,
+                data: &self.request.data,
+            },
+        }
+        .serialize(s)
+    }
+}
+
 /// `moveIcon`'s `icon`: the id travels with the image and position.
 #[derive(serde::Serialize)]
 struct PlacedIconRef<'a> {

@@ -13,7 +13,7 @@ pub mod names;
 pub mod schema;
 pub mod server;
 
-pub use client::{ACTIONS, ClientAction, ClientMessage, PublishRequest};
+pub use client::{ACTIONS, ClientAction, ClientMessage, PublishEnvelope, PublishRequest};
 pub use error::{ErrorCode, ProtocolError};
 pub use icon::{Background, Coord, Icon, IconId, Image};
 pub use names::{ConnectionId, Epoch, EventName, InvalidValue, Ref, RoomName, UserId};
