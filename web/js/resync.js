@@ -63,7 +63,12 @@ export class Resync {
       base.ahead.clear();
       this.gapStates = 0;
     } else if (!this.timer) {
-      this.timer = setTimeout(() => this.ask(), RETRY_MS);
+      // Cleared when it fires: a retry that finds a request still out sends nothing,
+      // and the state answering that request must be able to schedule the next one.
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.ask();
+      }, RETRY_MS);
     }
   }
 
