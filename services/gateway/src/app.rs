@@ -7,6 +7,7 @@
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roomcast_core::Handler;
 use roomcast_core::auth::TokenVerifier;
@@ -30,7 +31,6 @@ use crate::fanout::{LocalPoster, LocalQueue, PoolConfig, spawn_pool};
 use crate::http::{management, ops, publish};
 use crate::metrics::Metrics;
 use crate::store::{EmbeddedStore, MemoryMembers, OpenError};
-use crate::ws::{Accepting, Peer};
 use crate::ws::{self, registry::Connections, registry::OutboundLimits};
 
 /// Why the gateway could not start.
@@ -243,9 +243,15 @@ impl Application {
     /// every task is awaited before this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
+        // Frames go out as soon as they are written: a connection's waiting frames are
+        // already batched into one write, so Nagle would only add delay.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(
-            Accepting(self.listener),
-            self.router.into_make_service_with_connect_info::<Peer>(),
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;

@@ -13,65 +13,20 @@ mod session;
 mod socket;
 mod upgrade;
 
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::serve::{IncomingStream, Listener};
 pub use frame::text as text_frame;
 use roomcast_core::edge::{self, ConnectRequest, Refusal};
 use roomcast_core::protocol::{ConnectionId, ErrorCode, Protocol};
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::app::AppState;
 use crate::http::error_response;
 
 use registry::ConnectionHandle;
 use upgrade::WebSocketRequest;
-
-/// Who is on the other end of an HTTP connection, taken when it is accepted: its
-/// address, and its socket's descriptor so that fan-out can write a frame straight to
-/// an idle WebSocket connection ([`registry::ConnectionHandle::try_push`]) instead of
-/// waking its task for it.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    /// The client's address.
-    pub addr: SocketAddr,
-    /// The accepted TCP socket (the same one the upgraded connection keeps).
-    pub fd: RawFd,
-}
-
-impl Connected<IncomingStream<'_, Accepting>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, Accepting>) -> Self {
-        Self {
-            addr: *stream.remote_addr(),
-            fd: stream.io().as_raw_fd(),
-        }
-    }
-}
-
-/// The gateway's listener: TCP, with Nagle off on every accepted connection (a
-/// connection's waiting frames are already batched into one write, so Nagle would
-/// only add delay).
-pub struct Accepting(pub TcpListener);
-
-impl Listener for Accepting {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        let (io, addr) = Listener::accept(&mut self.0).await;
-        let _ = io.set_nodelay(true);
-        (io, addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-}
 
 /// `?room=NAME&token=JWT`, both optional.
 #[derive(Debug, Deserialize)]
@@ -83,7 +38,7 @@ pub struct ConnectQuery {
 /// `$connect`: validate, negotiate the subprotocol, upgrade.
 pub async fn connect(
     State(app): State<AppState>,
-    ConnectInfo(Peer { addr: peer, fd }): ConnectInfo<Peer>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<ConnectQuery>,
     headers: HeaderMap,
     ws: WebSocketRequest,
@@ -143,7 +98,7 @@ pub async fn connect(
     let tasks = app.sessions.clone();
     let chosen = (protocol == Protocol::V1).then_some(Protocol::V1_NAME);
     ws.accept(chosen, move |io| {
-        tasks.track_future(session::run(io, fd, app, session, handle))
+        tasks.track_future(session::run(io, app, session, handle))
     })
 }
 

@@ -6,14 +6,6 @@
 //! a queue that stays full past the slow-consumer timeout gets its connection closed
 //! with 1013. A push wakes the connection only when its queue was empty, so frames that
 //! pile up while it writes go out together in one vectored write.
-//!
-//! A connection with nothing queued, nothing being written and no request being
-//! handled is written to directly by the fan-out: one non-blocking `write` on its
-//! socket, under the queue's lock, instead of queueing the frame and waking the
-//! connection's task to write it. That saves the wake, the task's poll and a lock per
-//! delivery, which is most of what a delivery to an idle connection costs besides the
-//! system call itself (docs/benchmarks.md). What the socket does not take at once is
-//! queued, as any frame would be.
 
 use axum::extract::ws::close_code;
 use bytes::Bytes;
@@ -21,10 +13,7 @@ use dashmap::DashMap;
 use roomcast_core::fanout::now_ms;
 use roomcast_core::protocol::{ConnectionId, Protocol};
 use std::collections::VecDeque;
-use std::io::Write;
-use std::mem::ManuallyDrop;
 use std::net::IpAddr;
-use std::os::fd::{FromRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -71,46 +60,6 @@ struct Queue {
     frames: usize,
     bytes: usize,
     close: Option<CloseReason>,
-    /// The socket, while fan-out may write to it directly (set once the connection is
-    /// greeted, cleared before the socket is closed).
-    direct: Option<RawFd>,
-    /// A request is being handled: its replies go before what is broadcast meanwhile,
-    /// so nothing is written around them.
-    hold: bool,
-    /// The first waiting frame is the rest of one the fan-out began writing: the
-    /// stream stays framed only if it is finished, even when closing.
-    begun: bool,
-}
-
-impl Queue {
-    /// Whether a frame may be written to the socket now, ahead of nothing.
-    fn direct(&self) -> Option<RawFd> {
-        self.direct
-            .filter(|_| self.frames == 0 && !self.hold && self.close.is_none())
-    }
-
-    /// Move the waiting frames into `into`; whether the first was begun.
-    fn take_into(&mut self, into: &mut VecDeque<Bytes>) -> Option<bool> {
-        if self.waiting.is_empty() {
-            return None;
-        }
-        std::mem::swap(&mut self.waiting, into);
-        Some(std::mem::take(&mut self.begun))
-    }
-}
-
-/// One non-blocking `write` of `frame` to the socket `fd`.
-///
-/// The descriptor belongs to the connection's socket, which its task owns; the task
-/// clears `Queue::direct` under the queue's lock before the socket can be closed, and
-/// the caller holds that lock, so `fd` is that open socket for the whole call. Tokio
-/// made it non-blocking; a `WouldBlock` here does not disturb tokio's readiness,
-/// which the task's own writes keep.
-fn write_now(fd: RawFd, frame: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: see above: `fd` is open for the duration of the call, and `ManuallyDrop`
-    // keeps this borrowed view from closing it.
-    let socket = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
-    (&*socket).write(frame)
 }
 
 /// One live connection.
@@ -163,52 +112,18 @@ impl ConnectionHandle {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Deliver an encoded frame for fan-out without waiting: written to the socket at
-    /// once when the connection is idle, else queued.
+    /// Queue an encoded frame for fan-out without waiting.
     pub fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
-        let mut frame = frame;
-        let mut q = self.queue();
-        if let Some(fd) = q.direct() {
-            match write_now(fd, &frame) {
-                Ok(n) if n == frame.len() => {
-                    drop(q);
-                    self.not_full();
-                    return Ok(());
-                }
-                // The rest goes first, written by the task (the queue is empty).
-                Ok(n) if n > 0 => {
-                    frame = frame.slice(n..);
-                    q.begun = true;
-                }
-                // Full, or failing: queue it; the task finds out what the socket says.
-                _ => {}
-            }
-        }
-        drop(q);
         match self.enqueue(frame) {
             Ok(()) => {
-                self.not_full();
+                if self.full_since_ms.load(Ordering::Relaxed) != 0 {
+                    self.full_since_ms.store(0, Ordering::Release);
+                }
                 Ok(())
             }
             Err(None) => Err(PushError::Closed),
             Err(Some(_)) => Err(self.full()),
         }
-    }
-
-    fn not_full(&self) {
-        if self.full_since_ms.load(Ordering::Relaxed) != 0 {
-            self.full_since_ms.store(0, Ordering::Release);
-        }
-    }
-
-    /// Let fan-out write to the socket `fd` directly while the connection is idle.
-    pub(super) fn attach(&self, fd: RawFd) {
-        self.queue().direct = Some(fd);
-    }
-
-    /// No more direct writes: the socket is about to be closed.
-    pub(super) fn detach(&self) {
-        self.queue().direct = None;
     }
 
     /// Queue a frame of the connection's own (a reply, a pong). `Err(Some(frame))`:
@@ -220,17 +135,8 @@ impl ConnectionHandle {
 
     /// Where a frame queued now would go: the session takes this before it hands a
     /// request to the handler, and queues the replies here ([`Self::enqueue_at`]).
-    /// Until [`Self::release`], broadcasts are queued behind them, never written
-    /// around them.
     pub(super) fn position(&self) -> usize {
-        let mut q = self.queue();
-        q.hold = true;
-        q.waiting.len()
-    }
-
-    /// The request's replies are queued: direct writes may resume.
-    pub(super) fn release(&self) {
-        self.queue().hold = false;
+        self.queue().waiting.len()
     }
 
     /// [`Self::enqueue`], but at `at` (clamped to the queue's end), and `at` moves past
@@ -259,10 +165,14 @@ impl ConnectionHandle {
         Ok(())
     }
 
-    /// Move every waiting frame into `into` (which is empty); `None` if there were
-    /// none, else whether the first is the rest of a frame already begun.
-    pub(super) fn take(&self, into: &mut VecDeque<Bytes>) -> Option<bool> {
-        self.queue().take_into(into)
+    /// Move every waiting frame into `into` (which is empty); false if there were none.
+    pub(super) fn take(&self, into: &mut VecDeque<Bytes>) -> bool {
+        let mut q = self.queue();
+        if q.waiting.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut q.waiting, into);
+        true
     }
 
     /// `frames` frames of `bytes` bytes in all have been written to the socket.
@@ -278,11 +188,15 @@ impl ConnectionHandle {
         frames: usize,
         bytes: usize,
         into: &mut VecDeque<Bytes>,
-    ) -> Option<bool> {
+    ) -> bool {
         let mut q = self.queue();
         q.frames -= frames;
         q.bytes -= bytes;
-        q.take_into(into)
+        if q.waiting.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut q.waiting, into);
+        true
     }
 
     /// Resolves when the queue has frames or a close was asked for.

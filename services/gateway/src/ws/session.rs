@@ -13,7 +13,6 @@ use roomcast_core::Session;
 use roomcast_core::edge::{Answer, Body, Frame};
 use roomcast_core::protocol::ServerMessage;
 use std::future::{Future, poll_fn};
-use std::os::fd::RawFd;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -49,16 +48,8 @@ enum Wake {
     Shutdown,
 }
 
-pub(super) async fn run(
-    io: Upgraded,
-    fd: RawFd,
-    app: AppState,
-    session: Session,
-    h: Arc<ConnectionHandle>,
-) {
+pub(super) async fn run(io: Upgraded, app: AppState, session: Session, h: Arc<ConnectionHandle>) {
     let mut socket = Socket::new(io);
-    // Declared after the socket, so dropped before it, whatever ends the task.
-    let _detach = Detach(&h);
     app.connections.insert(h.clone());
     let ending = match app.handler.connect(&session).await {
         Ok(owed) => {
@@ -68,11 +59,7 @@ pub(super) async fn run(
                 greeted = greeted && send(&mut socket, &h, &session, reply).await;
             }
             match greeted {
-                true => {
-                    // Greeted: from here fan-out may write to the idle socket itself.
-                    h.attach(fd);
-                    serve(&mut socket, &app, &session, &h).await
-                }
+                true => serve(&mut socket, &app, &session, &h).await,
                 false => Ending::Server,
             }
         }
@@ -236,7 +223,6 @@ async fn serve(
                     return Ending::Server;
                 }
             }
-            h.release();
         }
     }
 }
@@ -300,15 +286,5 @@ async fn reply(socket: &mut Socket, h: &ConnectionHandle, frame: Bytes) -> bool 
         if !written {
             return false;
         }
-    }
-}
-
-/// Stops direct writes to the socket before it is closed (see
-/// [`ConnectionHandle::try_push`]).
-struct Detach<'a>(&'a ConnectionHandle);
-
-impl Drop for Detach<'_> {
-    fn drop(&mut self) {
-        self.0.detach();
     }
 }

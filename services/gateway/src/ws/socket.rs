@@ -33,9 +33,6 @@ pub(super) struct Socket {
     /// Frames taken from the queue, in order; `written` bytes of the first are out.
     sending: VecDeque<Bytes>,
     written: usize,
-    /// The first frame of `sending` is the rest of one the fan-out began writing
-    /// directly ([`ConnectionHandle::try_push`]).
-    begun: bool,
     /// Whether written frames are still accounted to the queue (not after a close).
     accounted: bool,
 }
@@ -47,7 +44,6 @@ impl Socket {
             reader: FrameReader::default(),
             sending: VecDeque::new(),
             written: 0,
-            begun: false,
             accounted: true,
         }
     }
@@ -80,15 +76,8 @@ impl Socket {
         cx: &mut Context<'_>,
         handle: &ConnectionHandle,
     ) -> Poll<io::Result<()>> {
-        if self.sending.is_empty() {
-            match self
-                .accounted
-                .then(|| handle.take(&mut self.sending))
-                .flatten()
-            {
-                Some(begun) => self.begun = begun,
-                None => return Poll::Ready(Ok(())),
-            }
+        if self.sending.is_empty() && !(self.accounted && handle.take(&mut self.sending)) {
+            return Poll::Ready(Ok(()));
         }
         loop {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -109,9 +98,8 @@ impl Socket {
                 }
             } else if self.sending.is_empty() {
                 // One lock both to retire what was written and to take what came since.
-                match handle.sent_then_take(frames, bytes, &mut self.sending) {
-                    Some(begun) => self.begun = begun,
-                    None => return Poll::Ready(Ok(())),
+                if !handle.sent_then_take(frames, bytes, &mut self.sending) {
+                    return Poll::Ready(Ok(()));
                 }
             } else if frames > 0 {
                 handle.sent(frames, bytes);
@@ -131,7 +119,6 @@ impl Socket {
             bytes += front.len();
             frames += 1;
             self.sending.pop_front();
-            self.begun = false;
         }
         self.written = left;
         (frames, bytes)
@@ -143,12 +130,7 @@ impl Socket {
     /// that unread bytes do not turn the close into a reset; then end the stream.
     pub(super) async fn goodbye(&mut self, handle: &ConnectionHandle, close: Bytes, linger: bool) {
         self.accounted = false;
-        // A frame the fan-out began writing must be finished too.
-        if self.sending.is_empty() {
-            self.begun = handle.take(&mut self.sending).unwrap_or(false);
-        }
-        self.sending
-            .truncate(usize::from(self.written > 0 || self.begun));
+        self.sending.truncate(usize::from(self.written > 0));
         self.sending.push_back(close);
         if poll_fn(|cx| self.poll_write(cx, handle)).await.is_err() {
             return;
