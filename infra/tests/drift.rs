@@ -45,7 +45,7 @@ fn resolve(value: &Value) -> Option<Value> {
     }
 }
 
-/// A frame as a seed client with connect room `default` sends it: the most lenient
+/// A frame as a planetstack client with connect room `default` sends it: the most lenient
 /// reading the server has (a missing `room` is filled in).
 fn server_accepts(frame: &str) -> Result<(), String> {
     ClientMessage::parse(frame, Some(&RoomName::default_room()))
@@ -724,7 +724,7 @@ fn models_reject_exactly_the_structural_bad_frames_the_parser_rejects() {
                 case.what
             )),
             (Ok(_), Ok(())) => failures.push(format!(
-                "{}: the server accepts it even as a seed client; it is no bad frame",
+                "{}: the server accepts it even as a planetstack client; it is no bad frame",
                 case.what
             )),
         }

@@ -42,7 +42,7 @@ pub enum Error {
         message: String,
     },
     /// The server did not select the `roomcast.v1` subprotocol, so it would speak the
-    /// seed format, which this client does not read.
+    /// planetstack format, which this client does not read.
     #[error("the server did not accept the roomcast.v1 subprotocol")]
     Subprotocol,
     /// The TLS configuration could not be built.

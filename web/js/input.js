@@ -130,7 +130,7 @@ export function attachInput(view, ctl) {
     }, true);
   }
 
-  // Right-click scraps a module, as in the seed game.
+  // Right-click scraps a module, as in planetstack.
   view.stage.addEventListener('contextmenu', (e) => {
     e.preventDefault();
     const el = e.target instanceof Element ? e.target.closest('.icon') : null;

@@ -325,7 +325,7 @@ async fn joins_and_leaves_keep_the_member_count() {
     let alpha = room("alpha");
     let beta = room("beta");
     let a = member(Protocol::V1);
-    let b = member(Protocol::Seed);
+    let b = member(Protocol::Planetstack);
     store.connect(&a).await.unwrap();
     store.connect(&b).await.unwrap();
 
@@ -351,7 +351,7 @@ async fn joins_and_leaves_keep_the_member_count() {
     got.sort_by(|x, y| x.0.cmp(&y.0));
     let mut want = vec![
         (a.id.to_string(), Protocol::V1),
-        (b.id.to_string(), Protocol::Seed),
+        (b.id.to_string(), Protocol::Planetstack),
     ];
     want.sort_by(|x, y| x.0.cmp(&y.0));
     assert_eq!(got, want);
@@ -452,7 +452,7 @@ async fn members_page_through_a_large_room() {
 async fn connection_items_expire_after_the_api_gateway_lifetime_plus_margin() {
     let sdk = common::sdk().await;
     let store = common::table(&sdk).await;
-    let m = member(Protocol::Seed);
+    let m = member(Protocol::Planetstack);
     store.connect(&m).await.unwrap();
     store
         .annotate_connection(&m.id, &room("alpha"))
@@ -493,7 +493,7 @@ async fn connection_items_expire_after_the_api_gateway_lifetime_plus_margin() {
     }
     // The connection remembers its protocol, connect room and user.
     let (protocol, connect_room, user) = store.connection(&m.id).await.unwrap().unwrap();
-    assert_eq!(protocol, Protocol::Seed);
+    assert_eq!(protocol, Protocol::Planetstack);
     assert_eq!(connect_room.as_str(), "alpha");
     assert_eq!(user, m.user);
 }
@@ -565,4 +565,49 @@ async fn users_count_distinct_users_and_list_their_connections() {
     let members = store.members(&alpha, None, 10).await.unwrap().members;
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].user, bob.user);
+}
+
+#[tokio::test]
+async fn items_written_with_the_old_protocol_name_seed_still_read_as_planetstack() {
+    let sdk = common::sdk().await;
+    let store = common::table(&sdk).await;
+    let alpha = room("alpha");
+    let m = member(Protocol::Planetstack);
+    store.connect(&m).await.unwrap();
+    store.annotate_connection(&m.id, &alpha).await.unwrap();
+    store.join(&alpha, &m).await.unwrap();
+
+    // Today's items say `planetstack`; rewrite both as an item from before the rename.
+    let keys = [
+        (format!("CONN#{}", m.id), "CONN".to_owned()),
+        ("ROOM#alpha".to_owned(), format!("CONN#{}", m.id)),
+    ];
+    for (pk, sk) in &keys {
+        let key = |client: &aws_sdk_dynamodb::Client| {
+            client
+                .get_item()
+                .table_name(store.table())
+                .key("pk", AttributeValue::S(pk.clone()))
+                .key("sk", AttributeValue::S(sk.clone()))
+        };
+        let item = key(store.client()).send().await.unwrap().item.unwrap();
+        assert_eq!(item["protocol"].as_s().unwrap(), "planetstack", "{pk}");
+        store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.clone()))
+            .update_expression("SET protocol = :p")
+            .expression_attribute_values(":p", AttributeValue::S("seed".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let (protocol, _, _) = store.connection(&m.id).await.unwrap().unwrap();
+    assert_eq!(protocol, Protocol::Planetstack);
+    let page = store.members(&alpha, None, 10).await.unwrap();
+    let got: Vec<Protocol> = page.members.iter().map(|m| m.protocol).collect();
+    assert_eq!(got, vec![Protocol::Planetstack]);
 }

@@ -44,7 +44,7 @@ async fn connect_and_disconnect_handle_the_unchanged_samples() {
     assert_eq!(response.status_code, 200);
     assert!(
         response.headers.get("sec-websocket-protocol").is_none(),
-        "seed client: no subprotocol"
+        "planetstack client: no subprotocol"
     );
     let (protocol, connect_room, user) = wiring.store.connection(&id).await.unwrap().unwrap();
     assert_eq!(
@@ -54,7 +54,7 @@ async fn connect_and_disconnect_handle_the_unchanged_samples() {
     );
     assert_eq!(
         (protocol, connect_room.as_str()),
-        (Protocol::Seed, "default")
+        (Protocol::Planetstack, "default")
     );
     let members = wiring
         .store
@@ -127,7 +127,7 @@ async fn connect_negotiates_the_subprotocol_and_refuses_bad_rooms_and_ungranted_
     let limited = ConnectionId::generate();
     let mut e = common::connect_event(limited.as_str(), &[("room", "beta")], None);
     e["requestContext"]["authorizer"] =
-        json!({"principal":"ada","rooms":"alpha","protocol":"seed","room":"beta"});
+        json!({"principal":"ada","rooms":"alpha","protocol":"planetstack","room":"beta"});
     let forbidden = connect.handle(typed(e)).await;
     assert_eq!(forbidden.status_code, 403);
     assert!(wiring.store.connection(&limited).await.unwrap().is_none());
@@ -194,15 +194,15 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
     actions.handle(typed(binary)).await;
     assert_eq!(client.recv().await["code"], "unsupported_frame");
 
-    // No authorizer context: the connection item says seed protocol and room `lobby`,
-    // so an action without `room` goes there and the reply is the seed's bare state.
-    let mut seed = gw.client().await;
-    let e = common::connect_event(&seed.id, &[("room", "lobby")], None);
+    // No authorizer context: the connection item says planetstack protocol and room `lobby`,
+    // so an action without `room` goes there and the reply is planetstack's bare state.
+    let mut planetstack = gw.client().await;
+    let e = common::connect_event(&planetstack.id, &[("room", "lobby")], None);
     assert_eq!(connect.handle(typed(e)).await.status_code, 200);
     let body = json!({"action":"changeBackground","bg":5});
     actions
         .handle(typed(common::message_event(
-            &seed.id,
+            &planetstack.id,
             &body,
             &gw.base_url(),
             None,
@@ -211,13 +211,13 @@ async fn actions_enforce_the_token_rooms_and_fall_back_to_the_connection_item() 
     let body = json!({"action":"getState"});
     actions
         .handle(typed(common::message_event(
-            &seed.id,
+            &planetstack.id,
             &body,
             &gw.base_url(),
             None,
         )))
         .await;
-    assert_eq!(seed.recv().await, json!({"bg":5,"icons":{}}));
+    assert_eq!(planetstack.recv().await, json!({"bg":5,"icons":{}}));
     gw.stop().await;
 }
 

@@ -13,7 +13,7 @@ fn room_job(room: &str, payload: String) -> FanoutJob {
         version: Some(7),
         payload,
         except: None,
-        seed_state: true,
+        planetstack_state: true,
         created_ms: now_ms(),
     })
 }

@@ -1,9 +1,9 @@
-//! Bytes on the wire per update: roomcast's `patch` vs the seed's full state.
+//! Bytes on the wire per update: roomcast's `patch` vs planetstack's full state.
 //!
 //! Both frames come from core's own serializers, the ones the servers send:
 //! `ServerMessage::Patch` rendered for `roomcast.v1` (what every v1 member gets after a
-//! `moveIcon`), and `GameState::to_seed` (what the seed game sends every member after
-//! every change, and what roomcast's seed mode sends its seed-format members). The
+//! `moveIcon`), and `GameState::to_planetstack` (what planetstack sends every member after
+//! every change, and what roomcast's planetstack mode sends its planetstack-format members). The
 //! v1 `state` frame (a join or a resync) is shown for reference.
 //!
 //! On the wire each message is a WebSocket text frame (server → client, unmasked):
@@ -53,12 +53,12 @@ pub struct BytesRow {
     pub patch: usize,
     /// The same on the wire (WebSocket frame).
     pub patch_wire: usize,
-    /// Seed full state `{bg, icons}`, payload bytes.
-    pub seed_state: usize,
+    /// Planetstack full state `{bg, icons}`, payload bytes.
+    pub planetstack_state: usize,
     /// The same on the wire, split into ≤ 32 KB frames as API Gateway does.
-    pub seed_state_wire: usize,
-    /// API Gateway messages metered for one seed update (32 KB units).
-    pub seed_metered_messages: usize,
+    pub planetstack_state_wire: usize,
+    /// API Gateway messages metered for one planetstack update (32 KB units).
+    pub planetstack_metered_messages: usize,
     /// roomcast.v1 `state` frame (join / resync), payload bytes.
     pub v1_state: usize,
 }
@@ -119,7 +119,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     for &n in &args.icons {
         let (mut state, ids) = base(n.max(1));
         // One moveIcon: the patch names the icon and its new image and position; the
-        // seed sends the whole base after applying it.
+        // planetstack sends the whole base after applying it.
         let moved = ids[ids.len() / 2].clone();
         let icon = Icon {
             img: Image::parse(12).expect("valid"),
@@ -140,7 +140,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             at: Some(at.clone()),
         }
         .to_v1();
-        let seed = state.to_seed();
+        let planetstack = state.to_planetstack();
         let v1_state = ServerMessage::State {
             room: room.clone(),
             version,
@@ -152,9 +152,9 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             icons: n,
             patch: patch.len(),
             patch_wire: wire_bytes(patch.as_bytes(), APIGW_FRAME),
-            seed_state: seed.len(),
-            seed_state_wire: wire_bytes(seed.as_bytes(), APIGW_FRAME),
-            seed_metered_messages: seed.len().div_ceil(APIGW_FRAME).max(1),
+            planetstack_state: planetstack.len(),
+            planetstack_state_wire: wire_bytes(planetstack.as_bytes(), APIGW_FRAME),
+            planetstack_metered_messages: planetstack.len().div_ceil(APIGW_FRAME).max(1),
             v1_state: v1_state.len(),
         });
     }
@@ -183,22 +183,28 @@ fn print(r: &BytesResults) {
     let mut t = Table::new([
         "icons in the base",
         "roomcast patch (wire)",
-        "seed full state (wire)",
-        "seed / roomcast",
-        "APIGW messages metered per seed update",
+        "planetstack full state (wire)",
+        "planetstack / roomcast",
+        "APIGW messages metered per planetstack update",
         &format!("per update to {} members: roomcast", r.members),
-        "seed",
+        "planetstack",
         "v1 state on join (payload)",
     ]);
     for row in &r.rows {
         t.row([
             row.icons.to_string(),
             format!("{} B ({} B)", row.patch, row.patch_wire),
-            format!("{} B ({} B)", row.seed_state, row.seed_state_wire),
-            format!("{:.1}×", row.seed_state_wire as f64 / row.patch_wire as f64),
-            row.seed_metered_messages.to_string(),
+            format!(
+                "{} B ({} B)",
+                row.planetstack_state, row.planetstack_state_wire
+            ),
+            format!(
+                "{:.1}×",
+                row.planetstack_state_wire as f64 / row.patch_wire as f64
+            ),
+            row.planetstack_metered_messages.to_string(),
             kib(row.patch_wire * r.members),
-            kib(row.seed_state_wire * r.members),
+            kib(row.planetstack_state_wire * r.members),
             format!("{} B", row.v1_state),
         ]);
     }

@@ -8,7 +8,7 @@
 //!
 //! - [`fanout`]: the real broadcaster path (core planner + deliverer + the AWS
 //!   `ApiGwPoster` over HTTP) against a simulated `@connections` endpoint with latency
-//!   and 429 throttling, next to the seed's one-by-one and all-at-once approaches; the
+//!   and 429 throttling, next to planetstack's one-by-one and all-at-once approaches; the
 //!   knob sweep.
 //! - [`load`]: the local gateway against Socket.IO 4 on Node (`peers/`), one load
 //!   generator for both.
@@ -43,12 +43,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Fan-out to one room: roomcast vs the seed's one-by-one and all-at-once, and the
+    /// Fan-out to one room: roomcast vs planetstack's one-by-one and all-at-once, and the
     /// knob sweep.
     Fanout(fanout::Args),
     /// The local gateway vs Socket.IO 4: delivered messages/s, latency, CPU and RSS.
     Load(load::Args),
-    /// Bytes per update on the wire: roomcast patch vs the seed's full state.
+    /// Bytes per update on the wire: roomcast patch vs planetstack's full state.
     Bytes(bytes::Args),
     /// RSS per idle connection, both servers.
     Memory(memory::Args),

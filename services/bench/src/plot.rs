@@ -2,7 +2,7 @@
 //! (SVG backend only; text is left to the viewer's fonts).
 //!
 //! - `fanout-room-size.svg`: time to full delivery vs room size, roomcast and the
-//!   seed's two approaches (log–log).
+//!   planetstack's two approaches (log–log).
 //! - `knob-sweep.svg`: the knob sweep, one panel per knob, measured next to the docs'
 //!   arithmetic.
 
@@ -112,7 +112,7 @@ fn room_size(r: &FanoutResults, path: &std::path::Path) -> DrawResult {
                 .collect(),
         ),
         (
-            "seed one-by-one",
+            "planetstack one-by-one",
             ONE_BY_ONE,
             r.rooms
                 .iter()
@@ -120,7 +120,7 @@ fn room_size(r: &FanoutResults, path: &std::path::Path) -> DrawResult {
                 .collect(),
         ),
         (
-            "seed all-at-once (not all delivered where throttled)",
+            "planetstack all-at-once (not all delivered where throttled)",
             ALL_AT_ONCE,
             r.rooms
                 .iter()

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::protocol::{Background, ErrorCode, Icon, IconId, ProtocolError, RoomName};
 
-/// A base: its planet background and its modules by id (the seed's `{bg, icons}`).
+/// A base: its planet background and its modules by id (planetstack's `{bg, icons}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameState {
     /// Background index.
@@ -20,8 +20,8 @@ pub struct GameState {
 }
 
 impl GameState {
-    /// The seed's frame: the bare state object.
-    pub fn to_seed(&self) -> String {
+    /// Planetstack's frame: the bare state object.
+    pub fn to_planetstack(&self) -> String {
         serde_json::to_string(self).expect("state always serializes")
     }
 }
@@ -303,6 +303,6 @@ mod tests {
         let back: Op = serde_json::from_value(json).unwrap();
         assert_eq!(back, op);
         let state = GameState::default();
-        assert_eq!(state.to_seed(), r#"{"bg":0,"icons":{}}"#);
+        assert_eq!(state.to_planetstack(), r#"{"bg":0,"icons":{}}"#);
     }
 }

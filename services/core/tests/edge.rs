@@ -44,12 +44,12 @@ fn id() -> ConnectionId {
 }
 
 #[test]
-fn open_auth_admits_the_default_room_as_an_anonymous_seed_client() {
+fn open_auth_admits_the_default_room_as_an_anonymous_planetstack_client() {
     let session = edge::admit(None, &ConnectRequest::default())
         .unwrap()
         .session(id());
     assert_eq!(session.room, RoomName::default_room());
-    assert_eq!(session.protocol, Protocol::Seed);
+    assert_eq!(session.protocol, Protocol::Planetstack);
     assert_eq!(session.access, RoomAccess::Any);
     assert_eq!(session.user.as_str(), "anonymous:Conn1234567890=");
 }

@@ -487,7 +487,7 @@ fn room_job(room: &RoomName) -> RoomJob {
         version: Some(7),
         payload: PAYLOAD.to_owned(),
         except: None,
-        seed_state: false,
+        planetstack_state: false,
         created_ms: now_ms(),
     }
 }
@@ -766,31 +766,33 @@ async fn an_except_that_is_not_a_member_changes_nothing() {
     assert_delivered_once(&w.poster, &ids, PAYLOAD);
 }
 
-/// A room with three v1 and two seed members, and a committed state.
+/// A room with three v1 and two planetstack members, and a committed state.
 async fn mixed_room(
     w: &World,
     v1: usize,
-    seed: usize,
+    planetstack: usize,
 ) -> (RoomName, Vec<ConnectionId>, Vec<ConnectionId>, String) {
     let alpha = room("alpha");
     let v1_ids = w.members.populate(&alpha, "v", v1, Protocol::V1);
-    let seed_ids = w.members.populate(&alpha, "s", seed, Protocol::Seed);
+    let planetstack_ids = w
+        .members
+        .populate(&alpha, "s", planetstack, Protocol::Planetstack);
     let bg = roomcast_core::protocol::Background::parse(5).unwrap();
     w.rooms
         .commit(&alpha, &Op::ChangeBackground { bg }, &ChangeId::generate())
         .await
         .unwrap();
-    let seed_frame = w.rooms.get(&alpha).state.to_seed();
-    assert_eq!(seed_frame, r#"{"bg":5,"icons":{}}"#);
-    (alpha, v1_ids, seed_ids, seed_frame)
+    let planetstack_frame = w.rooms.get(&alpha).state.to_planetstack();
+    assert_eq!(planetstack_frame, r#"{"bg":5,"icons":{}}"#);
+    (alpha, v1_ids, planetstack_ids, planetstack_frame)
 }
 
 #[tokio::test]
-async fn seed_members_get_the_full_state_when_the_job_changes_state() {
+async fn planetstack_members_get_the_full_state_when_the_job_changes_state() {
     let w = World::new();
-    let (alpha, v1_ids, seed_ids, seed_frame) = mixed_room(&w, 3, 2).await;
+    let (alpha, v1_ids, planetstack_ids, planetstack_frame) = mixed_room(&w, 3, 2).await;
     let job = RoomJob {
-        seed_state: true,
+        planetstack_state: true,
         ..room_job(&alpha)
     };
     let report = w
@@ -802,15 +804,19 @@ async fn seed_members_get_the_full_state_when_the_job_changes_state() {
     for id in &v1_ids {
         assert_eq!(w.poster.payloads_for(id), vec![PAYLOAD.to_owned()], "{id}");
     }
-    for id in &seed_ids {
-        assert_eq!(w.poster.payloads_for(id), vec![seed_frame.clone()], "{id}");
+    for id in &planetstack_ids {
+        assert_eq!(
+            w.poster.payloads_for(id),
+            vec![planetstack_frame.clone()],
+            "{id}"
+        );
     }
 }
 
 #[tokio::test]
-async fn seed_members_get_nothing_when_the_job_has_nothing_for_them() {
+async fn planetstack_members_get_nothing_when_the_job_has_nothing_for_them() {
     let w = World::new();
-    let (alpha, v1_ids, seed_ids, _) = mixed_room(&w, 3, 2).await;
+    let (alpha, v1_ids, planetstack_ids, _) = mixed_room(&w, 3, 2).await;
     let report = w
         .broadcaster(config(8))
         .run(&FanoutJob::Room(room_job(&alpha)))
@@ -818,17 +824,17 @@ async fn seed_members_get_nothing_when_the_job_has_nothing_for_them() {
         .unwrap();
     assert_eq!((report.targets, report.delivery.delivered), (3, 3));
     assert_delivered_once(&w.poster, &v1_ids, PAYLOAD);
-    for id in &seed_ids {
+    for id in &planetstack_ids {
         assert_eq!(w.poster.attempts(id), 0);
     }
 }
 
 #[tokio::test]
-async fn sharded_seed_members_get_shards_carrying_the_state() {
+async fn sharded_planetstack_members_get_shards_carrying_the_state() {
     let w = World::new();
-    let (alpha, v1_ids, seed_ids, seed_frame) = mixed_room(&w, 20, 10).await;
+    let (alpha, v1_ids, planetstack_ids, planetstack_frame) = mixed_room(&w, 20, 10).await;
     let job = RoomJob {
-        seed_state: true,
+        planetstack_state: true,
         ..room_job(&alpha)
     };
     let report = w
@@ -840,17 +846,17 @@ async fn sharded_seed_members_get_shards_carrying_the_state() {
     // Protocols are sharded apart: ceil(20/8) + ceil(10/8).
     assert_eq!(report.shards, 5);
     let shards = w.queue.take_shard_jobs();
-    let (mut got_v1, mut got_seed) = (Vec::new(), Vec::new());
+    let (mut got_v1, mut got_planetstack) = (Vec::new(), Vec::new());
     for shard in shards {
         if shard.payload == PAYLOAD {
             got_v1.extend(shard.connections);
         } else {
-            assert_eq!(shard.payload, seed_frame);
-            got_seed.extend(shard.connections);
+            assert_eq!(shard.payload, planetstack_frame);
+            got_planetstack.extend(shard.connections);
         }
     }
     assert_eq!(sorted(got_v1), sorted(v1_ids));
-    assert_eq!(sorted(got_seed), sorted(seed_ids));
+    assert_eq!(sorted(got_planetstack), sorted(planetstack_ids));
 }
 
 #[tokio::test]
@@ -1081,12 +1087,12 @@ async fn a_failing_shard_job_is_retried_with_the_next_attempt_number() {
 }
 
 #[tokio::test]
-async fn failing_seed_members_are_retried_with_the_seed_payload() {
+async fn failing_planetstack_members_are_retried_with_the_planetstack_payload() {
     let w = World::new();
-    let (alpha, _, seed_ids, seed_frame) = mixed_room(&w, 2, 2).await;
-    w.poster.break_for(&seed_ids[..1]);
+    let (alpha, _, planetstack_ids, planetstack_frame) = mixed_room(&w, 2, 2).await;
+    w.poster.break_for(&planetstack_ids[..1]);
     let job = RoomJob {
-        seed_state: true,
+        planetstack_state: true,
         ..room_job(&alpha)
     };
     let report = w
@@ -1095,9 +1101,12 @@ async fn failing_seed_members_are_retried_with_the_seed_payload() {
         .await
         .unwrap();
     assert_eq!(report.retry.len(), 1);
-    assert_eq!(report.retry[0].connections, vec![seed_ids[0].clone()]);
     assert_eq!(
-        report.retry[0].payload, seed_frame,
+        report.retry[0].connections,
+        vec![planetstack_ids[0].clone()]
+    );
+    assert_eq!(
+        report.retry[0].payload, planetstack_frame,
         "the retry carries the frame those clients speak"
     );
 }
@@ -1190,13 +1199,13 @@ async fn a_store_or_queue_failure_fails_the_whole_room_job() {
 
 #[tokio::test]
 async fn a_state_load_failure_fails_an_in_place_job_before_any_post() {
-    // The seed members' state is loaded before the v1 members are posted to, so the
+    // The planetstack members' state is loaded before the v1 members are posted to, so the
     // retried job is the first delivery to anyone.
     let w = World::new();
     let (alpha, _, _, _) = mixed_room(&w, 3, 2).await;
     w.rooms.fail.store(true, Ordering::SeqCst);
     let job = RoomJob {
-        seed_state: true,
+        planetstack_state: true,
         ..room_job(&alpha)
     };
     assert!(
@@ -1332,7 +1341,7 @@ impl FanoutQueue for LoggingQueue {
     }
 }
 
-/// A room of `n` members, ids `m00000…`; every fourth speaks the seed protocol, so
+/// A room of `n` members, ids `m00000…`; every fourth speaks the planetstack protocol, so
 /// the two groups interleave on every page. Returns the store and its log.
 async fn logged_room(alpha: &RoomName, n: usize) -> (Arc<LoggingMembers>, Arc<Mutex<Vec<Step>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -1343,7 +1352,7 @@ async fn logged_room(alpha: &RoomName, n: usize) -> (Arc<LoggingMembers>, Arc<Mu
     });
     for i in 0..n {
         let protocol = if i % 4 == 3 {
-            Protocol::Seed
+            Protocol::Planetstack
         } else {
             Protocol::V1
         };
@@ -1377,7 +1386,7 @@ fn logging_broadcaster(
 
 #[tokio::test]
 async fn a_large_room_is_enqueued_shard_by_shard_while_it_is_paged() {
-    // 1,303 members (978 v1, 325 seed), shards of 60, pages of 100 (the clamp's floor):
+    // 1,303 members (978 v1, 325 planetstack), shards of 60, pages of 100 (the clamp's floor):
     // the room is known to be sharded after the first page.
     let (n, shard_size) = (1303, 60);
     let w = World::new();
@@ -1387,11 +1396,11 @@ async fn a_large_room_is_enqueued_shard_by_shard_while_it_is_paged() {
         .commit(&alpha, &Op::ChangeBackground { bg }, &ChangeId::generate())
         .await
         .unwrap();
-    let frame_seed = w.rooms.get(&alpha).state.to_seed();
+    let frame_planetstack = w.rooms.get(&alpha).state.to_planetstack();
     let (store, log) = logged_room(&alpha, n).await;
     let except = conn("m00500");
     let job = RoomJob {
-        seed_state: true,
+        planetstack_state: true,
         except: Some(except.clone()),
         ..room_job(&alpha)
     };
@@ -1401,7 +1410,7 @@ async fn a_large_room_is_enqueued_shard_by_shard_while_it_is_paged() {
         .unwrap();
 
     let steps = log.lock().unwrap().clone();
-    let seed = |id: &ConnectionId| id.as_str()[1..].parse::<usize>().unwrap() % 4 == 3;
+    let planetstack = |id: &ConnectionId| id.as_str()[1..].parse::<usize>().unwrap() % 4 == 3;
     // Replay the log: at every page read, what the planner can still hold is what it
     // has read minus what it has enqueued, per protocol group.
     let (mut read, mut sent) = ([0usize; 2], [0usize; 2]);
@@ -1425,7 +1434,7 @@ async fn a_large_room_is_enqueued_shard_by_shard_while_it_is_paged() {
                 );
                 assert_eq!(*limit, 100, "SHARD_SIZE 60 clamped to pages of 100");
                 for id in ids.iter().filter(|id| **id != except) {
-                    read[usize::from(seed(id))] += 1;
+                    read[usize::from(planetstack(id))] += 1;
                 }
             }
             Step::Enqueue(jobs) => {
@@ -1451,23 +1460,23 @@ async fn a_large_room_is_enqueued_shard_by_shard_while_it_is_paged() {
     );
     assert_eq!((read, sent), ([977, 325], [977, 325]), "everyone, once");
 
-    // The shards partition the room less `except`; seed shards carry the state.
+    // The shards partition the room less `except`; planetstack shards carry the state.
     let mut v1_ids: Vec<ConnectionId> = Vec::new();
-    let mut seed_ids: Vec<ConnectionId> = Vec::new();
+    let mut planetstack_ids: Vec<ConnectionId> = Vec::new();
     for shard in &shards {
         assert_eq!((shard.attempt, shard.version), (0, Some(7)));
         if shard.payload == PAYLOAD {
             v1_ids.extend(shard.connections.iter().cloned());
         } else {
-            assert_eq!(shard.payload, frame_seed);
-            seed_ids.extend(shard.connections.iter().cloned());
+            assert_eq!(shard.payload, frame_planetstack);
+            planetstack_ids.extend(shard.connections.iter().cloned());
         }
     }
-    let expected_seed: Vec<ConnectionId> = (0..n)
+    let expected_planetstack: Vec<ConnectionId> = (0..n)
         .filter(|i| i % 4 == 3)
         .map(|i| conn(&format!("m{i:05}")))
         .collect();
-    assert_eq!(sorted(seed_ids), expected_seed);
+    assert_eq!(sorted(planetstack_ids), expected_planetstack);
     assert_eq!(v1_ids.len(), 977);
     assert!(!v1_ids.contains(&except));
     // Only the last shard of each group is partial: ceil(977/60) + ceil(325/60).
@@ -1677,7 +1686,10 @@ async fn a_mutation_commits_and_enqueues_its_patch() {
     assert_eq!(job.room, alpha);
     assert_eq!(job.version, Some(1));
     assert_eq!(job.except, None, "the sender gets the patch too");
-    assert!(job.seed_state, "seed clients get the new full state");
+    assert!(
+        job.planetstack_state,
+        "planetstack clients get the new full state"
+    );
     assert!(job.created_ms > 0 && job.created_ms <= now_ms());
     assert_eq!(
         payload(job),
@@ -1828,7 +1840,7 @@ async fn emit_leaves_the_sender_out_by_default() {
     let jobs = w.queue.take_room_jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].except, Some(me.id.clone()));
-    assert_eq!((jobs[0].version, jobs[0].seed_state), (None, false));
+    assert_eq!((jobs[0].version, jobs[0].planetstack_state), (None, false));
     assert_eq!(
         jobs[0].payload,
         format!(
@@ -1902,23 +1914,26 @@ async fn bad_frames_get_an_error_and_touch_nothing() {
 }
 
 #[tokio::test]
-async fn seed_clients_act_in_their_connect_room() {
+async fn planetstack_clients_act_in_their_connect_room() {
     let w = World::new();
     let h = w.handler();
-    let seed = Session {
+    let planetstack = Session {
         room: room("base7"),
-        ..session("old", Protocol::Seed)
+        ..session("old", Protocol::Planetstack)
     };
     let replies = h
-        .message(&seed, r#"{"action":"changeBackground","bg":2}"#)
+        .message(&planetstack, r#"{"action":"changeBackground","bg":2}"#)
         .await;
     assert!(replies.is_empty(), "{replies:?}");
     assert_eq!(w.rooms.get(&room("base7")).state.bg.get(), 2);
     let jobs = w.queue.take_room_jobs();
     assert_eq!(jobs[0].room, room("base7"));
 
-    let replies = h.message(&seed, r#"{"action":"getState"}"#).await;
-    assert_eq!(replies[0].to_seed().unwrap(), r#"{"bg":2,"icons":{}}"#);
+    let replies = h.message(&planetstack, r#"{"action":"getState"}"#).await;
+    assert_eq!(
+        replies[0].to_planetstack().unwrap(),
+        r#"{"bg":2,"icons":{}}"#
+    );
 
     // A v1 client with the same frame must name its room.
     let replies = h
@@ -1970,7 +1985,8 @@ async fn list_rooms_answers_largest_first() {
     let w = World::new();
     w.members.populate(&room("small"), "s", 1, Protocol::V1);
     w.members.populate(&room("big"), "b", 5, Protocol::V1);
-    w.members.populate(&room("mid"), "m", 3, Protocol::Seed);
+    w.members
+        .populate(&room("mid"), "m", 3, Protocol::Planetstack);
     let h = w.handler();
     let replies = h
         .message(
@@ -2084,7 +2100,7 @@ async fn a_recorded_publish_returns_the_job_that_carries_it_to_the_whole_room() 
         )
     );
     assert_eq!(
-        (job.version, job.except, job.seed_state),
+        (job.version, job.except, job.planetstack_state),
         (None, None, false)
     );
     assert!(job.created_ms > 0);
@@ -2195,7 +2211,7 @@ async fn a_change_reaches_every_member_in_its_own_protocol() {
     let watcher = session("watcher", Protocol::V1);
     let old = Session {
         room: alpha.clone(),
-        ..session("old", Protocol::Seed)
+        ..session("old", Protocol::Planetstack)
     };
     h.connect(&old).await.unwrap();
     h.message(&editor, r#"{"action":"join","room":"alpha"}"#)
@@ -2239,7 +2255,7 @@ async fn a_change_reaches_every_member_in_its_own_protocol() {
     assert_eq!(
         w.poster.payloads_for(&old.id),
         vec![r#"{"bg":6,"icons":{}}"#.to_owned()],
-        "seed client: the new full state only"
+        "planetstack client: the new full state only"
     );
     assert_eq!(w.queue.len(), 0);
 }
@@ -2305,16 +2321,16 @@ async fn get_state_answers_a_ref_with_an_ack_then_the_state() {
         ServerMessage::State { version: 1, .. }
     ));
 
-    // A seed client sees only the state: the seed protocol has no ack.
-    let seed = Session {
+    // A planetstack client sees only the state: the planetstack protocol has no ack.
+    let planetstack = Session {
         room: room("alpha"),
-        ..session("old", Protocol::Seed)
+        ..session("old", Protocol::Planetstack)
     };
     let frames: Vec<String> = h
-        .message(&seed, r#"{"action":"getState","ref":"g"}"#)
+        .message(&planetstack, r#"{"action":"getState","ref":"g"}"#)
         .await
         .iter()
-        .filter_map(|m| m.render(Protocol::Seed))
+        .filter_map(|m| m.render(Protocol::Planetstack))
         .collect();
     assert_eq!(frames, vec![r#"{"bg":1,"icons":{}}"#.to_owned()]);
     assert_eq!(

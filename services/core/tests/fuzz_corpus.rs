@@ -1,4 +1,4 @@
-//! The fuzz targets' checks (`tests/common/checks.rs`) on every committed seed corpus
+//! The fuzz targets' checks (`tests/common/checks.rs`) on every committed corpus
 //! file (`fuzz/corpus/<target>/`) and on the inputs that once failed them, so a plain
 //! `cargo test` on stable replays what the fuzzer knows without cargo-fuzz. See
 //! docs/hardening.md.
@@ -26,11 +26,11 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 #[test]
-fn every_frame_seed_passes_the_frame_checks() {
+fn every_frame_corpus_file_passes_the_frame_checks() {
     let files = corpus("frame");
     assert!(
         files.len() >= 40,
-        "the seed corpus is missing: {}",
+        "the frame corpus is missing: {}",
         files.len()
     );
     for (path, data) in files {
@@ -40,9 +40,9 @@ fn every_frame_seed_passes_the_frame_checks() {
 }
 
 #[test]
-fn every_session_seed_passes_the_session_checks() {
+fn every_session_corpus_file_passes_the_session_checks() {
     let files = corpus("session");
-    assert!(!files.is_empty(), "the session seed corpus is missing");
+    assert!(!files.is_empty(), "the session corpus is missing");
     for (path, data) in files {
         eprintln!("{}", path.display());
         checks::session_bytes(&data);
@@ -50,8 +50,8 @@ fn every_session_seed_passes_the_session_checks() {
 }
 
 #[test]
-fn the_fixture_and_the_seed_corpus_reach_commits_and_refusals() {
-    // The seeds are only worth replaying if they reach both sides of the handler.
+fn the_fixture_and_the_corpus_reach_commits_and_refusals() {
+    // The corpus files are only worth replaying if they reach both sides of the handler.
     let world = checks::fixture();
     let v1 = roomcast_core::Session {
         user: roomcast_core::protocol::UserId::parse("u1").unwrap(),

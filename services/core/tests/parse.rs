@@ -1,5 +1,5 @@
 //! The wire protocol from the outside: client frames in (`ClientMessage::parse`,
-//! `PublishRequest::parse`), server frames out (`ServerMessage::to_v1` / `to_seed`),
+//! `PublishRequest::parse`), server frames out (`ServerMessage::to_v1` / `to_planetstack`),
 //! and subprotocol negotiation. Examples are the design brief's, field for field.
 
 use roomcast_core::protocol::limits::MAX_EMIT_DATA_BYTES;
@@ -327,30 +327,30 @@ fn envelope_details_do_not_matter() {
 }
 
 #[test]
-fn the_seed_default_room_fills_a_missing_room_only() {
+fn the_planetstack_default_room_fills_a_missing_room_only() {
     let base = room("base7");
-    let seed = |frame: &str| {
+    let planetstack = |frame: &str| {
         ClientMessage::parse(frame, Some(&base)).unwrap_or_else(|e| panic!("{frame}: {e:?}"))
     };
-    // The seed's own client never names a room.
-    let m = seed(r#"{"action":"addIcon","icon":{"img":3,"x":400,"y":400}}"#);
+    // Planetstack's own client never names a room.
+    let m = planetstack(r#"{"action":"addIcon","icon":{"img":3,"x":400,"y":400}}"#);
     assert!(matches!(m.action, ClientAction::AddIcon { room: r, .. } if r == base));
-    let m = seed(r#"{"action":"changeBackground","bg":2}"#);
+    let m = planetstack(r#"{"action":"changeBackground","bg":2}"#);
     assert!(matches!(m.action, ClientAction::ChangeBackground { room: r, .. } if r == base));
-    let m = seed(r#"{"action":"getState"}"#);
+    let m = planetstack(r#"{"action":"getState"}"#);
     assert!(matches!(m.action, ClientAction::GetState { room: r } if r == base));
-    let m = seed(&format!(r#"{{"action":"deleteIcon","id":"{ICON}"}}"#));
+    let m = planetstack(&format!(r#"{{"action":"deleteIcon","id":"{ICON}"}}"#));
     assert!(matches!(m.action, ClientAction::DeleteIcon { room: r, .. } if r == base));
-    let m = seed(&format!(
+    let m = planetstack(&format!(
         r#"{{"action":"moveIcon","icon":{{"id":"{ICON}","img":1,"x":1,"y":1}}}}"#
     ));
     assert!(matches!(m.action, ClientAction::MoveIcon { room: r, .. } if r == base));
-    let m = seed(r#"{"action":"emit","event":"e"}"#);
+    let m = planetstack(r#"{"action":"emit","event":"e"}"#);
     assert!(matches!(m.action, ClientAction::Emit { room: r, .. } if r == base));
-    let m = seed(r#"{"action":"join","room":null}"#);
+    let m = planetstack(r#"{"action":"join","room":null}"#);
     assert!(matches!(m.action, ClientAction::Join { room: r, .. } if r == base));
     // An explicit room wins.
-    let m = seed(r#"{"action":"getState","room":"other"}"#);
+    let m = planetstack(r#"{"action":"getState","room":"other"}"#);
     assert!(matches!(m.action, ClientAction::GetState { room: r } if r == room("other")));
     // An invalid explicit room is an error, not silently replaced by the default.
     let err = ClientMessage::parse(
@@ -369,8 +369,8 @@ fn the_seed_default_room_fills_a_missing_room_only() {
 struct Bad {
     what: String,
     frame: String,
-    /// Parse as a seed client whose connect room is `default`.
-    seed: bool,
+    /// Parse as a planetstack client whose connect room is `default`.
+    planetstack: bool,
     code: ErrorCode,
     reference: Option<Ref>,
 }
@@ -379,7 +379,7 @@ fn bad(what: &str, frame: impl Into<String>, code: ErrorCode, reference: Option<
     Bad {
         what: what.to_owned(),
         frame: frame.into(),
-        seed: false,
+        planetstack: false,
         code,
         reference,
     }
@@ -399,7 +399,7 @@ fn structural_bad_frames() -> Vec<Bad> {
         frame: serde_json::Value,
         code: ErrorCode,
         #[serde(default)]
-        seed: bool,
+        planetstack: bool,
         #[serde(rename = "ref")]
         reference: Option<Ref>,
     }
@@ -415,7 +415,7 @@ fn structural_bad_frames() -> Vec<Bad> {
         .map(|c| Bad {
             what: c.what,
             frame: serde_json::to_string(&c.frame).expect("a JSON value serializes"),
-            seed: c.seed,
+            planetstack: c.planetstack,
             code: c.code,
             reference: c.reference,
         })
@@ -587,7 +587,7 @@ fn malformed_frames_get_the_exact_error_code_and_echo_a_valid_ref() {
     assert!(cases.len() >= 90, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        let default_room = case.seed.then_some(&default);
+        let default_room = case.planetstack.then_some(&default);
         match ClientMessage::parse(&case.frame, default_room) {
             Ok(m) => failures.push(format!("{}: parsed as {:?}", case.what, m.action)),
             Err(e) => {
@@ -1119,7 +1119,7 @@ fn every_error_code_has_a_distinct_snake_case_wire_name() {
 }
 
 #[test]
-fn seed_rendering_is_the_bare_state_or_a_message() {
+fn planetstack_rendering_is_the_bare_state_or_a_message() {
     let state = ServerMessage::State {
         room: room("alpha"),
         version: 13,
@@ -1127,10 +1127,13 @@ fn seed_rendering_is_the_bare_state_or_a_message() {
         at: None,
     };
     assert_eq!(
-        state.to_seed().unwrap(),
+        state.to_planetstack().unwrap(),
         format!(r#"{{"bg":4,"icons":{{"{ICON}":{{"img":3,"x":400,"y":400}}}}}}"#)
     );
-    assert_eq!(state.to_seed().unwrap(), sample_state().to_seed());
+    assert_eq!(
+        state.to_planetstack().unwrap(),
+        sample_state().to_planetstack()
+    );
 
     let error = ServerMessage::Error {
         code: ErrorCode::InvalidRoom,
@@ -1138,15 +1141,17 @@ fn seed_rendering_is_the_bare_state_or_a_message() {
         reference: Some(Ref::Number(1)),
     };
     assert_eq!(
-        error.to_seed().unwrap(),
+        error.to_planetstack().unwrap(),
         r#"{"message":"quote \" and backslash \\"}"#
     );
 
     for message in all_messages() {
-        let seed = message.to_seed();
+        let planetstack = message.to_planetstack();
         match &message {
-            ServerMessage::State { .. } | ServerMessage::Error { .. } => assert!(seed.is_some()),
-            other => assert_eq!(seed, None, "{other:?} has no seed frame"),
+            ServerMessage::State { .. } | ServerMessage::Error { .. } => {
+                assert!(planetstack.is_some())
+            }
+            other => assert_eq!(planetstack, None, "{other:?} has no planetstack frame"),
         }
     }
 }
@@ -1155,7 +1160,10 @@ fn seed_rendering_is_the_bare_state_or_a_message() {
 fn render_picks_the_protocol_format() {
     for message in all_messages() {
         assert_eq!(message.render(Protocol::V1), Some(message.to_v1()));
-        assert_eq!(message.render(Protocol::Seed), message.to_seed());
+        assert_eq!(
+            message.render(Protocol::Planetstack),
+            message.to_planetstack()
+        );
         // Every v1 frame is an object with a `type`.
         let v: serde_json::Value = serde_json::from_str(&message.to_v1()).unwrap();
         assert!(v["type"].is_string(), "{v}");
@@ -1178,26 +1186,37 @@ fn protocol_negotiation() {
     );
     assert_eq!(
         Protocol::negotiate(std::iter::empty::<&str>()),
-        Protocol::Seed
+        Protocol::Planetstack
     );
-    assert_eq!(Protocol::negotiate([""]), Protocol::Seed);
-    assert_eq!(Protocol::negotiate(["roomcast.v2"]), Protocol::Seed);
+    assert_eq!(Protocol::negotiate([""]), Protocol::Planetstack);
+    assert_eq!(Protocol::negotiate(["roomcast.v2"]), Protocol::Planetstack);
     assert_eq!(
         Protocol::negotiate(["RoomCast.V1"]),
-        Protocol::Seed,
+        Protocol::Planetstack,
         "subprotocol tokens are case-sensitive"
     );
-    assert_eq!(Protocol::negotiate(["roomcast.v1.1"]), Protocol::Seed);
+    assert_eq!(
+        Protocol::negotiate(["roomcast.v1.1"]),
+        Protocol::Planetstack
+    );
 }
 
 #[test]
-fn an_icon_must_be_an_object_not_a_positional_array() {
-    for frame in [
-        r#"{"action":"addIcon","room":"alpha","icon":[1,2,3],"ref":"r1"}"#,
-        r#"{"action":"moveIcon","room":"alpha","icon":["icon0000000000000000000000000AB",1,2,3],"ref":"r1"}"#,
-    ] {
-        let err = ClientMessage::parse(frame, None).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidField, "{frame}");
-        assert_eq!(err.reference, Some(Ref::Text("r1".into())));
-    }
+fn the_old_name_seed_still_reads_as_planetstack() {
+    // Connection items and authorizer contexts written before the rename say `seed`.
+    assert_eq!(Protocol::Planetstack.name(), "planetstack");
+    assert_eq!(
+        Protocol::from_name("planetstack"),
+        Some(Protocol::Planetstack)
+    );
+    assert_eq!(Protocol::from_name("seed"), Some(Protocol::Planetstack));
+    assert_eq!(Protocol::from_name("roomcast.v1"), Some(Protocol::V1));
+    assert_eq!(Protocol::from_name("nonsense"), None);
+    let read = |s: &str| serde_json::from_str::<Protocol>(s).unwrap();
+    assert_eq!(read(r#""seed""#), Protocol::Planetstack);
+    assert_eq!(read(r#""planetstack""#), Protocol::Planetstack);
+    assert_eq!(
+        serde_json::to_string(&Protocol::Planetstack).unwrap(),
+        r#""planetstack""#
+    );
 }

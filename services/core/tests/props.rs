@@ -117,14 +117,18 @@ fn room(i: usize) -> RoomName {
     RoomName::parse(ROOMS[i]).unwrap()
 }
 
-/// Clients 0 and 1 speak `roomcast.v1`; client 2 is a seed client connected to
+/// Clients 0 and 1 speak `roomcast.v1`; client 2 is a planetstack client connected to
 /// `alpha`, which leaves `room` out for its own room (the default room fills it in).
 fn sessions() -> Vec<Session> {
     (0..CLIENTS)
         .map(|i| Session {
             user: roomcast_core::protocol::UserId::parse(format!("user{i}")).unwrap(),
             id: ConnectionId::parse(format!("client{i}")).unwrap(),
-            protocol: if i == 2 { Protocol::Seed } else { Protocol::V1 },
+            protocol: if i == 2 {
+                Protocol::Planetstack
+            } else {
+                Protocol::V1
+            },
             room: room(0),
             access: RoomAccess::Any,
         })

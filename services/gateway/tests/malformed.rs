@@ -607,18 +607,18 @@ async fn every_malformed_frame_gets_a_coded_error_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_seed_client_gets_message_only_errors_and_stays_open() {
+async fn a_planetstack_client_gets_message_only_errors_and_stays_open() {
     let gw = TestGateway::start(&[]).await;
-    let mut seed = gw.seed(Some("alpha")).await;
-    assert_eq!(seed.protocol, None);
+    let mut planetstack = gw.planetstack(Some("alpha")).await;
+    assert_eq!(planetstack.protocol, None);
     for frame in [
         "not json".to_owned(),
         r#"{"action":"changeBackground","bg":"4"}"#.to_owned(),
         r#"{"action":"launchRocket"}"#.to_owned(),
         format!(r#"{{"action":"deleteIcon","id":"{}"}}"#, ghost_id()),
     ] {
-        seed.send_text(&frame).await;
-        let err = seed.recv().await;
+        planetstack.send_text(&frame).await;
+        let err = planetstack.recv().await;
         let obj = err.as_object().expect("an object");
         assert_eq!(
             obj.keys().collect::<Vec<_>>(),
@@ -627,20 +627,21 @@ async fn a_seed_client_gets_message_only_errors_and_stays_open() {
         );
         assert!(!err["message"].as_str().unwrap().is_empty(), "{err}");
     }
-    seed.ws
+    planetstack
+        .ws
         .send(Message::binary(b"\x00\x01".to_vec()))
         .await
         .unwrap();
-    let err = seed.recv().await;
+    let err = planetstack.recv().await;
     assert_eq!(
         err.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["message"],
         "{err}"
     );
 
-    // Still open: a valid action in the connection's room answers the seed state object.
-    seed.send_text(r#"{"action":"getState"}"#).await;
-    assert_eq!(seed.recv().await, json!({"bg":0,"icons":{}}));
+    // Still open: a valid action in the connection's room answers the planetstack state object.
+    planetstack.send_text(r#"{"action":"getState"}"#).await;
+    assert_eq!(planetstack.recv().await, json!({"bg":0,"icons":{}}));
     gw.stop().await;
 }
 

@@ -168,20 +168,20 @@ async fn a_restarted_gateway_has_a_new_epoch_and_answers_old_positions_with_the_
 }
 
 #[tokio::test]
-async fn a_join_without_since_and_seed_clients_are_answered_as_before() {
+async fn a_join_without_since_and_planetstack_clients_are_answered_as_before() {
     let gw = TestGateway::start(&[]).await;
     let mut v1 = gw.v1(None).await;
     let (ack, _) = v1.request(json!({"action":"join","room":"alpha"})).await;
     assert!(ack.get("recovered").is_none(), "{ack}");
-    // A seed client never sees a welcome, an offset or a presence.
-    let mut seed = gw.seed(Some("alpha")).await;
-    seed.send(json!({"action":"getState"})).await;
-    let first = seed.recv().await;
+    // A planetstack client never sees a welcome, an offset or a presence.
+    let mut planetstack = gw.planetstack(Some("alpha")).await;
+    planetstack.send(json!({"action":"getState"})).await;
+    let first = planetstack.recv().await;
     assert_eq!(first, json!({"bg":0,"icons":{}}), "only the state: {first}");
     v1.ok(json!({"action":"emit","room":"alpha","event":"chat"}))
         .await;
     v1.ok(json!({"action":"changeBackground","room":"alpha","bg":2}))
         .await;
-    assert_eq!(seed.recv().await, json!({"bg":2,"icons":{}}));
+    assert_eq!(planetstack.recv().await, json!({"bg":2,"icons":{}}));
     gw.stop().await;
 }

@@ -18,7 +18,7 @@ pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A raw WebSocket client: frames in and out as JSON, nothing interpreted for it.
 ///
 /// Why raw and not the SDK: the gateway's and the AWS home's tests check the wire
-/// itself (each frame, its order, the close codes, what a seed-format client sees),
+/// itself (each frame, its order, the close codes, what a planetstack-format client sees),
 /// which the SDK exists to hide. Every read waits at most [`WAIT`] and panics after,
 /// so a frame that never comes fails the test instead of hanging it.
 pub struct WsClient {
@@ -30,7 +30,7 @@ pub struct WsClient {
 }
 
 impl WsClient {
-    /// Connect to `url`, asking for subprotocol `protocol` (`None`: the seed format);
+    /// Connect to `url`, asking for subprotocol `protocol` (`None`: the planetstack format);
     /// panics if the handshake fails.
     pub async fn connect(url: &str, protocol: Option<&str>) -> WsClient {
         let mut request = url.into_client_request().unwrap();

@@ -126,8 +126,8 @@ impl TestGateway {
         WsClient::connect(&self.ws_url(room), Some("roomcast.v1")).await
     }
 
-    /// A seed-format client (no subprotocol), joined to `room` at connect when given.
-    pub async fn seed(&self, room: Option<&str>) -> WsClient {
+    /// A planetstack-format client (no subprotocol), joined to `room` at connect when given.
+    pub async fn planetstack(&self, room: Option<&str>) -> WsClient {
         WsClient::connect(&self.ws_url(room), None).await
     }
 }

@@ -17,7 +17,7 @@ use roomcast_core::protocol::{
 };
 use roomcast_core::{Handler, Session};
 
-use super::session::{AuthorizerContext, authorizer_context, connection_id};
+use super::context::{AuthorizerContext, authorizer_context, connection_id};
 use super::{error_response, response};
 use crate::dynamo::{Counted, DynamoStore};
 use crate::observe::request_line;

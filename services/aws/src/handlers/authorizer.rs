@@ -16,7 +16,7 @@ use roomcast_core::auth::{AuthConfig, AuthError, Principal, TokenVerifier};
 use roomcast_core::edge;
 use serde_json::{Value, json};
 
-use super::session::{CTX_PRINCIPAL, CTX_PROTOCOL, CTX_ROOM, CTX_ROOMS, connect_request};
+use super::context::{CTX_PRINCIPAL, CTX_PROTOCOL, CTX_ROOM, CTX_ROOMS, connect_request};
 use crate::env::AuthSettings;
 use crate::observe::request_line;
 
@@ -131,7 +131,7 @@ impl Authorizer {
 fn principal_id(p: &Principal) -> String {
     p.subject
         .clone()
-        .unwrap_or_else(|| super::session::ANONYMOUS_PRINCIPAL.into())
+        .unwrap_or_else(|| super::context::ANONYMOUS_PRINCIPAL.into())
 }
 
 fn policy(

@@ -12,7 +12,7 @@ use roomcast_core::Handler;
 use roomcast_core::edge;
 use roomcast_core::protocol::{ErrorCode, Protocol};
 
-use super::session::{authorizer_context, connect_request, connection_id};
+use super::context::{authorizer_context, connect_request, connection_id};
 use super::{error_response, response};
 use crate::dynamo::DynamoStore;
 use crate::observe::request_line;

@@ -9,7 +9,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use roomcast_core::Handler;
 use roomcast_core::protocol::ErrorCode;
 
-use super::session::connection_id;
+use super::context::connection_id;
 use super::{error_response, response};
 use crate::observe::request_line;
 

@@ -6,8 +6,8 @@ pub mod actions;
 pub mod authorizer;
 pub mod broadcaster;
 pub mod connect;
+mod context;
 pub mod disconnect;
-mod session;
 
 pub use actions::Actions;
 pub use authorizer::Authorizer;

@@ -1,11 +1,11 @@
-//! Fan-out to one room: roomcast's broadcaster path vs the seed's two approaches, on
+//! Fan-out to one room: roomcast's broadcaster path vs planetstack's two approaches, on
 //! the same simulated `@connections` endpoint, and the knob sweep.
 //!
 //! - [`endpoint`]: the simulated management API (latency, 429 throttling, per-connection
 //!   delivery counts), in a child process.
 //! - [`pool`]: roomcast: core planner + deliverer + `roomcast_aws::poster::ApiGwPoster`
 //!   over HTTP, `POOL_SIZE` workers on an in-process queue.
-//! - [`seed`]: one-by-one and all-at-once with the same SDK client.
+//! - [`planetstack`]: one-by-one and all-at-once with the same SDK client.
 //! - [`quota`]: roomcast alone on a 100,000-member room at the account quota, against
 //!   the quota floor.
 //!
@@ -13,15 +13,16 @@
 //! member's connection id received the frame (roomcast: exactly once).
 
 mod endpoint;
+mod planetstack;
 mod pool;
 mod quota;
-mod seed;
 
 use crate::support::Output;
 use crate::support::stats::median;
 use crate::support::table::Table;
 use anyhow::{Context, bail};
 use endpoint::{Endpoint, EndpointConfig, Stats};
+use planetstack::Approach;
 use roomcast_aws::poster::ApiGwPoster;
 use roomcast_core::fanout::Knobs;
 use roomcast_core::ports::{Member, MembershipStore};
@@ -29,7 +30,6 @@ use roomcast_core::protocol::{ConnectionId, Coord, Icon, IconId, Image, Protocol
 use roomcast_core::protocol::{ServerMessage, limits};
 use roomcast_core::state::Op;
 use roomcast_gateway::store::MemoryMembers;
-use seed::Approach;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,15 +52,15 @@ pub struct Args {
     /// The endpoint's token-bucket capacity (API Gateway's default: 5,000).
     #[arg(long, default_value_t = 5_000)]
     pub throttle_burst: u32,
-    /// Runs per room for roomcast and for seed all-at-once (the median is reported).
+    /// Runs per room for roomcast and for planetstack all-at-once (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Seed one-by-one gets as many runs (up to `--runs`, at least 1) as fit in this
+    /// Planetstack one-by-one gets as many runs (up to `--runs`, at least 1) as fit in this
     /// many seconds by its expected time, members × latency: 10,000 × 30 ms is 5 min a
     /// run, so the 10,000 room gets one.
     #[arg(long, default_value_t = 60)]
     pub serial_budget_s: u64,
-    /// Skip seed one-by-one in rooms larger than this (0: never skip).
+    /// Skip planetstack one-by-one in rooms larger than this (0: never skip).
     #[arg(long, default_value_t = 0)]
     pub one_by_one_max: usize,
     /// The results file, `<out>/<name>.json` (`plot` reads `fanout`).
@@ -219,7 +219,7 @@ impl From<&Knobs> for KnobValues {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApproachResult {
     pub approach: String,
-    /// Time to full delivery of each run, s (for a seed run that missed members: the
+    /// Time to full delivery of each run, s (for a planetstack run that missed members: the
     /// time until its last answer).
     pub times_s: Vec<f64>,
     pub median_s: f64,
@@ -490,7 +490,7 @@ async fn roomcast_runs(
     Ok(c)
 }
 
-async fn seed_runs(
+async fn planetstack_runs(
     endpoint: &mut Endpoint,
     config: &EndpointConfig,
     approach: Approach,
@@ -506,9 +506,12 @@ async fn seed_runs(
     for _ in 0..runs.max(1) {
         settle(config, ids.len()).await;
         endpoint.reset().await?;
-        let report = tokio::time::timeout(limit, seed::broadcast(approach, &poster, ids, &payload))
-            .await
-            .with_context(|| format!("{} not done within {limit:?}", approach.label()))?;
+        let report = tokio::time::timeout(
+            limit,
+            planetstack::broadcast(approach, &poster, ids, &payload),
+        )
+        .await
+        .with_context(|| format!("{} not done within {limit:?}", approach.label()))?;
         let v = verify(&endpoint.stats().await?, ids);
         if v.delivered != report.delivered {
             eprintln!(
@@ -599,7 +602,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             args.runs,
         )
         .await?;
-        let all = seed_runs(
+        let all = planetstack_runs(
             &mut endpoint,
             &config,
             Approach::AllAtOnce,
@@ -612,7 +615,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             None
         } else {
             Some(
-                seed_runs(
+                planetstack_runs(
                     &mut endpoint,
                     &config,
                     Approach::OneByOne,
@@ -714,8 +717,8 @@ fn print_rooms(r: &FanoutResults) {
     let mut summary = Table::new([
         "members",
         "roomcast s",
-        "seed one-by-one s",
-        "seed all-at-once s",
+        "planetstack one-by-one s",
+        "planetstack all-at-once s",
         "roomcast / one-by-one",
         "roomcast / all-at-once",
         "all-at-once delivered",

@@ -165,7 +165,7 @@ impl Pool {
             version: Some(1),
             payload: payload.to_owned(),
             except: None,
-            seed_state: false,
+            planetstack_state: false,
             created_ms: now_ms(),
         });
         let start = Instant::now();

@@ -96,7 +96,7 @@ impl Chain {
     }
 }
 
-/// One client's edits, over all its sessions.
+/// One client's edits, over all its connections.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pub client: u32,

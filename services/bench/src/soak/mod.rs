@@ -82,7 +82,7 @@ use crate::support::proc::{ProcSample, mib};
 use crate::support::stats::Latencies;
 use crate::support::table::Table;
 use ledger::{Finals, Ledger, Verdict};
-use player::{Counts, Finished, Phase, Plan, Session, Shared};
+use player::{Connection, Counts, Finished, Phase, Plan, Shared};
 
 /// Churn against the gateway, restarted once: acked edits vs final states.
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -300,7 +300,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     // Stop and collect.
     phase_tx.send_replace((Phase::Stop, Some(run_start)));
     let mut ledgers: Vec<Ledger> = Vec::with_capacity(players.len());
-    let mut sessions: Vec<(usize, Session)> = Vec::new();
+    let mut connections: Vec<(usize, Connection)> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let joined = tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(players))
         .await
@@ -308,11 +308,11 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     for finished in joined {
         let Finished {
             ledger,
-            session,
+            connection,
             error,
         } = finished.context("a soak client panicked")?;
-        if let Some(s) = session {
-            sessions.push((ledger.room, s));
+        if let Some(s) = connection {
+            connections.push((ledger.room, s));
         }
         errors.extend(error);
         ledgers.push(ledger);
@@ -323,7 +323,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     // Final states, convergence, RSS at the end, stability.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let finals = read_final_states(&gw, &rooms).await?;
-    let convergence = converge(&sessions, &finals, Duration::from_secs(30)).await;
+    let convergence = converge(&connections, &finals, Duration::from_secs(30)).await;
     let rss_end = ProcSample::read(gw.pid())?.rss_bytes;
     let again = read_final_states(&gw, &rooms).await?;
     let moved: Vec<String> = finals
@@ -331,7 +331,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         .filter(|(i, (_, v, s))| again.get(i).is_none_or(|(_, v2, s2)| v2 != v || s2 != s))
         .map(|(_, (name, ..))| name.clone())
         .collect();
-    futures::stream::iter(sessions)
+    futures::stream::iter(connections)
         .for_each_concurrent(256, |(_, s)| s.close())
         .await;
     gw.terminate().await?;
@@ -639,15 +639,19 @@ struct Convergence {
     wait_s: f64,
 }
 
-async fn converge(sessions: &[(usize, Session)], finals: &Finals, limit: Duration) -> Convergence {
+async fn converge(
+    connections: &[(usize, Connection)],
+    finals: &Finals,
+    limit: Duration,
+) -> Convergence {
     let started = Instant::now();
     let deadline = started + limit;
     loop {
         let mut c = Convergence {
-            clients: sessions.len(),
+            clients: connections.len(),
             ..Default::default()
         };
-        for (room, s) in sessions {
+        for (room, s) in connections {
             let (_, version, state) = &finals[room];
             match s.client.state(s.room.as_str()) {
                 Some(held) if held.version == *version && held.state == *state => c.converged += 1,

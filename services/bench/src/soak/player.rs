@@ -196,18 +196,19 @@ impl Shared {
 /// A player's end: its ledger and its (connected) client, for the final checks.
 pub struct Finished {
     pub ledger: Ledger,
-    pub session: Option<Session>,
+    pub connection: Option<Connection>,
     pub error: Option<String>,
 }
 
-/// A connected client and the task counting its events.
-pub struct Session {
+/// A player's live connection: its connected client and the task counting its events
+/// (a new one each time the player comes back from churn).
+pub struct Connection {
     pub client: Client,
     pub room: RoomName,
     watcher: JoinHandle<()>,
 }
 
-impl Session {
+impl Connection {
     /// Close politely and wait for the watcher to see the end.
     pub async fn close(self) {
         self.client.close().await;
@@ -234,12 +235,12 @@ pub async fn play(
             .wrapping_add(u64::from(index)),
     );
     tokio::time::sleep(start_after).await;
-    let mut session = match connect(index, room, &shared).await {
+    let mut connection = match connect(index, room, &shared).await {
         Ok(s) => s,
         Err(e) => {
             return Finished {
                 ledger,
-                session: None,
+                connection: None,
                 error: Some(e),
             };
         }
@@ -258,23 +259,23 @@ pub async fn play(
         let churn_at = churn.peek().copied();
         tokio::select! {
             _ = tokio::time::sleep_until(next_edit) => {
-                edit(&mut ledger, &session, &shared, &mut rng, churn_at).await;
+                edit(&mut ledger, &connection, &shared, &mut rng, churn_at).await;
                 next_edit = Instant::now() + gap(&mut rng, shared.plan.edit_rate);
             }
             _ = sleep_until_opt(churn_at) => {
                 churn.next();
                 Counters::inc(&shared.counters.churns);
                 shared.online[index as usize].store(false, Ordering::Relaxed);
-                session.close().await;
+                connection.close().await;
                 let (lo, hi) = shared.plan.offline;
                 let away = rng.random_range(lo.as_secs_f64()..=hi.as_secs_f64());
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs_f64(away)) => {}
                     _ = until_stop(&mut stop) => {}
                 }
-                session = match connect(index, room, &shared).await {
+                connection = match connect(index, room, &shared).await {
                     Ok(s) => s,
-                    Err(e) => return Finished { ledger, session: None, error: Some(e) },
+                    Err(e) => return Finished { ledger, connection: None, error: Some(e) },
                 };
                 shared.online[index as usize].store(true, Ordering::Relaxed);
             }
@@ -283,7 +284,7 @@ pub async fn play(
     }
     Finished {
         ledger,
-        session: Some(session),
+        connection: Some(connection),
         error: None,
     }
 }
@@ -308,7 +309,7 @@ fn gap(rng: &mut StdRng, rate: f64) -> Duration {
 
 /// Open a fresh connection to the client's room (retrying refusals such as the
 /// connect rate limit's 429 for up to a minute) and wait for its first state.
-async fn connect(index: u32, room: usize, shared: &Arc<Shared>) -> Result<Session, String> {
+async fn connect(index: u32, room: usize, shared: &Arc<Shared>) -> Result<Connection, String> {
     let name = shared.plan.rooms[room].clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut delay = Duration::from_millis(100);
@@ -355,7 +356,7 @@ async fn connect(index: u32, room: usize, shared: &Arc<Shared>) -> Result<Sessio
             "client {index}: no state for {name} within 30 s of connecting"
         ));
     }
-    Ok(Session {
+    Ok(Connection {
         client,
         room: name,
         watcher,
@@ -382,7 +383,7 @@ fn had_state(shared: &Shared, index: u32) {
 /// instant that comes while it is in flight abandons it (the user left mid-edit).
 async fn edit(
     ledger: &mut Ledger,
-    session: &Session,
+    connection: &Connection,
     shared: &Shared,
     rng: &mut StdRng,
     churn_at: Option<Instant>,
@@ -390,8 +391,8 @@ async fn edit(
     if !ledger.has_room_for_edits() {
         return;
     }
-    let client = &session.client;
-    let room = session.room.as_str();
+    let client = &connection.client;
+    let room = connection.room.as_str();
     let me = ledger.client;
     // Learn the ids of icons whose add answered without one (the patch came late or
     // the connection dropped): the replica shows them at their add position.

@@ -23,7 +23,7 @@ impl<'a> ConnectRequest<'a> {
         self.token.or_else(|| self.authorization.map(bearer))
     }
 
-    /// `roomcast.v1` when offered, else the seed (planetstack) wire format.
+    /// `roomcast.v1` when offered, else the planetstack wire format (no subprotocol).
     pub fn protocol(&self) -> Protocol {
         Protocol::negotiate(self.protocols.iter().flat_map(|v| v.split(',')))
     }

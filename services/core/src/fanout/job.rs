@@ -30,10 +30,11 @@ pub struct RoomJob {
     /// A connection to leave out (the sender of an `emit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub except: Option<ConnectionId>,
-    /// Seed-format members get the room's full state (true for state changes); when
-    /// false they get nothing, as the seed protocol has no such message.
-    #[serde(default)]
-    pub seed_state: bool,
+    /// Planetstack-format members get the room's full state (true for state changes);
+    /// when false they get nothing, as the planetstack protocol has no such message.
+    /// Jobs queued before the rename say `seed_state`, which still reads.
+    #[serde(default, alias = "seed_state")]
+    pub planetstack_state: bool,
     /// When the change was committed (Unix ms): delivery latency is measured from here.
     pub created_ms: u64,
 }
@@ -137,5 +138,18 @@ mod tests {
             "{text}"
         );
         assert_eq!(serde_json::from_str::<FanoutJob>(&text).unwrap(), job);
+    }
+
+    #[test]
+    fn a_room_job_queued_before_the_rename_still_reads() {
+        // `seed_state` is what `planetstack_state` was called on the queue before.
+        let old = r#"{"kind":"room","room":"alpha","version":13,"payload":"{}","seed_state":true,"created_ms":1}"#;
+        let FanoutJob::Room(job) = serde_json::from_str::<FanoutJob>(old).unwrap() else {
+            panic!("a room job");
+        };
+        assert!(job.planetstack_state);
+        let new = serde_json::to_string(&FanoutJob::Room(job)).unwrap();
+        assert!(new.contains(r#""planetstack_state":true"#), "{new}");
+        assert!(!new.contains("seed_state"), "{new}");
     }
 }

@@ -83,7 +83,7 @@ impl Broadcaster {
             version: None,
             payload: message.to_v1(),
             except: None,
-            seed_state: false,
+            planetstack_state: false,
             created_ms: now_ms(),
         })
         .await
@@ -95,7 +95,7 @@ impl Broadcaster {
     /// read, so a room of any size costs about one page plus one shard per protocol
     /// group in memory, and the pool starts delivering while the planner still pages.
     ///
-    /// Failure mid-plan: a page read, the seed state load or an enqueue that fails after
+    /// Failure mid-plan: a page read, the planetstack state load or an enqueue that fails after
     /// some shards went out returns `Err`, and the room job is retried whole (SQS
     /// redelivery, the local pool's re-queue). The members of the shards already
     /// enqueued then get the frame twice: patches are dropped by version, events and
@@ -139,10 +139,10 @@ impl Broadcaster {
     /// next; with `last`, the partial ones too. (On SQS that is one `SendMessageBatch`
     /// per shard instead of per ten: a call per 500 posts.)
     async fn enqueue_shards(&self, plan: &mut Plan<'_>, last: bool) -> Result<(), BackendError> {
-        for seed in [false, true] {
-            while let Some(connections) = plan.take_shard(seed, last) {
-                let payload = if seed {
-                    self.seed_payload(plan).await?
+        for planetstack in [false, true] {
+            while let Some(connections) = plan.take_shard(planetstack, last) {
+                let payload = if planetstack {
+                    self.planetstack_payload(plan).await?
                 } else {
                     plan.job.payload.clone()
                 };
@@ -158,17 +158,21 @@ impl Broadcaster {
     /// retry shard jobs.
     async fn deliver_in_place(&self, plan: &mut Plan<'_>) -> Result<JobReport, BackendError> {
         let mut report = JobReport::default();
-        if !plan.seed.is_empty() {
+        if !plan.planetstack.is_empty() {
             // Before any post: a failed load then fails the job with nothing delivered.
-            self.seed_payload(plan).await?;
+            self.planetstack_payload(plan).await?;
         }
-        for seed in [false, true] {
-            let ids = std::mem::take(if seed { &mut plan.seed } else { &mut plan.v1 });
+        for planetstack in [false, true] {
+            let ids = std::mem::take(if planetstack {
+                &mut plan.planetstack
+            } else {
+                &mut plan.v1
+            });
             if ids.is_empty() {
                 continue;
             }
-            let payload = if seed {
-                self.seed_payload(plan).await?
+            let payload = if planetstack {
+                self.planetstack_payload(plan).await?
             } else {
                 plan.job.payload.clone()
             };
@@ -186,14 +190,14 @@ impl Broadcaster {
         Ok(report)
     }
 
-    /// Seed clients get the room's current full state, read once per job and only
-    /// when a seed member is to be posted to.
-    async fn seed_payload(&self, plan: &mut Plan<'_>) -> Result<String, BackendError> {
-        if plan.seed_payload.is_none() {
+    /// Planetstack clients get the room's current full state, read once per job and only
+    /// when a planetstack member is to be posted to.
+    async fn planetstack_payload(&self, plan: &mut Plan<'_>) -> Result<String, BackendError> {
+        if plan.planetstack_payload.is_none() {
             let state = self.rooms.load(&plan.job.room).await?.state.state;
-            plan.seed_payload = Some(state.to_seed());
+            plan.planetstack_payload = Some(state.to_planetstack());
         }
-        Ok(plan.seed_payload.clone().unwrap_or_default())
+        Ok(plan.planetstack_payload.clone().unwrap_or_default())
     }
 
     async fn deliver_shard(&self, job: &ShardJob) -> JobReport {
@@ -226,8 +230,8 @@ struct Plan<'a> {
     job: &'a RoomJob,
     shard_size: usize,
     v1: Vec<ConnectionId>,
-    seed: Vec<ConnectionId>,
-    seed_payload: Option<String>,
+    planetstack: Vec<ConnectionId>,
+    planetstack_payload: Option<String>,
     /// Targets seen (after `except`).
     targets: usize,
     /// Shard jobs enqueued.
@@ -240,14 +244,14 @@ impl<'a> Plan<'a> {
             job,
             shard_size,
             v1: Vec::new(),
-            seed: Vec::new(),
-            seed_payload: None,
+            planetstack: Vec::new(),
+            planetstack_payload: None,
             targets: 0,
             shards: 0,
         }
     }
 
-    /// Count a member in, leaving out `except` and seed members when the job has
+    /// Count a member in, leaving out `except` and planetstack members when the job has
     /// nothing for them.
     fn add(&mut self, id: ConnectionId, protocol: Protocol) {
         if self.job.except.as_ref() == Some(&id) {
@@ -255,8 +259,8 @@ impl<'a> Plan<'a> {
         }
         match protocol {
             Protocol::V1 => self.v1.push(id),
-            Protocol::Seed if self.job.seed_state => self.seed.push(id),
-            Protocol::Seed => return,
+            Protocol::Planetstack if self.job.planetstack_state => self.planetstack.push(id),
+            Protocol::Planetstack => return,
         }
         self.targets += 1;
     }
@@ -267,8 +271,12 @@ impl<'a> Plan<'a> {
     }
 
     /// The next shard of a group: a full one, or with `last` whatever is left.
-    fn take_shard(&mut self, seed: bool, last: bool) -> Option<Vec<ConnectionId>> {
-        let ids = if seed { &mut self.seed } else { &mut self.v1 };
+    fn take_shard(&mut self, planetstack: bool, last: bool) -> Option<Vec<ConnectionId>> {
+        let ids = if planetstack {
+            &mut self.planetstack
+        } else {
+            &mut self.v1
+        };
         if ids.len() >= self.shard_size {
             let rest = ids.split_off(self.shard_size);
             Some(std::mem::replace(ids, rest))

@@ -29,7 +29,7 @@ pub struct Session {
     pub id: ConnectionId,
     /// Negotiated subprotocol.
     pub protocol: Protocol,
-    /// The room given at connect (`?room=`), else `default`: seed clients' actions go here.
+    /// The room given at connect (`?room=`), else `default`: planetstack clients' actions go here.
     pub room: RoomName,
     /// The rooms its token grants ([`RoomAccess::Any`] under open auth).
     pub access: RoomAccess,
@@ -142,7 +142,7 @@ impl Handler {
     /// Handle one text frame from `session`; returns the frames owed to the sender
     /// (acks, errors, state). Bad input yields an `error` and changes nothing.
     pub async fn message(&self, session: &Session, frame: &str) -> Vec<ServerMessage> {
-        let default_room = (session.protocol == Protocol::Seed).then_some(&session.room);
+        let default_room = (session.protocol == Protocol::Planetstack).then_some(&session.room);
         let msg = match ClientMessage::parse(frame, default_room) {
             Ok(msg) => msg,
             Err(e) => return vec![e.into()],
@@ -216,10 +216,13 @@ impl Handler {
         message: &ServerMessage,
         version: Option<u64>,
         except: Option<ConnectionId>,
-        seed_state: bool,
+        planetstack_state: bool,
     ) {
-        self.enqueue(room, room_job(room, message, version, except, seed_state))
-            .await;
+        self.enqueue(
+            room,
+            room_job(room, message, version, except, planetstack_state),
+        )
+        .await;
     }
 
     /// Enqueue `job` (a room's, already committed or recorded), logging a failure as
@@ -240,14 +243,14 @@ fn room_job(
     message: &ServerMessage,
     version: Option<u64>,
     except: Option<ConnectionId>,
-    seed_state: bool,
+    planetstack_state: bool,
 ) -> FanoutJob {
     FanoutJob::Room(RoomJob {
         room: room.clone(),
         version,
         payload: message.to_v1(),
         except,
-        seed_state,
+        planetstack_state,
         created_ms: now_ms(),
     })
 }

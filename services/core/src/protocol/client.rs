@@ -281,7 +281,7 @@ impl ClientMessage {
         Ref::from_json(&only.reference?).ok()
     }
 
-    /// Parse a text frame. `default_room` fills a missing `room`: the seed's clients
+    /// Parse a text frame. `default_room` fills a missing `room`: planetstack's clients
     /// never send one, so their connection's room is used; `roomcast.v1` clients pass
     /// `None` and must name the room.
     pub fn parse(frame: &str, default_room: Option<&RoomName>) -> Result<Self, ProtocolError> {

@@ -8,11 +8,11 @@
 //! and the parser answers whatever gets past them with its stable error codes.
 //!
 //! A schema here is never stricter than the parser: a frame the parser accepts (with the
-//! seed default room) is accepted by its schema. `roomcast-infra`'s tests check that
+//! planetstack default room) is accepted by its schema. `roomcast-infra`'s tests check that
 //! against the bad-input corpus and a sweep of values per field. A few rules are beyond
 //! a schema and stay with the parser only: duplicate keys, the size of `emit` data,
 //! integers written with a fraction or exponent (`4.0`), and that `room` is required on
-//! `roomcast.v1` (a seed client may leave it out, and a schema cannot see the
+//! `roomcast.v1` (a planetstack client may leave it out, and a schema cannot see the
 //! subprotocol).
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -36,7 +36,7 @@ pub const REF_MAX_CHARS: u64 = 64;
 /// `ref`). `None` when `action` is not one of [`ACTIONS`].
 ///
 /// Unknown fields stay allowed (the parser ignores them) and `room` stays optional (a
-/// seed client's room defaults to its connect room).
+/// planetstack client's room defaults to its connect room).
 pub fn request_schema(action: &str, generator: &mut SchemaGenerator) -> Option<Schema> {
     let name = ACTIONS.iter().find(|a| **a == action)?;
     let mut schema = fields_schema(name, generator)?;
@@ -233,7 +233,7 @@ mod tests {
             assert_eq!(v["properties"]["action"]["enum"][0], *action);
             assert_eq!(v["required"][0], "action", "{action}");
             assert!(v["properties"]["ref"].is_object(), "{action}");
-            // A seed client may leave `room` out: never required.
+            // A planetstack client may leave `room` out: never required.
             let required = v["required"].as_array().unwrap();
             assert!(!required.iter().any(|r| r == "room"), "{action}: {v}");
         }

@@ -14,27 +14,46 @@ use crate::state::{GameState, Op};
 pub enum Protocol {
     /// `Sec-WebSocket-Protocol: roomcast.v1`: typed envelopes.
     V1,
-    /// No subprotocol: the seed game's format (full `{bg, icons}` after every change,
-    /// errors as `{"message": ...}`), so the seed's own client keeps working.
-    Seed,
+    /// No subprotocol: planetstack's format (full `{bg, icons}` after every change,
+    /// errors as `{"message": ...}`), so planetstack's own client keeps working.
+    /// Serialized as `planetstack`; `seed`, its name before, still reads.
+    #[serde(alias = "seed")]
+    Planetstack,
 }
 
 impl Protocol {
     /// The subprotocol name clients ask for.
     pub const V1_NAME: &'static str = "roomcast.v1";
 
+    /// What [`Protocol::name`] said for [`Protocol::Planetstack`] before it had that
+    /// name; [`Protocol::from_name`] and `Deserialize` still accept it.
+    pub const OLD_PLANETSTACK_NAME: &'static str = "seed";
+
+    /// The old name of [`Protocol::Planetstack`], kept only so that the gateway's
+    /// `ws/registry/census.rs` builds until its `Protocol::Seed` arm is renamed.
+    // TODO(names): remove once services/gateway/src/ws/registry/census.rs:46 says
+    // `Protocol::Planetstack` (and its `seed` count, :16-17, is renamed).
+    #[doc(hidden)]
+    #[allow(non_upper_case_globals)]
+    pub const Seed: Self = Self::Planetstack;
+
     /// The name stored and passed around for this protocol (connection items,
-    /// authorizer contexts): the subprotocol for v1, `seed` for the seed format.
+    /// authorizer contexts): the subprotocol for v1, `planetstack` for the planetstack format.
     pub fn name(self) -> &'static str {
         match self {
             Self::V1 => Self::V1_NAME,
-            Self::Seed => "seed",
+            Self::Planetstack => "planetstack",
         }
     }
 
-    /// The protocol [`Protocol::name`] names, if any.
+    /// The protocol [`Protocol::name`] names, if any. `seed`, the planetstack format's
+    /// name before, still reads as [`Protocol::Planetstack`]: connection items and
+    /// authorizer contexts written before the rename carry it.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::V1, Self::Seed]
+        if name == Self::OLD_PLANETSTACK_NAME {
+            return Some(Self::Planetstack);
+        }
+        [Self::V1, Self::Planetstack]
             .into_iter()
             .find(|p| p.name() == name)
     }
@@ -44,7 +63,7 @@ impl Protocol {
         if offered.into_iter().any(|p| p.trim() == Self::V1_NAME) {
             Self::V1
         } else {
-            Self::Seed
+            Self::Planetstack
         }
     }
 }
@@ -186,7 +205,7 @@ impl From<ProtocolError> for ServerMessage {
 }
 
 #[derive(Serialize)]
-struct SeedError<'a> {
+struct PlanetstackError<'a> {
     message: &'a str,
 }
 
@@ -218,13 +237,13 @@ impl ServerMessage {
         serde_json::to_string(self).expect("server messages always serialize")
     }
 
-    /// The frame for a seed-format client, if the seed protocol has one for this
+    /// The frame for a planetstack-format client, if the planetstack protocol has one for this
     /// message: the state object for `state`, `{"message"}` for `error`, nothing else.
-    pub fn to_seed(&self) -> Option<String> {
+    pub fn to_planetstack(&self) -> Option<String> {
         match self {
-            ServerMessage::State { state, .. } => Some(state.to_seed()),
+            ServerMessage::State { state, .. } => Some(state.to_planetstack()),
             ServerMessage::Error { message, .. } => {
-                Some(serde_json::to_string(&SeedError { message }).expect("serializes"))
+                Some(serde_json::to_string(&PlanetstackError { message }).expect("serializes"))
             }
             _ => None,
         }
@@ -234,7 +253,7 @@ impl ServerMessage {
     pub fn render(&self, protocol: Protocol) -> Option<String> {
         match protocol {
             Protocol::V1 => Some(self.to_v1()),
-            Protocol::Seed => self.to_seed(),
+            Protocol::Planetstack => self.to_planetstack(),
         }
     }
 }

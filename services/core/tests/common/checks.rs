@@ -36,7 +36,7 @@ use roomcast_core::state::{GameState, Op, PatchOutcome, RoomState};
 pub const FIXTURE_CAP: usize = 4;
 
 /// The fixture room: full (`FIXTURE_CAP` icons with these ids), background 2, version 5.
-/// Seed frames that move or delete these ids reach the commit path.
+/// Corpus frames that move or delete these ids reach the commit path.
 pub const FIXTURE_ROOM: &str = "alpha";
 pub const FIXTURE_ICONS: [&str; FIXTURE_CAP] = [
     "icon2JgQqZ3ZuPkqYh0VbZ1sLhQd0aB",
@@ -124,7 +124,7 @@ pub fn frame(data: &[u8]) {
     let only_alpha = RoomAccess::Only(BTreeSet::from([room(FIXTURE_ROOM)]));
     for session in [
         session(1, Protocol::V1, RoomAccess::Any),
-        session(2, Protocol::Seed, only_alpha),
+        session(2, Protocol::Planetstack, only_alpha),
     ] {
         let world = fixture();
         step(&world, &session, text);
@@ -135,8 +135,8 @@ pub fn frame(data: &[u8]) {
 fn check_parse(text: &str) {
     let default = room("default");
     let v1 = ClientMessage::parse(text, None);
-    let seed = ClientMessage::parse(text, Some(&default));
-    for parsed in [&v1, &seed] {
+    let planetstack = ClientMessage::parse(text, Some(&default));
+    for parsed in [&v1, &planetstack] {
         match parsed {
             Ok(m) => {
                 let frame = serde_json::to_string(m).expect("a parsed message serializes");
@@ -150,7 +150,7 @@ fn check_parse(text: &str) {
             Err(e) => check_error(e, &PARSE_CODES, text),
         }
     }
-    match (&v1, &seed) {
+    match (&v1, &planetstack) {
         // A default room only fills in a missing `room`.
         (Ok(a), Ok(b)) => assert_eq!(
             serde_json::to_string(a).expect("serializes"),
@@ -183,7 +183,7 @@ fn check_error(e: &ProtocolError, allowed: &[ErrorCode], context: &str) {
 /// Returns the patch it committed, if any: `(room, version, op)`.
 pub fn step(world: &World, session: &Session, text: &str) -> Option<(RoomName, u64, Op)> {
     let cap = world.rooms.icon_cap();
-    let default = (session.protocol == Protocol::Seed).then_some(&session.room);
+    let default = (session.protocol == Protocol::Planetstack).then_some(&session.room);
     let parsed = ClientMessage::parse(text, default);
     let before = world.rooms.all();
     let replies = block_on(world.handler.message(session, text));
@@ -195,8 +195,8 @@ pub fn step(world: &World, session: &Session, text: &str) -> Option<(RoomName, u
         let back: ServerMessage = serde_json::from_str(&v1)
             .unwrap_or_else(|e| panic!("reply {v1} does not read back: {e}"));
         assert_eq!(back.to_v1(), v1, "reply round trip");
-        if let Some(seed) = reply.render(Protocol::Seed) {
-            serde_json::from_str::<Value>(&seed).expect("seed frames are JSON");
+        if let Some(planetstack) = reply.render(Protocol::Planetstack) {
+            serde_json::from_str::<Value>(&planetstack).expect("planetstack frames are JSON");
         }
     }
     let errors: Vec<ProtocolError> = replies
@@ -237,8 +237,9 @@ pub fn step(world: &World, session: &Session, text: &str) -> Option<(RoomName, u
         let json = serde_json::to_string(state).expect("states serialize");
         let back: RoomState = serde_json::from_str(&json).expect("states read back");
         assert_eq!(&back, state);
-        let seed: GameState = serde_json::from_str(&state.state.to_seed()).expect("seed state");
-        assert_eq!(seed, state.state);
+        let planetstack: GameState =
+            serde_json::from_str(&state.state.to_planetstack()).expect("planetstack state");
+        assert_eq!(planetstack, state.state);
     }
 
     let changed: Vec<&RoomName> = after
@@ -268,7 +269,10 @@ pub fn step(world: &World, session: &Session, text: &str) -> Option<(RoomName, u
                     Some(version),
                     "a patch job carries its version"
                 );
-                assert!(job.seed_state, "seed clients get the state after a change");
+                assert!(
+                    job.planetstack_state,
+                    "planetstack clients get the state after a change"
+                );
                 patches.push((room, version, op));
             }
             other => assert_eq!(job.version, None, "only patches carry a version: {other:?}"),
@@ -359,7 +363,7 @@ pub struct Script {
 /// One frame.
 #[derive(Debug, Arbitrary)]
 pub struct Step {
-    /// Client `client % 3`: v1 with any room; v1 granted r0 and r1 only; seed in r0.
+    /// Client `client % 3`: v1 with any room; v1 granted r0 and r1 only; planetstack in r0.
     pub client: u8,
     /// What it sends.
     pub action: Action,
@@ -471,12 +475,12 @@ pub fn render(world: &World, n: usize, action: &Action) -> String {
 pub fn run_script(script: &Script) {
     let world = World::new(1 + usize::from(script.cap % 8));
     let granted = RoomAccess::Only(BTreeSet::from([room("r0"), room("r1")]));
-    let mut seed = session(2, Protocol::Seed, RoomAccess::Any);
-    seed.room = room("r0");
+    let mut planetstack = session(2, Protocol::Planetstack, RoomAccess::Any);
+    planetstack.room = room("r0");
     let clients = [
         session(0, Protocol::V1, RoomAccess::Any),
         session(1, Protocol::V1, granted),
-        seed,
+        planetstack,
     ];
     let mut history: BTreeMap<RoomName, Vec<(u64, Op)>> = BTreeMap::new();
     for (n, s) in script.steps.iter().enumerate() {

@@ -14,6 +14,9 @@ pub struct Census {
     /// Of which `roomcast.v1`.
     pub v1: usize,
     /// Of which the seed format (no subprotocol).
+    // TODO(names): `seed` → `planetstack` (the admin JSON key too: web/admin/snapshot.js,
+    // web/admin/panels.js, docs/protocol.md's /admin example, tests/admin.rs), and below
+    // `Protocol::Seed => c.seed += 1` → `Protocol::Planetstack => c.planetstack += 1`.
     pub seed: usize,
     /// Frames queued (or taken and not yet written) over all connections.
     pub queued_frames_total: usize,

@@ -1,9 +1,9 @@
-//! The seed's two ways of notifying a room, on the same SDK client and endpoint:
+//! Planetstack's two ways of notifying a room, on the same SDK client and endpoint:
 //!
-//! - **one by one**: each `PostToConnection` awaited before the next (what the seed's
+//! - **one by one**: each `PostToConnection` awaited before the next (what planetstack's
 //!   article describes);
 //! - **all at once**: every post started together and awaited with `join_all`, no
-//!   concurrency bound, no retry (what the seed's code does with `Promise.all`).
+//!   concurrency bound, no retry (what planetstack's code does with `Promise.all`).
 //!
 //! Neither retries: a throttled or failed post is a member left without the update,
 //! and it is counted as such.
@@ -14,7 +14,7 @@ use roomcast_core::ports::{PostError, Poster};
 use roomcast_core::protocol::ConnectionId;
 use std::time::{Duration, Instant};
 
-/// The two seed approaches.
+/// The two planetstack approaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approach {
     OneByOne,
@@ -24,15 +24,15 @@ pub enum Approach {
 impl Approach {
     pub fn label(self) -> &'static str {
         match self {
-            Approach::OneByOne => "seed one-by-one",
-            Approach::AllAtOnce => "seed all-at-once",
+            Approach::OneByOne => "planetstack one-by-one",
+            Approach::AllAtOnce => "planetstack all-at-once",
         }
     }
 }
 
-/// What one seed broadcast did.
+/// What one planetstack broadcast did.
 #[derive(Debug, Clone, Default)]
-pub struct SeedReport {
+pub struct PlanetstackReport {
     /// From the first post to the last answer.
     pub elapsed: Duration,
     /// Posts answered 200.
@@ -49,7 +49,7 @@ pub async fn broadcast(
     poster: &ApiGwPoster,
     to: &[ConnectionId],
     payload: &bytes::Bytes,
-) -> SeedReport {
+) -> PlanetstackReport {
     let start = Instant::now();
     let outcomes: Vec<Result<(), PostError>> = match approach {
         Approach::OneByOne => {
@@ -61,16 +61,16 @@ pub async fn broadcast(
         }
         Approach::AllAtOnce => join_all(to.iter().map(|id| poster.post(id, payload))).await,
     };
-    let mut report = SeedReport {
+    let mut report = PlanetstackReport {
         elapsed: start.elapsed(),
-        ..SeedReport::default()
+        ..PlanetstackReport::default()
     };
     for outcome in outcomes {
         match outcome {
             Ok(()) => report.delivered += 1,
             Err(PostError::Throttled(_)) => report.throttled += 1,
             Err(e) => {
-                tracing::debug!(error = %e, "seed post failed");
+                tracing::debug!(error = %e, "planetstack post failed");
                 report.failed += 1;
             }
         }

@@ -1,4 +1,6 @@
-//! Reading a connection's session out of API Gateway WebSocket events.
+//! What API Gateway WebSocket events say about their connection: the `$connect`
+//! request's parts ([`connect_request`]), the connection id ([`connection_id`]) and the
+//! authorizer's context ([`authorizer_context`]).
 //!
 //! The authorizer puts `principal`, `rooms`, `protocol` and `room` into its context;
 //! API Gateway hands that context to every later route of the connection, so the
@@ -86,4 +88,33 @@ pub fn authorizer_context(event: &ApiGatewayWebsocketProxyRequest) -> Option<Aut
         protocol: text(CTX_PROTOCOL).map(|p| Protocol::negotiate([p])),
         room: text(CTX_ROOM).and_then(|r| RoomName::parse(r).ok()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with_context(protocol: &str) -> ApiGatewayWebsocketProxyRequest {
+        let mut event = ApiGatewayWebsocketProxyRequest::default();
+        let fields = &mut event.request_context.authorizer.fields;
+        fields.insert(CTX_PRINCIPAL.into(), json!("ada"));
+        fields.insert(CTX_ROOMS.into(), json!("*"));
+        fields.insert(CTX_PROTOCOL.into(), json!(protocol));
+        fields.insert(CTX_ROOM.into(), json!("alpha"));
+        event
+    }
+
+    #[test]
+    fn the_protocol_in_a_context_reads_by_either_planetstack_name() {
+        // Authorizers from before the rename wrote `seed` for the planetstack format.
+        for (name, want) in [
+            ("roomcast.v1", Protocol::V1),
+            (Protocol::Planetstack.name(), Protocol::Planetstack),
+            (Protocol::OLD_PLANETSTACK_NAME, Protocol::Planetstack),
+        ] {
+            let ctx = authorizer_context(&with_context(name)).expect("a context");
+            assert_eq!(ctx.protocol, Some(want), "{name}");
+        }
+    }
 }

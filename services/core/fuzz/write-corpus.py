@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the `frame` target's seed corpus (corpus/frame/) from the repository's own
+"""Write the `frame` target's corpus (corpus/frame/) from the repository's own
 examples and bad-input tests:
 
   - every client frame in docs/protocol.md (lines starting `{"action"` or `→ {`);
@@ -10,7 +10,7 @@ examples and bad-input tests:
     (tests/common/checks.rs: base "alpha" is full with four known icon ids).
 
 Files are named by the SHA-1 of their content, as libFuzzer names them, so running the
-script again changes nothing. Run from anywhere: python3 services/core/fuzz/seed-corpus.py
+script again changes nothing. Run from anywhere: python3 services/core/fuzz/write-corpus.py
 """
 import hashlib
 import json
@@ -63,4 +63,4 @@ for frame in frames:
         continue
     seen.add(name)
     (out / name).write_bytes(data)
-print(f"{len(seen)} seed frames in {out.relative_to(root)} ({len(frames)} extracted)")
+print(f"{len(seen)} corpus frames in {out.relative_to(root)} ({len(frames)} extracted)")
