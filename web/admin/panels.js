@@ -34,7 +34,7 @@ export function showConnections(dl, s) {
   const c = s.connections;
   fill(dl, [
     ['open', fmt(c.count)],
-    ['roomcast.v1 / seed', `${fmt(c.v1)} / ${fmt(c.seed)}`],
+    ['roomcast.v1 / planetstack', `${fmt(c.v1)} / ${fmt(c.planetstack)}`],
     ['queued frames, total / max', `${fmt(c.queuedFramesTotal)} / ${fmt(c.queuedFramesMax)}`],
     ['queued KiB, total / max', `${fmt(c.queuedBytesTotal / 1024)} / ${fmt(c.queuedBytesMax / 1024)}`],
     ['slow consumers closed', fmt(c.slowConsumersClosed), c.slowConsumersClosed > 0],

@@ -5,7 +5,7 @@
 /**
  * @typedef {{shardSize: number, poolSize: number, postConcurrency: number, rateLimit: number}} Knobs
  * @typedef {{
- *   count: number, v1: number, seed: number,
+ *   count: number, v1: number, planetstack: number,
  *   queuedFramesTotal: number, queuedFramesMax: number, queuedBytesTotal: number, queuedBytesMax: number,
  *   slowConsumersClosed: number, connectsPerSecond: number, refusalsPerSecond: number, messagesPerSecond: number,
  * }} Connections

@@ -12,7 +12,7 @@ import { Gateway, REPO_DIR, WAIT_MS, launchBrowser, saveScreenshot } from './har
 /** @typedef {import('playwright-core').Page} Page */
 
 const KEY = 'admin-test-key';
-/** [room, clients, of which seed-format]: a crowd besides the two rooms, for the screenshot. */
+/** [room, clients, of which planetstack-format]: a crowd besides the two rooms, for the screenshot. */
 const ROOMS = /** @type {[string, number, number][]} */ ([
   ['alpha', 3, 0],
   ['beta', 2, 1],
@@ -82,19 +82,19 @@ async function until(page, what, pred) {
 function startLoad(page, rooms, every) {
   return page.evaluate(
     async ([rooms, every]) => {
-      /** @param {string} room @param {boolean} seed @returns {Promise<WebSocket>} */
-      const open = (room, seed) =>
+      /** @param {string} room @param {boolean} planetstack @returns {Promise<WebSocket>} */
+      const open = (room, planetstack) =>
         new Promise((resolve, reject) => {
           const url = new URL(`/dev?room=${room}`, location.href);
           url.protocol = 'ws:';
-          const ws = seed ? new WebSocket(url) : new WebSocket(url, 'roomcast.v1');
+          const ws = planetstack ? new WebSocket(url) : new WebSocket(url, 'roomcast.v1');
           ws.onopen = () => resolve(ws);
           ws.onerror = () => reject(new Error(`a socket to ${room} failed`));
         });
-      for (const [room, count, seeds] of rooms) {
+      for (const [room, count, planetstacks] of rooms) {
         const sockets = [];
-        for (let i = 0; i < count; i++) sockets.push(await open(room, i < seeds));
-        const editor = sockets[seeds];
+        for (let i = 0; i < count; i++) sockets.push(await open(room, i < planetstacks));
+        const editor = sockets[planetstacks];
         let bg = 0;
         setInterval(() => {
           bg = 1 - bg;
@@ -171,7 +171,7 @@ describe('the /admin page', { timeout: 120_000 }, () => {
       assert.ok(grown.lines >= 2, 'p50 and p99 are drawn');
       assert.match(grown.fanout['latency p50 / p99, ms'] ?? '', /^[\d.,]+ \/ [\d.,]+$/);
       assert.equal(grown.connections['open'], '45');
-      assert.equal(grown.connections['roomcast.v1 / seed'], '44 / 1');
+      assert.equal(grown.connections['roomcast.v1 / planetstack'], '44 / 1');
 
       // The search narrows the table to matching rooms.
       await admin.fill('#room-search', 'alp');

@@ -70,8 +70,8 @@ pub struct Inner {
     pub connect_limiter: DefaultDirectRateLimiter,
     /// New connections per second from one IP address; `None`: no per-IP limit.
     pub connect_limiter_per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    /// The sessions (socket loops), awaited before the broadcaster pool stops.
-    pub sessions: TaskTracker,
+    /// The connections' tasks (`ws/task.rs`), awaited before the broadcaster pool stops.
+    pub connection_tasks: TaskTracker,
     pub shutdown: CancellationToken,
     /// The `/admin` page's shared snapshots.
     pub admin: AdminFeed,
@@ -90,7 +90,7 @@ pub struct Application {
     router: Router,
     port: u16,
     tasks: TaskTracker,
-    sessions: TaskTracker,
+    connection_tasks: TaskTracker,
     shutdown: CancellationToken,
     /// Stops the broadcaster pool, once every session has ended: a change a session
     /// was committing when the shutdown began still finds the queue open.
@@ -144,7 +144,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let (queue, receiver) = LocalQueue::new();
         let tasks = TaskTracker::new();
-        let sessions = TaskTracker::new();
+        let connection_tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let pool_stop = CancellationToken::new();
 
@@ -212,7 +212,7 @@ impl Application {
             )),
             connect_limiter_per_ip: NonZeroU32::new(config.connects_per_second_per_ip)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
-            sessions: sessions.clone(),
+            connection_tasks: connection_tasks.clone(),
             shutdown: shutdown.clone(),
             admin,
             config,
@@ -223,7 +223,7 @@ impl Application {
             router,
             port,
             tasks,
-            sessions,
+            connection_tasks,
             shutdown,
             pool_stop,
         })
@@ -256,8 +256,8 @@ impl Application {
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
         self.shutdown.cancel();
-        self.sessions.close();
-        self.sessions.wait().await;
+        self.connection_tasks.close();
+        self.connection_tasks.wait().await;
         self.pool_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;

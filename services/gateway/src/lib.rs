@@ -9,7 +9,7 @@
 //!
 //! - [`config`]: flags and environment (the four fan-out knobs among them).
 //! - [`app`]: [`Application::build`] wires everything; [`app::app`] is the router.
-//! - [`ws`]: `$connect` (upgrade, subprotocol), the session loop, the connection
+//! - [`ws`]: `$connect` (upgrade, subprotocol), the connection task, the connection
 //!   registry with its bounded outbound queues.
 //! - [`http`]: `@connections`, `POST /rooms/{room}/emit`, `/healthz`, `/metrics`,
 //!   `/config.json`.

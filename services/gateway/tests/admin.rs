@@ -135,10 +135,12 @@ async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
         json!({"shardSize":7,"poolSize":3,"postConcurrency":64,"rateLimit":0})
     );
     let c = &s["connections"];
-    // TODO(names): the census's `seed` key becomes `planetstack` with
-    // src/ws/registry/census.rs (and docs/protocol.md's /admin example, web/admin).
     assert_eq!(
-        (c["count"].as_u64(), c["v1"].as_u64(), c["seed"].as_u64()),
+        (
+            c["count"].as_u64(),
+            c["v1"].as_u64(),
+            c["planetstack"].as_u64()
+        ),
         (Some(5), Some(4), Some(1))
     );
     for field in [

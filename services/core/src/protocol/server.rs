@@ -29,14 +29,6 @@ impl Protocol {
     /// name; [`Protocol::from_name`] and `Deserialize` still accept it.
     pub const OLD_PLANETSTACK_NAME: &'static str = "seed";
 
-    /// The old name of [`Protocol::Planetstack`], kept only so that the gateway's
-    /// `ws/registry/census.rs` builds until its `Protocol::Seed` arm is renamed.
-    // TODO(names): remove once services/gateway/src/ws/registry/census.rs:46 says
-    // `Protocol::Planetstack` (and its `seed` count, :16-17, is renamed).
-    #[doc(hidden)]
-    #[allow(non_upper_case_globals)]
-    pub const Seed: Self = Self::Planetstack;
-
     /// The name stored and passed around for this protocol (connection items,
     /// authorizer contexts): the subprotocol for v1, `planetstack` for the planetstack format.
     pub fn name(self) -> &'static str {

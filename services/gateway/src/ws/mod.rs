@@ -1,4 +1,4 @@
-//! The WebSocket API at `/{stage}`: `$connect` (upgrade), the session loop, and the
+//! The WebSocket API at `/{stage}`: `$connect` (upgrade), each connection's task, and the
 //! registry of live connections.
 //!
 //! The gateway speaks the WebSocket frames itself (`frame.rs`, `socket.rs`) on the
@@ -9,8 +9,8 @@
 
 mod frame;
 pub mod registry;
-mod session;
 mod socket;
+mod task;
 mod upgrade;
 
 use axum::extract::{ConnectInfo, Query, State};
@@ -95,10 +95,10 @@ pub async fn connect(
         user_agent,
         app.outbound_limits,
     );
-    let tasks = app.sessions.clone();
+    let tasks = app.connection_tasks.clone();
     let chosen = (protocol == Protocol::V1).then_some(Protocol::V1_NAME);
     ws.accept(chosen, move |io| {
-        tasks.track_future(session::run(io, app, session, handle))
+        tasks.track_future(task::run(io, app, session, handle))
     })
 }
 

@@ -13,11 +13,8 @@ pub struct Census {
     pub count: usize,
     /// Of which `roomcast.v1`.
     pub v1: usize,
-    /// Of which the seed format (no subprotocol).
-    // TODO(names): `seed` → `planetstack` (the admin JSON key too: web/admin/snapshot.js,
-    // web/admin/panels.js, docs/protocol.md's /admin example, tests/admin.rs), and below
-    // `Protocol::Seed => c.seed += 1` → `Protocol::Planetstack => c.planetstack += 1`.
-    pub seed: usize,
+    /// Of which the planetstack format (no subprotocol).
+    pub planetstack: usize,
     /// Frames queued (or taken and not yet written) over all connections.
     pub queued_frames_total: usize,
     /// The most frames queued on one connection.
@@ -46,7 +43,7 @@ impl Connections {
             c.count += 1;
             match handle.protocol {
                 Protocol::V1 => c.v1 += 1,
-                Protocol::Seed => c.seed += 1,
+                Protocol::Planetstack => c.planetstack += 1,
             }
             c.queued_frames_total += frames;
             c.queued_frames_max = c.queued_frames_max.max(frames);

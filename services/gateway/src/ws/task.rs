@@ -247,7 +247,7 @@ async fn send_at(
     }
 }
 
-/// Queue a reply in the session's protocol (some messages have no seed form);
+/// Queue a reply in the session's protocol (some messages have no planetstack form);
 /// false once the connection is closing.
 async fn send(
     socket: &mut Socket,
