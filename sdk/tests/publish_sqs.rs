@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::Message;
 use common::{SdkClients, TestGateway, WAIT};
@@ -23,36 +23,8 @@ use roomcast_core::ports::RoomStore;
 use roomcast_core::protocol::limits::DEFAULT_ICON_CAP;
 use roomcast_sdk::protocol::PublishEnvelope;
 use roomcast_sdk::{Event, Events, Publisher, RoomName};
+use roomcast_testkit::moto::{sdk_config as aws, unique};
 use serde_json::{Value, json};
-
-fn moto_endpoint() -> String {
-    std::env::var("ROOMCAST_MOTO_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "ROOMCAST_MOTO_ENDPOINT is not set: run the suite with .ci/test, or start \
-             `target/venv/bin/python .ci/moto_server.py 127.0.0.1 5000` and export \
-             ROOMCAST_MOTO_ENDPOINT=http://127.0.0.1:5000"
-        )
-    })
-}
-
-/// The SDK configuration a Lambda (or an app next to the stack) would have, on moto.
-async fn aws() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        ksuid::Ksuid::generate().to_base62().to_lowercase()
-    )
-}
 
 /// A fresh table (the production definition) and fan-out queue, wired as the
 /// Lambdas wire them; presence jobs without an SQS delay so a drain finds them.

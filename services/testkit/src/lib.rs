@@ -28,6 +28,7 @@
 mod client;
 mod gateway;
 mod http;
+pub mod moto;
 
 pub use client::{WsClient, WsStream, try_connect};
 pub use gateway::TestGateway;

@@ -10,7 +10,7 @@ pub use roomcast_testkit::WAIT;
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 use roomcast_aws::dynamo::{DynamoStore, create_table};
 use roomcast_aws::env::Wiring;
@@ -22,38 +22,11 @@ use serde_json::Value;
 /// set the real default.
 pub const UNDELAYED_PRESENCE: Duration = Duration::from_millis(10);
 
-/// moto_server's endpoint. `.ci/test` starts one and exports it; without it these
-/// tests fail loudly rather than skip, so a gap cannot hide in CI.
-pub fn moto_endpoint() -> String {
-    std::env::var("ROOMCAST_MOTO_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "ROOMCAST_MOTO_ENDPOINT is not set: run the suite with .ci/test (it installs \
-             moto[server] into target/venv and starts moto_server), or start \
-             `moto_server -H 127.0.0.1 -p 5000` yourself and export \
-             ROOMCAST_MOTO_ENDPOINT=http://127.0.0.1:5000"
-        )
-    })
-}
-
-/// The SDK configuration a Lambda would have, pointed at moto.
-pub async fn sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
-/// A name no other test uses (moto is shared by every test binary).
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        ksuid::Ksuid::generate().to_base62().to_lowercase()
-    )
-}
+/// moto, as every crate's tests reach it (`roomcast_testkit::moto`). Without
+/// `ROOMCAST_MOTO_ENDPOINT` these tests fail loudly rather than skip, so a gap cannot
+/// hide in CI.
+#[allow(unused_imports)] // each test binary uses some of them
+pub use roomcast_testkit::moto::{endpoint as moto_endpoint, sdk_config as sdk, unique};
 
 /// A fresh table with the production definition.
 pub async fn table(sdk: &SdkConfig) -> DynamoStore {
