@@ -26,6 +26,20 @@ use roomcast_sdk::{Event, Events, Publisher, RoomName};
 use roomcast_testkit::moto::{sdk_config as aws, unique};
 use serde_json::{Value, json};
 
+/// The broadcaster Lambda as `bin/broadcaster.rs` wires it, posting through the
+/// gateway's `@connections` (standing in for API Gateway's).
+fn broadcaster(aws: &SdkConfig, wiring: &Wiring, gw: &TestGateway) -> BroadcasterFn {
+    BroadcasterFn::new(
+        wiring.broadcaster(
+            ApiGwPoster::new(aws, format!("{}/dev", gw.base_url())),
+            FanoutConfig::default(),
+        ),
+        wiring.queue.clone(),
+        RetryPolicy::default(),
+    )
+    .with_publish(wiring.handler())
+}
+
 /// A fresh table (the production definition) and fan-out queue, wired as the
 /// Lambdas wire them; presence jobs without an SQS delay so a drain finds them.
 async fn wiring(aws: &SdkConfig) -> Wiring {
@@ -135,15 +149,7 @@ async fn the_sqs_publisher_reaches_the_rooms_members_and_only_them() {
     let connect_fn = Connect::new(wiring.handler(), wiring.store.clone());
     connect(&connect_fn, member.id().as_str(), "alpha").await;
     connect(&connect_fn, outsider.id().as_str(), "beta").await;
-    let broadcaster = BroadcasterFn::new(
-        wiring.broadcaster(
-            ApiGwPoster::new(&aws, format!("{}/dev", gw.base_url())),
-            FanoutConfig::default(),
-        ),
-        wiring.queue.clone(),
-        RetryPolicy::default(),
-    )
-    .with_publish(wiring.handler());
+    let broadcaster = broadcaster(&aws, &wiring, &gw);
     // Presence jobs from the connects first.
     let presence = receive(&aws, wiring.queue.url(), 10, Duration::ZERO).await;
     broadcaster.handle(sqs_event(&presence)).await;
@@ -209,15 +215,7 @@ async fn a_bad_envelope_fails_alone_and_the_rest_of_the_batch_goes_out() {
     let member = gw.client(&unique("lobby")).await;
     let connect_fn = Connect::new(wiring.handler(), wiring.store.clone());
     connect(&connect_fn, member.id().as_str(), "alpha").await;
-    let broadcaster = BroadcasterFn::new(
-        wiring.broadcaster(
-            ApiGwPoster::new(&aws, format!("{}/dev", gw.base_url())),
-            FanoutConfig::default(),
-        ),
-        wiring.queue.clone(),
-        RetryPolicy::default(),
-    )
-    .with_publish(wiring.handler());
+    let broadcaster = broadcaster(&aws, &wiring, &gw);
     let presence = receive(&aws, wiring.queue.url(), 10, Duration::ZERO).await;
     broadcaster.handle(sqs_event(&presence)).await;
     let mut news = member.on::<Value>("news");
