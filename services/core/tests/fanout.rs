@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use roomcast_core::auth::RoomAccess;
 use roomcast_core::fanout::{Broadcaster, FanoutConfig, FanoutJob, RoomJob, ShardJob, now_ms};
+use roomcast_core::handler::PublishError;
 use roomcast_core::history::{ChangeId, History};
 use roomcast_core::memory::{MemoryMembers, MemoryRooms};
 use roomcast_core::ports::{
@@ -2106,6 +2107,35 @@ async fn a_recorded_publish_returns_the_job_that_carries_it_to_the_whole_room() 
     assert!(job.created_ms > 0);
     assert_eq!(w.queue.len(), 0, "the caller runs the job");
     assert_eq!(at.offset, 1);
+}
+
+/// A publish over `MAX_EMIT_BYTES` is refused by core itself, in both halves: nothing
+/// recorded, nothing enqueued (the gateway answers 413, the broadcaster reports the
+/// envelope as failed).
+#[tokio::test]
+async fn an_oversized_publish_is_refused_and_records_nothing() {
+    let w = World::new();
+    let h = w
+        .handler()
+        .with_limits(roomcast_core::abuse::HandlerLimits {
+            max_emit_bytes: 8,
+            ..Default::default()
+        });
+    let big = || PublishRequest::parse(r#"{"event":"news","data":"0123456789"}"#).unwrap();
+    let refused = h.publish(room("alpha"), big()).await.unwrap_err();
+    assert!(
+        matches!(&refused, PublishError::Refused(e) if e.code.as_str() == "payload_too_large"),
+        "{refused:?}"
+    );
+    let refused = h
+        .record_publish(&room("alpha"), big(), &ChangeId::of("m-1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, PublishError::Refused(_)), "{refused:?}");
+    assert_eq!(w.queue.len(), 0);
+    // Nothing took an offset: the next publish that fits is the room's first entry.
+    let small = PublishRequest::parse(r#"{"event":"news","data":1}"#).unwrap();
+    assert_eq!(h.publish(room("alpha"), small).await.unwrap().offset, 1);
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use futures::future::join_all;
 use roomcast_core::Handler;
 use roomcast_core::fanout::{Broadcaster, FanoutJob, JobReport, Retry, RetryPolicy, now_ms};
+use roomcast_core::handler::PublishError;
 use roomcast_core::history::ChangeId;
 use roomcast_core::ports::FanoutQueue;
 use roomcast_core::protocol::PublishEnvelope;
@@ -82,10 +83,6 @@ impl BroadcasterFn {
             tracing::error!(message_id, %room, "poison job: a publish envelope, and this broadcaster records no publishes");
             return None;
         };
-        if let Err(e) = handler.check_emit_size(&envelope.request.data) {
-            tracing::error!(message_id, %room, error = %e, "poison job: publish refused");
-            return None;
-        }
         let change = match message_id {
             "" => ChangeId::generate(),
             id => ChangeId::of(id),
@@ -95,7 +92,11 @@ impl BroadcasterFn {
             .await
         {
             Ok((_, job)) => Some(job),
-            Err(e) => {
+            Err(PublishError::Refused(e)) => {
+                tracing::error!(message_id, %room, error = %e, "poison job: publish refused");
+                None
+            }
+            Err(PublishError::Backend(e)) => {
                 tracing::error!(message_id, %room, error = %e, source = ?e.source, "publish not recorded");
                 None
             }

@@ -65,8 +65,8 @@ impl Handler {
     }
 
     /// `payload_too_large` when `data` is over `MAX_EMIT_BYTES` (the parser already
-    /// refused anything over the 64 KiB ceiling). Publish APIs call it too.
-    pub fn check_emit_size(&self, data: &RawValue) -> Result<(), ProtocolError> {
+    /// refused anything over the 64 KiB ceiling). Emits and publishes check it here.
+    fn check_emit_size(&self, data: &RawValue) -> Result<(), ProtocolError> {
         let (len, max) = (data.get().len(), self.limits.max_emit_bytes);
         if len > max {
             return Err(ProtocolError::new(
@@ -78,13 +78,13 @@ impl Handler {
     }
 
     /// Server-side publish (`POST /rooms/{room}/emit`, the SDK's publisher): an event
-    /// to every member, `from: null`, recorded in the room's history like an emit.
-    /// Size-check with [`Handler::check_emit_size`] first.
+    /// to every member, `from: null`, size-checked and recorded in the room's history
+    /// like an emit.
     pub async fn publish(
         &self,
         room: RoomName,
         request: PublishRequest,
-    ) -> Result<Position, BackendError> {
+    ) -> Result<Position, PublishError> {
         let (at, job) = self
             .record_publish(&room, request, &ChangeId::generate())
             .await?;
@@ -97,16 +97,29 @@ impl Handler {
     /// record the event in the room's history under `change` (a key that repeats when
     /// the publish is delivered again, so it is recorded once and keeps its offset)
     /// and return its position and the fan-out job that delivers it, to run in place
-    /// of enqueueing it. Size-check with [`Handler::check_emit_size`] first.
+    /// of enqueueing it.
     pub async fn record_publish(
         &self,
         room: &RoomName,
         request: PublishRequest,
         change: &ChangeId,
-    ) -> Result<(Position, FanoutJob), BackendError> {
+    ) -> Result<(Position, FanoutJob), PublishError> {
+        self.check_emit_size(&request.data)
+            .map_err(PublishError::Refused)?;
         let (at, message) = self
             .record(room, request.event, request.data, None, change)
             .await?;
         Ok((at, room_job(room, &message, None, None, false)))
     }
+}
+
+/// Why a publish did not happen; either way nothing was recorded or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The request breaks a limit (`payload_too_large`): sending it again will not help.
+    #[error(transparent)]
+    Refused(ProtocolError),
+    /// The room's history could not be written: it may be sent again.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }

@@ -3,6 +3,8 @@
 //! game logic exists once.
 
 mod emit;
+
+pub use emit::PublishError;
 mod game;
 mod membership;
 

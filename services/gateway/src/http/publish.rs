@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use roomcast_core::handler::PublishError;
 use roomcast_core::protocol::{ErrorCode, PublishRequest, RoomName};
 use serde_json::json;
 
@@ -39,9 +40,6 @@ pub async fn emit(
             return error_response(status, e.code, e.message);
         }
     };
-    if let Err(e) = app.handler.check_emit_size(&request.data) {
-        return error_response(StatusCode::PAYLOAD_TOO_LARGE, e.code, e.message);
-    }
     let event = request.event.clone();
     match app.handler.publish(room.clone(), request).await {
         Ok(at) => (
@@ -49,7 +47,10 @@ pub async fn emit(
             Json(json!({ "room": room, "event": event, "offset": at.offset, "epoch": at.epoch })),
         )
             .into_response(),
-        Err(e) => error_response(
+        Err(PublishError::Refused(e)) => {
+            error_response(StatusCode::PAYLOAD_TOO_LARGE, e.code, e.message)
+        }
+        Err(e @ PublishError::Backend(_)) => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal,
             e.to_string(),
