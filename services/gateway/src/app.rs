@@ -7,7 +7,6 @@
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post};
-use axum::serve::ListenerExt;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roomcast_core::Handler;
 use roomcast_core::auth::TokenVerifier;
@@ -140,9 +139,9 @@ impl Application {
         )?);
         let members = Arc::new(MemoryMembers::default());
         let connections = Arc::new(Connections::default());
-        let poster = Arc::new(LocalPoster::new(connections.clone()));
-        let metrics = Arc::new(Metrics::default());
         let (queue, receiver) = LocalQueue::new();
+        let poster = Arc::new(LocalPoster::new(connections.clone(), queue.clone()));
+        let metrics = Arc::new(Metrics::default());
         let tasks = TaskTracker::new();
         let connection_tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
@@ -242,26 +241,14 @@ impl Application {
     /// Serve until the shutdown token is cancelled; sessions are closed with 1001 and
     /// every task is awaited before this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let shutdown = self.shutdown.clone();
-        // Frames go out as soon as they are written: a connection's waiting frames are
-        // already batched into one write, so Nagle would only add delay.
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let served = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
+        crate::serve::serve(self.listener, self.router, self.shutdown.clone()).await;
         self.shutdown.cancel();
         self.connection_tasks.close();
         self.connection_tasks.wait().await;
         self.pool_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        served
+        Ok(())
     }
 }
 

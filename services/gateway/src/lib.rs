@@ -9,6 +9,7 @@
 //!
 //! - [`config`]: flags and environment (the four fan-out knobs among them).
 //! - [`app`]: [`Application::build`] wires everything; [`app::app`] is the router.
+//! - [`serve`]: the accept loop (HTTP/1.1 with upgrades; why not `axum::serve`).
 //! - [`ws`]: `$connect` (upgrade, subprotocol), the connection task, the connection
 //!   registry with its bounded outbound queues.
 //! - [`http`]: `@connections`, `POST /rooms/{room}/emit`, `/healthz`, `/metrics`,
@@ -26,6 +27,7 @@ pub mod fanout;
 pub mod http;
 pub mod metrics;
 pub mod plan;
+pub mod serve;
 pub mod store;
 pub mod ws;
 

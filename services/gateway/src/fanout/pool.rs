@@ -56,6 +56,12 @@ impl LocalQueue {
         )
     }
 
+    /// Room and presence jobs waiting for a worker (not those running): the fan-out's
+    /// backlog, which decides whether a broadcast writes or queues ([`super::LocalPoster`]).
+    pub fn room_jobs_waiting(&self) -> usize {
+        self.rooms.len()
+    }
+
     async fn send(&self, job: Arc<FanoutJob>, attempt: u32) -> Result<(), BackendError> {
         // Presence jobs come off their timer into the room queue: like a room job,
         // each plans a broadcast to its whole room.

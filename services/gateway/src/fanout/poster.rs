@@ -3,6 +3,14 @@
 //! A broadcast's payload is checked as UTF-8 and encoded as a WebSocket frame once,
 //! and that frame's bytes are shared by every recipient's queue
 //! ([`Poster::try_post_all`]); only `@connections` posts one frame at a time.
+//!
+//! While no other room job waits in the pool's queue, a broadcast writes straight to
+//! its idle recipients' sockets ([`ConnectionHandle::try_push_now`]); with jobs
+//! waiting it only queues, so that each connection's frames pile up and go out in one
+//! `writev`. The backlog decides per broadcast, so a gateway that falls behind
+//! returns to batching by itself.
+//!
+//! [`ConnectionHandle::try_push_now`]: crate::ws::registry::ConnectionHandle::try_push_now
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,22 +19,33 @@ use roomcast_core::protocol::ConnectionId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::LocalQueue;
 use crate::ws::registry::{Connections, PushError};
 use crate::ws::text_frame;
 
 /// Posts to live sockets through their bounded queues.
 pub struct LocalPoster {
     connections: Arc<Connections>,
+    /// The pool's queue, whose backlog decides between writing and queueing.
+    queue: Arc<LocalQueue>,
     slow_consumers: AtomicU64,
+    direct: AtomicU64,
 }
 
 impl LocalPoster {
-    /// A poster over `connections`.
-    pub fn new(connections: Arc<Connections>) -> Self {
+    /// A poster over `connections`, fed by the pool that drains `queue`.
+    pub fn new(connections: Arc<Connections>, queue: Arc<LocalQueue>) -> Self {
         Self {
             connections,
+            queue,
             slow_consumers: AtomicU64::new(0),
+            direct: AtomicU64::new(0),
         }
+    }
+
+    /// Frames written straight to an idle socket by the fan-out since start.
+    pub fn direct_writes(&self) -> u64 {
+        self.direct.load(Ordering::Relaxed)
     }
 
     /// Connections this poster found full past the slow-consumer timeout, which closed
@@ -44,6 +63,22 @@ impl LocalPoster {
     /// Queue an encoded frame on `to`'s queue.
     fn push(&self, to: &ConnectionId, frame: Bytes) -> Result<(), PostError> {
         let pushed = self.connections.with(to, |handle| handle.try_push(frame));
+        self.pushed(pushed)
+    }
+
+    /// Write an encoded frame to `to`'s socket if it is idle, else queue it.
+    fn write_or_push(&self, to: &ConnectionId, frame: Bytes) -> Result<(), PostError> {
+        let pushed = self.connections.with(to, |handle| {
+            handle.try_push_now(frame).map(|direct| {
+                if direct {
+                    self.direct.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        });
+        self.pushed(pushed)
+    }
+
+    fn pushed(&self, pushed: Option<Result<(), PushError>>) -> Result<(), PostError> {
         match pushed.ok_or(PostError::Gone)? {
             Ok(()) => Ok(()),
             Err(PushError::Full) => Err(PostError::Throttled(
@@ -71,13 +106,18 @@ impl Poster for LocalPoster {
         self.post_now(to, payload.clone())
     }
 
-    /// Every post is a queue push that never waits: encode once, push to each.
+    /// Every post is a write or a queue push that never waits: encode once, then
+    /// write to each idle socket when the pool has nothing else waiting, else push.
     fn try_post_all(
         &self,
         to: &[ConnectionId],
         payload: &Bytes,
     ) -> Option<Vec<Result<(), PostError>>> {
         let results = match encode(payload) {
+            Ok(frame) if self.queue.room_jobs_waiting() == 0 => to
+                .iter()
+                .map(|id| self.write_or_push(id, frame.clone()))
+                .collect(),
             Ok(frame) => to.iter().map(|id| self.push(id, frame.clone())).collect(),
             Err(_) => to.iter().map(|_| encode(payload).map(drop)).collect(),
         };

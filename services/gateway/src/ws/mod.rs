@@ -13,6 +13,10 @@ mod socket;
 mod task;
 mod upgrade;
 
+#[cfg(test)]
+#[path = "direct_tests.rs"]
+mod direct_tests;
+
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;

@@ -5,20 +5,25 @@
 //! idle connection holds no read buffer. Writing: every frame waiting in the
 //! connection's queue goes out in one vectored write (`writev`), the frames' bytes
 //! shared with every other recipient of the same broadcast.
+//!
+//! The stream is shared (`Arc`) with the connection's handle, through which the fan-out
+//! may write a frame to the socket itself while the connection is idle
+//! ([`ConnectionHandle::try_push_now`]); the handle's queue lock orders those writes
+//! with this task's, so both go through `&TcpStream`'s `try_*` calls.
 
 use bytes::Bytes;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 
 use super::frame::{FrameReader, Incoming};
 use super::registry::ConnectionHandle;
+use super::upgrade::Upgrade;
 
 /// Bytes read per system call, on the stack; a frame larger than this is kept as a
 /// partial frame until its rest arrives.
@@ -28,24 +33,35 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_SLICES: usize = 128;
 
 pub(super) struct Socket {
-    io: TokioIo<Upgraded>,
+    io: Arc<TcpStream>,
+    /// What hyper read past the upgrade request: parsed before the socket is read.
+    read_ahead: Bytes,
     reader: FrameReader,
     /// Frames taken from the queue, in order; `written` bytes of the first are out.
     sending: VecDeque<Bytes>,
     written: usize,
+    /// The first frame of `sending` is the rest of one the fan-out began writing.
+    begun: bool,
     /// Whether written frames are still accounted to the queue (not after a close).
     accounted: bool,
 }
 
 impl Socket {
-    pub(super) fn new(io: Upgraded) -> Self {
+    pub(super) fn new(upgrade: Upgrade) -> Self {
         Self {
-            io: TokioIo::new(io),
+            io: Arc::new(upgrade.tcp),
+            read_ahead: upgrade.read_ahead,
             reader: FrameReader::default(),
             sending: VecDeque::new(),
             written: 0,
+            begun: false,
             accounted: true,
         }
+    }
+
+    /// The stream, for the handle's direct writes.
+    pub(super) fn stream(&self) -> Arc<TcpStream> {
+        self.io.clone()
     }
 
     /// Whether frames taken from the queue are still being written.
@@ -59,14 +75,26 @@ impl Socket {
         cx: &mut Context<'_>,
         out: &mut Vec<Incoming>,
     ) -> Poll<io::Result<bool>> {
-        let mut scratch = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut buf = ReadBuf::uninit(&mut scratch);
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
-        if buf.filled().is_empty() {
-            return Poll::Ready(Ok(false));
+        if !self.read_ahead.is_empty() {
+            let ahead = std::mem::take(&mut self.read_ahead);
+            self.reader.feed(&ahead, out);
+            return Poll::Ready(Ok(true));
         }
-        self.reader.feed(buf.filled(), out);
-        Poll::Ready(Ok(true))
+        loop {
+            ready!(self.io.poll_read_ready(cx))?;
+            let mut scratch = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut scratch);
+            match self.io.try_read_buf(&mut buf) {
+                Ok(0) => return Poll::Ready(Ok(false)),
+                Ok(_) => {
+                    self.reader.feed(buf.filled(), out);
+                    return Poll::Ready(Ok(true));
+                }
+                // The readiness was stale: poll it again, which registers the waker.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 
     /// Write every queued frame: `Ready` once the queue is empty, `Pending` while the
@@ -76,8 +104,15 @@ impl Socket {
         cx: &mut Context<'_>,
         handle: &ConnectionHandle,
     ) -> Poll<io::Result<()>> {
-        if self.sending.is_empty() && !(self.accounted && handle.take(&mut self.sending)) {
-            return Poll::Ready(Ok(()));
+        if self.sending.is_empty() {
+            match self
+                .accounted
+                .then(|| handle.take(&mut self.sending))
+                .flatten()
+            {
+                Some(begun) => self.begun = begun,
+                None => return Poll::Ready(Ok(())),
+            }
         }
         loop {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -87,7 +122,12 @@ impl Socket {
                 slices[i] = IoSlice::new(&frame[skip..]);
                 count += 1;
             }
-            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
+            ready!(self.io.poll_write_ready(cx))?;
+            let n = match self.io.try_write_vectored(&slices[..count]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -98,8 +138,9 @@ impl Socket {
                 }
             } else if self.sending.is_empty() {
                 // One lock both to retire what was written and to take what came since.
-                if !handle.sent_then_take(frames, bytes, &mut self.sending) {
-                    return Poll::Ready(Ok(()));
+                match handle.sent_then_take(frames, bytes, &mut self.sending) {
+                    Some(begun) => self.begun = begun,
+                    None => return Poll::Ready(Ok(())),
                 }
             } else if frames > 0 {
                 handle.sent(frames, bytes);
@@ -119,6 +160,7 @@ impl Socket {
             bytes += front.len();
             frames += 1;
             self.sending.pop_front();
+            self.begun = false;
         }
         self.written = left;
         (frames, bytes)
@@ -129,8 +171,14 @@ impl Socket {
     /// closes, wait for the client's close frame, reading past anything else it sends so
     /// that unread bytes do not turn the close into a reset; then end the stream.
     pub(super) async fn goodbye(&mut self, handle: &ConnectionHandle, close: Bytes, linger: bool) {
+        // No more direct writes; a frame the fan-out began must be finished too.
+        handle.detach();
+        if self.sending.is_empty() {
+            self.begun = handle.take(&mut self.sending).unwrap_or(false);
+        }
         self.accounted = false;
-        self.sending.truncate(usize::from(self.written > 0));
+        self.sending
+            .truncate(usize::from(self.written > 0 || self.begun));
         self.sending.push_back(close);
         if poll_fn(|cx| self.poll_write(cx, handle)).await.is_err() {
             return;
@@ -144,6 +192,9 @@ impl Socket {
                 events.clear();
             }
         }
-        let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+        // Detached above, so this task holds the only reference.
+        if let Some(tcp) = Arc::get_mut(&mut self.io) {
+            let _ = tcp.shutdown().await;
+        }
     }
 }

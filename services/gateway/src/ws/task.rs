@@ -8,7 +8,6 @@
 
 use axum::extract::ws::close_code as close;
 use bytes::Bytes;
-use hyper::upgrade::Upgraded;
 use roomcast_core::Session;
 use roomcast_core::edge::{Answer, Body, Frame};
 use roomcast_core::protocol::ServerMessage;
@@ -22,6 +21,7 @@ use tokio::time::{Instant, sleep_until};
 use super::frame::{self, Incoming, Violation};
 use super::registry::ConnectionHandle;
 use super::socket::Socket;
+use super::upgrade::Upgrade;
 use crate::app::AppState;
 
 /// How long the closing handshake may take before the socket is dropped.
@@ -48,8 +48,10 @@ enum Wake {
     Shutdown,
 }
 
-pub(super) async fn run(io: Upgraded, app: AppState, session: Session, h: Arc<ConnectionHandle>) {
+pub(super) async fn run(io: Upgrade, app: AppState, session: Session, h: Arc<ConnectionHandle>) {
     let mut socket = Socket::new(io);
+    // However the task ends (even unwinding), the handle lets go of the socket.
+    let _detach = Detach(&h);
     app.connections.insert(h.clone());
     let ending = match app.handler.connect(&session).await {
         Ok(owed) => {
@@ -59,7 +61,11 @@ pub(super) async fn run(io: Upgraded, app: AppState, session: Session, h: Arc<Co
                 greeted = greeted && send(&mut socket, &h, &session, reply).await;
             }
             match greeted {
-                true => serve(&mut socket, &app, &session, &h).await,
+                true => {
+                    // Greeted: from here the fan-out may write to the idle socket itself.
+                    h.attach(socket.stream());
+                    serve(&mut socket, &app, &session, &h).await
+                }
                 false => Ending::Server,
             }
         }
@@ -223,6 +229,7 @@ async fn serve(
                     return Ending::Server;
                 }
             }
+            h.release();
         }
     }
 }
@@ -286,5 +293,15 @@ async fn reply(socket: &mut Socket, h: &ConnectionHandle, frame: Bytes) -> bool 
         if !written {
             return false;
         }
+    }
+}
+
+/// Stops the fan-out's direct writes to the socket when the connection's task ends
+/// ([`ConnectionHandle::try_push_now`]).
+struct Detach<'a>(&'a ConnectionHandle);
+
+impl Drop for Detach<'_> {
+    fn drop(&mut self) {
+        self.0.detach();
     }
 }

@@ -8,14 +8,30 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use bytes::Bytes;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
+use tokio::net::TcpStream;
 
 /// A valid WebSocket upgrade request, not yet answered.
 pub struct WebSocketRequest {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
     protocols: Vec<String>,
+}
+
+/// The upgraded connection: hyper's TCP stream back in our hands, and the bytes hyper
+/// had read past the request (a client may send its first frames right behind it).
+///
+/// Owning the `TcpStream` itself, rather than hyper's boxed `Upgraded`, is what lets
+/// the fan-out write to an idle connection's socket from another task
+/// (`TcpStream::try_write` takes `&self`; see `registry.rs`).
+pub struct Upgrade {
+    /// The connection's socket.
+    pub tcp: TcpStream,
+    /// Read by hyper, not yet parsed as frames.
+    pub read_ahead: Bytes,
 }
 
 /// Why a request to the WebSocket URL is not an upgrade.
@@ -95,14 +111,26 @@ impl WebSocketRequest {
     /// connection once hyper hands it over.
     pub fn accept<F, Fut>(self, protocol: Option<&'static str>, session: F) -> Response
     where
-        F: FnOnce(Upgraded) -> Fut + Send + 'static,
+        F: FnOnce(Upgrade) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
-            match on_upgrade.await {
-                Ok(io) => session(io).await,
-                Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
+            let io = match on_upgrade.await {
+                Ok(io) => io,
+                Err(e) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
+            };
+            // The gateway serves HTTP/1.1 on TCP only (`crate::serve`), so the
+            // upgraded connection is always the stream it accepted.
+            match io.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    session(Upgrade {
+                        tcp: parts.io.into_inner(),
+                        read_ahead: parts.read_buf,
+                    })
+                    .await
+                }
+                Err(_) => tracing::error!("WebSocket upgrade: the connection is not a TCP stream"),
             }
         });
         let mut response = (

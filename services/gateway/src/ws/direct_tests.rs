@@ -1,0 +1,128 @@
+//! The fan-out's direct writes against a real loopback socket: whatever mix of direct
+//! writes, partial writes and queued frames a burst takes, the client reads every
+//! frame whole and in order, and a request's replies are never overtaken.
+
+use bytes::Bytes;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+use super::registry::{ConnectionHandle, OutboundLimits};
+use super::socket::Socket;
+use super::upgrade::Upgrade;
+use roomcast_core::protocol::{ConnectionId, Protocol};
+
+/// A server-side stream with a small send buffer (so a burst fills it and writes go
+/// partial), and its client.
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpSocket::new_v4().unwrap();
+    listener.set_send_buffer_size(16 * 1024).unwrap();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener: TcpListener = listener.listen(8).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(16 * 1024).unwrap();
+    let (client, accepted) = tokio::join!(client.connect(addr), listener.accept());
+    (accepted.unwrap().0, client.unwrap())
+}
+
+fn handle() -> Arc<ConnectionHandle> {
+    ConnectionHandle::new(
+        ConnectionId::generate(),
+        Protocol::V1,
+        "127.0.0.1".parse().unwrap(),
+        String::new(),
+        OutboundLimits {
+            frames: 10_000,
+            bytes: 64 * 1024 * 1024,
+            slow_consumer_timeout: Duration::from_secs(60),
+        },
+    )
+}
+
+/// Frame `i`: a text frame whose payload names it, 7 KiB so a few fill the buffers.
+fn numbered(i: usize) -> Bytes {
+    let payload = format!("{i:06}{}", "x".repeat(7 * 1024));
+    super::frame::text(payload.as_bytes())
+}
+
+/// Everything the client reads until `len` bytes have come.
+async fn read_all(mut client: TcpStream, len: usize) -> Vec<u8> {
+    let mut got = Vec::with_capacity(len);
+    let mut buf = vec![0u8; 64 * 1024];
+    while got.len() < len {
+        let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        assert!(n > 0, "closed after {} of {len} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_burst_mixing_direct_partial_and_queued_writes_arrives_whole_and_in_order() {
+    let (server, client) = pair().await;
+    let h = handle();
+    let mut socket = Socket::new(Upgrade {
+        tcp: server,
+        read_ahead: Bytes::new(),
+    });
+    h.attach(socket.stream());
+    let frames: Vec<Bytes> = (0..400).map(numbered).collect();
+    let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+    let reader = tokio::spawn(read_all(client, expected.len()));
+    let (mut direct, mut queued) = (0, 0);
+    for frame in &frames {
+        match h.try_push_now(frame.clone()).unwrap() {
+            true => direct += 1,
+            false => queued += 1,
+        }
+        // The connection's task writes what was queued, as it would when woken.
+        if queued > 0 && queued % 16 == 0 {
+            poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+        }
+    }
+    poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+    let got = reader.await.unwrap();
+    assert!(direct > 0, "the idle socket was written to directly");
+    assert!(queued > 0, "a full socket made the fan-out queue");
+    assert!(got == expected, "the bytes differ from the frames in order");
+}
+
+#[tokio::test]
+async fn replies_to_a_request_go_before_broadcasts_that_came_meanwhile() {
+    let (server, client) = pair().await;
+    let h = handle();
+    let mut socket = Socket::new(Upgrade {
+        tcp: server,
+        read_ahead: Bytes::new(),
+    });
+    h.attach(socket.stream());
+    let mut at = h.position();
+    // A broadcast while the request is handled is queued, not written around it.
+    assert!(!h.try_push_now(numbered(2)).unwrap());
+    h.enqueue_at(numbered(1), &mut at).unwrap();
+    h.release();
+    poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+    // Idle again: the next one is written at once.
+    assert!(h.try_push_now(numbered(3)).unwrap());
+    let expected: Vec<u8> = [numbered(1), numbered(2), numbered(3)].concat();
+    assert!(read_all(client, expected.len()).await == expected);
+}
+
+#[tokio::test]
+async fn a_detached_connection_is_only_queued_to() {
+    let (server, _client) = pair().await;
+    let h = handle();
+    let socket = Socket::new(Upgrade {
+        tcp: server,
+        read_ahead: Bytes::new(),
+    });
+    h.attach(socket.stream());
+    h.detach();
+    assert!(!h.try_push_now(numbered(1)).unwrap());
+}
