@@ -50,7 +50,12 @@ impl Socket {
     pub(super) fn new(upgrade: Upgrade) -> Self {
         Self {
             io: Arc::new(upgrade.tcp),
-            read_ahead: upgrade.read_ahead,
+            // A copy: hyper's `Bytes` shares its whole read buffer (kilobytes), even
+            // when empty, and would keep it for the connection's life.
+            read_ahead: match upgrade.read_ahead.is_empty() {
+                true => Bytes::new(),
+                false => Bytes::copy_from_slice(&upgrade.read_ahead),
+            },
             reader: FrameReader::default(),
             sending: VecDeque::new(),
             written: 0,
