@@ -65,7 +65,8 @@ async fn two_clients_join_emit_and_receive() {
     assert!(
         rooms.contains(&RoomSummary {
             room: "alpha".parse_room(),
-            members: 1
+            members: 1,
+            users: 1
         }),
         "{rooms:?}"
     );

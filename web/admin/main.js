@@ -32,7 +32,6 @@ const ui = {
   conns: $('plot-conns', SVGSVGElement),
   roomCount: $('room-count', HTMLElement),
   rooms: $('rooms', HTMLTableElement),
-  usersHead: $('users-head', HTMLElement),
   search: $('room-search', HTMLInputElement),
   errors: $('errors', HTMLOListElement),
 };
@@ -61,13 +60,13 @@ function render(s) {
   drawPlot(ui.conns, pick(['conns', 'queued']), s.at);
   const listed = s.rooms.length < s.roomCount ? `(${s.rooms.length} of ${s.roomCount} listed)` : `(${s.roomCount})`;
   ui.roomCount.textContent = listed;
-  showRooms(ui.rooms, ui.usersHead, s.rooms, ui.search.value);
+  showRooms(ui.rooms, s.rooms, ui.search.value);
   showErrors(ui.errors, s);
   ui.updated.textContent = `updated ${new Date(s.at).toLocaleTimeString('en-GB')} · built in ${s.buildMicros} µs`;
 }
 
 ui.search.addEventListener('input', () => {
-  if (latest) showRooms(ui.rooms, ui.usersHead, latest.rooms, ui.search.value);
+  if (latest) showRooms(ui.rooms, latest.rooms, ui.search.value);
 });
 
 const events = new EventSource('/admin/events');

@@ -77,17 +77,14 @@ export function showKnobs(dl, s) {
 
 /**
  * Fill the rooms table with the rooms whose name contains `search` (case-insensitive),
- * in the gateway's order (busiest first). The `users` column shows only when the
- * gateway reports users (presence by user).
+ * in the gateway's order (busiest first). `users` counts one user's connections once,
+ * so it is below `members` when someone has several tabs open.
  * @param {HTMLTableElement} table
- * @param {HTMLElement} usersHead
  * @param {Room[]} rooms
  * @param {string} search
  */
-export function showRooms(table, usersHead, rooms, search) {
+export function showRooms(table, rooms, search) {
   const needle = search.trim().toLowerCase();
-  const withUsers = rooms.some((r) => typeof r.users === 'number');
-  usersHead.hidden = !withUsers;
   const rows = rooms
     .filter((r) => r.room.toLowerCase().includes(needle))
     .map((r) => {
@@ -98,7 +95,7 @@ export function showRooms(table, usersHead, rooms, search) {
       const cells = [
         [r.room, ''],
         [fmt(r.members), 'num'],
-        ...(withUsers ? /** @type {[string, string][]} */ ([[fmt(r.users), 'num']]) : []),
+        [fmt(r.users), 'num'],
         [fmt(r.version), 'num'],
         [fmt(r.changesPerSecond), 'num'],
       ];

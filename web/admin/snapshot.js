@@ -14,7 +14,7 @@
  *   jobsPerSecond: number, postsPerSecond: number, throttledPerSecond: number, gonePerSecond: number,
  *   throttled: number, gone: number, failed: number, deadLetters: number, latency: Latency,
  * }} Fanout
- * @typedef {{room: string, members: number, users?: number, version: number | null, changesPerSecond: number}} Room
+ * @typedef {{room: string, members: number, users: number, version: number | null, changesPerSecond: number}} Room
  * @typedef {{at: number, level: 'WARN' | 'ERROR', target: string, message: string}} LoggedEvent
  * @typedef {{
  *   at: number, intervalSeconds: number, buildMicros: number, knobs: Knobs, connections: Connections, fanout: Fanout,

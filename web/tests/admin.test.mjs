@@ -1,13 +1,13 @@
 // Browser tests of the gateway's /admin page: with WebSocket clients in two rooms and
-// edits flowing, the page lists both rooms with their member counts and its latency
-// plot fills in while it is open; without the API key the page, its modules and its
-// event stream are refused.
+// edits flowing, the page lists both rooms with their member and user counts and its
+// latency plot fills in while it is open; one user's two tabs show as one user; without
+// the API key the page, its modules and its event stream are refused.
 
 import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Gateway, REPO_DIR, WAIT_MS, launchBrowser, saveScreenshot } from './harness.mjs';
+import { Gateway, REPO_DIR, WAIT_MS, hsToken, launchBrowser, saveScreenshot } from './harness.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
 
@@ -34,8 +34,14 @@ function readAdmin(page) {
   return page.evaluate(() => {
     /** @type {Record<string, number>} */
     const rooms = {};
+    /** The text of each room's cell in the `users` column, as an operator reads it. */
+    /** @type {Record<string, string>} */
+    const users = {};
+    const usersColumn = [...document.querySelectorAll('#rooms thead th')].findIndex((th) => th.textContent === 'users');
     for (const tr of document.querySelectorAll('#rooms tbody tr')) {
-      if (tr instanceof HTMLElement && tr.dataset.room) rooms[tr.dataset.room] = Number(tr.dataset.members);
+      if (!(tr instanceof HTMLElement) || !tr.dataset.room) continue;
+      rooms[tr.dataset.room] = Number(tr.dataset.members);
+      users[tr.dataset.room] = tr.children[usersColumn]?.textContent ?? '';
     }
     const figures = (/** @type {string} */ id) =>
       Object.fromEntries([...document.querySelectorAll(`#${id} dt`)].map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]));
@@ -43,6 +49,7 @@ function readAdmin(page) {
     return {
       feed: document.getElementById('feed')?.dataset.state ?? '',
       rooms,
+      users,
       connections: figures('connections'),
       fanout: figures('fanout'),
       latencyValues: Number(latency?.dataset.values ?? 0),
@@ -148,7 +155,7 @@ describe('the /admin page', { timeout: 120_000 }, () => {
     }
   });
 
-  test('lists both rooms with their member counts while the latency plot fills in', async () => {
+  test('lists both rooms with their member and user counts while the latency plot fills in', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, deviceScaleFactor: 1 });
     try {
       const clients = await context.newPage();
@@ -164,6 +171,8 @@ describe('the /admin page', { timeout: 120_000 }, () => {
       const first = await until(admin, 'alpha with 3 members and beta with 2', (v) => v.rooms.alpha === 3 && v.rooms.beta === 2);
       assert.equal(first.feed, 'live');
       assert.equal(first.rooms.crowd, 40);
+      // Without tokens every connection is its own user.
+      assert.deepEqual(first.users, { alpha: '3', beta: '2', crowd: '40' });
 
       // The latency plot gains a value with every second of deliveries.
       const grown = await until(admin, 'three more latency values', (v) => v.latencyValues >= first.latencyValues + 3);
@@ -189,6 +198,56 @@ describe('the /admin page', { timeout: 120_000 }, () => {
         console.log(`screenshot: ${file} (${written ? 'written' : 'unchanged'})`);
       }
       assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('the /admin page with connect tokens', { timeout: 60_000 }, () => {
+  const SECRET = 'admin-test-secret';
+  /** @type {Gateway} */
+  let gw;
+  /** @type {import('playwright-core').Browser} */
+  let browser;
+
+  before(async () => {
+    gw = await Gateway.create({ args: ['--api-key', KEY, '--jwt-secret', SECRET] });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gw?.dispose();
+  });
+
+  test("counts one user's two tabs once in the users column", async () => {
+    const context = await browser.newContext();
+    try {
+      const clients = await context.newPage();
+      await clients.goto(`${gw.url}/healthz`);
+      const tokens = ['ada', 'ada', 'bob'].map((sub) => hsToken(sub, SECRET));
+      await clients.evaluate(async (tokens) => {
+        const sockets = [];
+        for (const token of tokens) {
+          const url = new URL(`/dev?room=family&token=${token}`, location.href);
+          url.protocol = 'ws:';
+          const ws = new WebSocket(url, 'roomcast.v1');
+          await new Promise((resolve, reject) => {
+            ws.onopen = resolve;
+            ws.onerror = () => reject(new Error('a socket to family failed'));
+          });
+          sockets.push(ws);
+        }
+        // Held by the page, so the room keeps its members while the page is open.
+        Object.assign(window, { familySockets: sockets });
+      }, tokens);
+
+      const admin = await context.newPage();
+      const response = await admin.goto(`${gw.url}/admin?key=${KEY}`);
+      assert.equal(response?.status(), 200);
+      const view = await until(admin, 'family with 3 members', (v) => v.rooms.family === 3);
+      assert.equal(view.users.family, '2', 'ada and bob');
     } finally {
       await context.close();
     }

@@ -132,7 +132,8 @@ impl Client {
         versioned(self.request(action, Kind::Ack).await?)
     }
 
-    /// The most active rooms and their member counts (at most 50).
+    /// The most active rooms with their member and user counts (at most 50; a server
+    /// older than presence by user leaves `users` at 0).
     pub async fn list_rooms(&self) -> Result<Vec<RoomSummary>, Error> {
         match self.request(ClientAction::ListRooms, Kind::Rooms).await? {
             Reply::Rooms(rooms) => Ok(rooms),

@@ -265,9 +265,13 @@ impl MembershipStore for MemoryMembers {
         let mut rooms: Vec<RoomSummary> = inner
             .rooms
             .iter()
-            .map(|(room, members)| RoomSummary {
-                room: room.clone(),
-                members: count(members.connections.len()),
+            .map(|(room, in_room)| {
+                let Headcount { members, users } = in_room.count();
+                RoomSummary {
+                    room: room.clone(),
+                    members,
+                    users,
+                }
             })
             .collect();
         rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));

@@ -1987,7 +1987,17 @@ async fn list_rooms_answers_largest_first() {
     w.members.populate(&room("small"), "s", 1, Protocol::V1);
     w.members.populate(&room("big"), "b", 5, Protocol::V1);
     w.members
-        .populate(&room("mid"), "m", 3, Protocol::Planetstack);
+        .populate(&room("mid"), "m", 1, Protocol::Planetstack);
+    // Two tabs of one user: mid has 3 members but 2 users.
+    for id in ["ada1", "ada2"] {
+        let ada = Member {
+            id: ConnectionId::parse(id).unwrap(),
+            protocol: Protocol::V1,
+            user: UserId::parse("ada").unwrap(),
+        };
+        w.members.inner.connect(&ada).await.unwrap();
+        w.members.inner.join(&room("mid"), &ada).await.unwrap();
+    }
     let h = w.handler();
     let replies = h
         .message(
@@ -2004,7 +2014,9 @@ async fn list_rooms_answers_largest_first() {
     assert_eq!(
         v1(&replies[1]),
         json!({"type": "rooms", "rooms": [
-            {"room": "big", "members": 5}, {"room": "mid", "members": 3}, {"room": "small", "members": 1}
+            {"room": "big", "members": 5, "users": 5},
+            {"room": "mid", "members": 3, "users": 2},
+            {"room": "small", "members": 1, "users": 1}
         ]})
     );
     assert_eq!(w.queue.len(), 0);

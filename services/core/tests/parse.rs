@@ -1072,16 +1072,18 @@ fn presence_rooms_and_error_render_as_in_the_brief() {
             RoomSummary {
                 room: room("alpha"),
                 members: 3,
+                users: 2,
             },
             RoomSummary {
                 room: room("beta"),
                 members: 1,
+                users: 1,
             },
         ],
     };
     assert_eq!(
         rooms.to_v1(),
-        r#"{"type":"rooms","rooms":[{"room":"alpha","members":3},{"room":"beta","members":1}]}"#
+        r#"{"type":"rooms","rooms":[{"room":"alpha","members":3,"users":2},{"room":"beta","members":1,"users":1}]}"#
     );
 
     let error = ServerMessage::Error {

@@ -188,6 +188,7 @@ fn every_server_message() -> Vec<ServerMessage> {
             rooms: vec![RoomSummary {
                 room: room(),
                 members: 2,
+                users: 1,
             }],
         },
         ServerMessage::Ack {
@@ -234,7 +235,7 @@ fn the_documented_examples_deserialize() {
         r#"{"type":"event","room":"alpha","event":"chat","data":{"text":"hi"},"from":"3MankGZJTPZhs4QHa1XKfK9Ax2T","offset":22,"epoch":"3MankG0Ad8yyQsyS5PikwcK7aV1"}"#,
         r#"{"type":"presence","room":"alpha","members":3,"users":2}"#,
         r#"{"type":"members","room":"alpha","users":[{"user":"alice","connections":2},{"user":"anonymous:3MankGZJTPZhs4QHa1XKfK9Ax2T","connections":1}],"next":"anonymous:3MankGZJTPZhs4QHa1XKfK9Ax2T"}"#,
-        r#"{"type":"rooms","rooms":[{"room":"alpha","members":3},{"room":"beta","members":1}]}"#,
+        r#"{"type":"rooms","rooms":[{"room":"alpha","members":3,"users":2},{"room":"beta","members":1,"users":1}]}"#,
         r#"{"type":"error","code":"invalid_room","message":"room must match [A-Za-z0-9_-]{1,64}","ref":"r8"}"#,
     ];
     for frame in frames {
@@ -249,6 +250,27 @@ fn the_documented_examples_deserialize() {
         serde_json::from_str(r#"{"type":"event","room":"a","event":"e","from":null,"extra":1}"#)
             .unwrap();
     assert!(matches!(msg, ServerMessage::Event { ref data, .. } if data.get() == "null"));
+}
+
+/// A server from before presence by user sends rooms without `users`: a newer client
+/// must still read its `listRooms` answer (as 0 users) rather than drop the frame.
+#[test]
+fn a_rooms_message_without_users_still_deserializes() {
+    let frame = r#"{"type":"rooms","rooms":[{"room":"alpha","members":3}]}"#;
+    let msg: ServerMessage = serde_json::from_str(frame).unwrap();
+    let ServerMessage::Rooms { rooms } = msg else {
+        panic!("{frame} read as {msg:?}");
+    };
+    assert_eq!(
+        rooms,
+        [RoomSummary {
+            room: room(),
+            members: 3,
+            users: 0,
+        }]
+    );
+    let summary: RoomSummary = serde_json::from_value(json!({"room":"alpha","members":3})).unwrap();
+    assert_eq!(summary.users, 0);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! `/admin/events`, the `/admin` page's one data stream: refused without the API key,
-//! and with it a server-sent event a second whose JSON carries the rooms, the
-//! connections, the fan-out and the knobs as they are.
+//! and with it a server-sent event a second whose JSON carries the rooms (members and
+//! users), the connections, the fan-out and the knobs as they are.
 
-use roomcast_testkit::{TestGateway, WAIT, http, metric};
+use roomcast_testkit::{TestGateway, WAIT, WsClient, exp, hs, http, metric};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -155,15 +155,24 @@ async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
         assert!(c[field].is_number(), "connections.{field} in {c}");
     }
     assert_eq!(s["roomCount"], 2);
+    // Without tokens each connection is its own (anonymous) user.
     let a = room(&s, "alpha").expect("alpha is listed");
     assert_eq!(
-        (a["members"].as_u64(), a["version"].as_u64()),
-        (Some(3), Some(2))
+        (
+            a["members"].as_u64(),
+            a["users"].as_u64(),
+            a["version"].as_u64()
+        ),
+        (Some(3), Some(3), Some(2))
     );
     let b = room(&s, "beta").expect("beta is listed");
     assert_eq!(
-        (b["members"].as_u64(), b["version"].as_u64()),
-        (Some(2), Some(0))
+        (
+            b["members"].as_u64(),
+            b["users"].as_u64(),
+            b["version"].as_u64()
+        ),
+        (Some(2), Some(2), Some(0))
     );
     let f = &s["fanout"];
     for field in [
@@ -211,6 +220,32 @@ async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
     assert_eq!(busiest, "alpha", "the busiest room comes first");
     // Closed sockets end their sessions at once (open ones get 5 s to say goodbye).
     drop((alpha, beta, planetstack, events, by_query));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_room_lists_one_user_once_however_many_of_their_connections() {
+    const SECRET: &str = "admin-test-secret";
+    let gw = TestGateway::start(&["--api-key", KEY, "--jwt-secret", SECRET]).await;
+    let mut clients = Vec::new();
+    for sub in ["ada", "ada", "bob"] {
+        let token = hs(json!({"sub": sub, "exp": exp(600)}), SECRET);
+        let url = format!("{}&token={token}", gw.ws_url(Some("alpha")));
+        let mut c = WsClient::connect(&url, Some("roomcast.v1")).await;
+        // A state answer means the connection's session, and its membership, are up.
+        c.send(json!({"action":"getState","room":"alpha"})).await;
+        c.recv_type("state").await;
+        clients.push(c);
+    }
+    let mut events = Events::open(&gw, "/admin/events", &[("x-api-key", KEY)]).await;
+    let s = events.next().await;
+    let a = room(&s, "alpha").expect("alpha is listed");
+    assert_eq!(
+        (a["members"].as_u64(), a["users"].as_u64()),
+        (Some(3), Some(2)),
+        "ada's two connections are one user: {a}"
+    );
+    drop((clients, events));
     gw.stop().await;
 }
 

@@ -1,5 +1,6 @@
 //! Who a connection is, through the real server: its `welcome`, its user (the JWT
-//! `sub`, else itself), presence by user and `listMembers`, the `addIcon` ack's id.
+//! `sub`, else itself), presence by user in `presence`, `listMembers` and `listRooms`,
+//! the `addIcon` ack's id.
 
 use roomcast_testkit::{TestGateway, WsClient, exp, hs};
 use serde_json::{Value, json};
@@ -85,6 +86,32 @@ async fn presence_counts_one_user_once_however_many_tabs() {
         json!([{"user":"ada","connections":1},{"user":"bob","connections":1}])
     );
     assert!(members.get("next").is_none(), "one page");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn list_rooms_counts_each_user_once_beside_the_members() {
+    let gw = TestGateway::start(&["--jwt-secret", SECRET]).await;
+    let mut ada_tab1 = as_user(&gw, "alpha", "ada").await;
+    let mut ada_tab2 = as_user(&gw, "alpha", "ada").await;
+    let mut bob = as_user(&gw, "beta", "bob").await;
+    // A state answer means the connection's session, and its membership, are up.
+    for (c, room) in [
+        (&mut ada_tab1, "alpha"),
+        (&mut ada_tab2, "alpha"),
+        (&mut bob, "beta"),
+    ] {
+        c.send(json!({"action":"getState","room":room})).await;
+        c.recv_type("state").await;
+    }
+    bob.ok(json!({"action":"listRooms"})).await;
+    assert_eq!(
+        bob.recv_type("rooms").await["rooms"],
+        json!([
+            {"room":"alpha","members":2,"users":1},
+            {"room":"beta","members":1,"users":1},
+        ])
+    );
     gw.stop().await;
 }
 

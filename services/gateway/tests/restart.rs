@@ -64,7 +64,7 @@ async fn a_restarted_gateway_serves_the_same_room_states() {
     b.send(json!({"action":"listRooms"})).await;
     assert_eq!(
         b.recv_type("rooms").await["rooms"],
-        json!([{"room":"default","members":1}])
+        json!([{"room":"default","members":1,"users":1}])
     );
     gw.stop().await;
 }

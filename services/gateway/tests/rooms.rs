@@ -196,7 +196,10 @@ async fn presence_counts_follow_join_leave_and_disconnect() {
 
     a.send(json!({"action":"listRooms"})).await;
     let rooms = a.recv_type("rooms").await;
-    assert_eq!(rooms["rooms"], json!([{"room":"alpha","members":1}]));
+    assert_eq!(
+        rooms["rooms"],
+        json!([{"room":"alpha","members":1,"users":1}])
+    );
     gw.stop().await;
 }
 

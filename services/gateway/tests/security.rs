@@ -78,7 +78,7 @@ async fn a_token_limited_to_alpha_can_neither_join_read_change_nor_emit_elsewher
         .iter()
         .find(|r| r["room"] == "beta")
         .cloned();
-    assert_eq!(beta, Some(json!({"room":"beta","members":1})));
+    assert_eq!(beta, Some(json!({"room":"beta","members":1,"users":1})));
     gw.stop().await;
 }
 

@@ -10,8 +10,8 @@ use roomcast_core::protocol::{ConnectionId, Protocol, RoomName, RoomSummary, Use
 
 use super::joins::Joined;
 use super::{
-    BY_MEMBERS_INDEX, CONN_SK, DynamoStore, ROOMS_LPK, backend, conn_pk, error_code, expiry, n,
-    now_ms, number, parse_protocol, protocol_attr, room_pk, s,
+    CONN_SK, DynamoStore, backend, conn_pk, error_code, expiry, now_ms, parse_protocol,
+    protocol_attr, room_pk, s,
 };
 
 impl DynamoStore {
@@ -243,33 +243,9 @@ impl MembershipStore for DynamoStore {
         Ok(MembersPage { members, next })
     }
 
+    /// The `byMembers` index's order with each room item's counts (`listing.rs`).
     async fn rooms(&self, limit: usize) -> Result<Vec<RoomSummary>, BackendError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_MEMBERS_INDEX)
-            .key_condition_expression("lpk = :lpk AND members > :zero")
-            .expression_attribute_values(":lpk", s(ROOMS_LPK))
-            .expression_attribute_values(":zero", n(0))
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 1000) as i32)
-            .send()
-            .await
-            .map_err(backend("listing rooms"))?;
-        Ok(out
-            .items()
-            .iter()
-            .filter_map(|item| {
-                let pk = item.get("pk")?.as_s().ok()?;
-                let room = RoomName::parse(pk.strip_prefix("ROOM#")?).ok()?;
-                let members: i64 = number(item.get("members"))?;
-                Some(RoomSummary {
-                    room,
-                    members: members.clamp(0, u32::MAX as i64) as u32,
-                })
-            })
-            .collect())
+        self.list_rooms(limit).await
     }
 
     async fn mark_presence(

@@ -18,10 +18,12 @@
 //! are the same transaction without the state. Joins and leaves are transactions that
 //! keep the room's `members` and `users` counts in step with its membership and user
 //! items (`joins.rs`). Room state items carry `lpk = "ROOMS"` so the `byMembers` index
-//! (`lpk`, `members`) lists the busiest rooms.
+//! (`lpk`, `members`) lists the busiest rooms, whose counts are then read from their
+//! items (`listing.rs`).
 
 mod history;
 mod joins;
+mod listing;
 mod members;
 mod presence;
 mod rate;

@@ -60,13 +60,18 @@ impl Protocol {
     }
 }
 
-/// A room and how many connections are in it.
+/// A room, how many connections are in it and how many distinct users they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoomSummary {
     /// Room name.
     pub room: RoomName,
-    /// Member count.
+    /// Member count (connections).
     pub members: u32,
+    /// Distinct users among the members (one user's several tabs count once), as in
+    /// `presence`. Defaults to 0 when absent, so a `rooms` message from a server older
+    /// than presence by user still parses.
+    #[serde(default)]
+    pub users: u32,
 }
 
 /// Where a frame stands in its room's history: `offset` rises by one per history entry

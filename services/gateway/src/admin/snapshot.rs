@@ -75,8 +75,8 @@ pub struct FanoutView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomView {
-    /// `room` and `members` — and whatever the membership store adds to its summary
-    /// (users, once presence by user exists), passed through as it serializes.
+    /// `room`, `members` and `users` — the membership store's summary, passed through
+    /// as it serializes, so the page shows what `listRooms` answers.
     #[serde(flatten)]
     pub summary: RoomSummary,
     /// The room's version; `None` until it was read or changed.
