@@ -32,7 +32,7 @@ pub fn verdict_counts(verdicts: &[Verdict]) -> String {
         *counts.entry(v.label()).or_default() += 1;
     }
     let mut counts: Vec<_> = counts.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     counts
         .iter()
         .map(|(label, n)| format!("{n} × {label}"))
