@@ -15,6 +15,8 @@
 //! - [`bytes`]: per-update bytes on the wire, roomcast patch vs full state.
 //! - [`memory`]: RSS per idle connection, both servers.
 //! - [`soak`]: bounded churn against the gateway, restarted once; nothing lost.
+//! - [`ws_crates`]: tungstenite, tokio-websockets and fastwebsockets against the
+//!   gateway's own frames on minimal servers: idle memory, the oversize close, CPU.
 //! - [`plot`]: the SVG plots in docs/ from the JSON results.
 //! - [`support`]: what they share: the gateway as a child process, process stats,
 //!   statistics, tables, results files, the open-file limit.
@@ -26,6 +28,7 @@ mod memory;
 mod plot;
 mod soak;
 mod support;
+mod ws_crates;
 
 use clap::{Parser, Subcommand};
 use support::Output;
@@ -54,6 +57,11 @@ enum Command {
     Memory(memory::Args),
     /// Churn against the gateway (restarted once): acked edits vs final states.
     Soak(soak::Args),
+    /// WebSocket crates vs the gateway's own frames: idle memory, the oversize close, CPU.
+    WsCrates(ws_crates::Args),
+    /// One `ws-crates` server (a child process of `ws-crates`).
+    #[command(hide = true)]
+    WsCratesServer(ws_crates::server::ServerArgs),
     /// Render the SVG plots from the JSON results in `--out`.
     Plot(plot::Args),
     /// Every benchmark in turn (`--quick`: a small version of each, under 2 minutes).
@@ -82,6 +90,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Bytes(args) => bytes::run(args, &out).await,
         Command::Memory(args) => memory::run(args, &out).await,
         Command::Soak(args) => soak::run(args, &out).await,
+        Command::WsCrates(args) => ws_crates::run(args, &out).await,
+        Command::WsCratesServer(args) => ws_crates::server::run(args).await,
         Command::Plot(args) => plot::run(args, &out).await,
         Command::All { quick } => all(quick, &out).await,
     }
@@ -95,7 +105,7 @@ async fn all(quick: bool, out: &Output) -> anyhow::Result<()> {
             $m::run(if quick { $m::Args::quick() } else { $m::Args::full() }, out).await?;
         )*};
     }
-    each!(bytes, fanout, load, memory, soak);
+    each!(bytes, fanout, load, memory, soak, ws_crates);
     if !quick {
         plot::run(plot::Args::full(), out).await?;
     }

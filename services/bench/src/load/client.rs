@@ -9,6 +9,9 @@
 //! | publish | `{"action":"emit","room":"bench","event":"m","data":D}` | `42["publish","bench",D]` → `io.to("bench").emit("m", D)` |
 //! | received | `{"type":"event","room":"bench","event":"m","data":D,"from":".."}` | `42["m",D]` |
 //! | keep-alive | none needed (idle timeout 10 min) | answer the server's `2` with `3` |
+//!
+//! `ws-crates`' plain servers ([`Kind::Plain`]): `ws://127.0.0.1:P/?room=R` (the room is
+//! ignored: one room of all), publish and received are `D` itself.
 
 use super::engineio;
 use super::server::Kind;
@@ -60,6 +63,12 @@ async fn handshake(kind: Kind, port: u16, room: &str, source: Ipv4Addr) -> anyho
             let (ws, _) =
                 tokio_tungstenite::client_async_with_config(request, stream, Some(config()))
                     .await?;
+            Ok(ws)
+        }
+        Kind::Plain => {
+            let url = format!("ws://127.0.0.1:{port}/?room={room}");
+            let (ws, _) =
+                tokio_tungstenite::client_async_with_config(url, stream, Some(config())).await?;
             Ok(ws)
         }
         Kind::SocketIo => {
@@ -121,6 +130,7 @@ pub fn classify(kind: Kind, frame: &str) -> Incoming<'_> {
         Kind::Roomcast if frame.starts_with(r#"{"type":"error""#) => Incoming::Error(frame),
         Kind::Roomcast if frame.starts_with(r#"{"type":"presence""#) => Incoming::Presence,
         Kind::Roomcast => Incoming::Other,
+        Kind::Plain => Incoming::Event(frame),
         Kind::SocketIo if engineio::is_ping(frame) => Incoming::Ping,
         Kind::SocketIo => match engineio::event_body(frame) {
             Some(_) => Incoming::Event(frame),
@@ -139,6 +149,7 @@ pub fn publish_frame(kind: Kind, room: &str, data: &str) -> String {
             "publish",
             &[&serde_json::Value::from(room).to_string(), data],
         ),
+        Kind::Plain => data.to_owned(),
     }
 }
 
@@ -184,6 +195,14 @@ mod tests {
         assert_eq!(
             classify(Kind::SocketIo, r#"40{"sid":"x"}"#),
             Incoming::Other
+        );
+        assert_eq!(
+            publish_frame(Kind::Plain, "bench", r#"{"a":1}"#),
+            r#"{"a":1}"#
+        );
+        assert_eq!(
+            classify(Kind::Plain, r#"{"a":1}"#),
+            Incoming::Event(r#"{"a":1}"#)
         );
     }
 }

@@ -14,6 +14,10 @@ pub enum Kind {
     Roomcast,
     /// Socket.IO 4 on Node (`peers/socketio-server.js`).
     SocketIo,
+    /// One of `ws-crates`' minimal servers (one room; a text frame is relayed as it is
+    /// to every connection). Started by `ws-crates` itself, never by `load` or `memory`.
+    #[value(skip)]
+    Plain,
 }
 
 impl Kind {
@@ -24,6 +28,7 @@ impl Kind {
         match self {
             Kind::Roomcast => "roomcast",
             Kind::SocketIo => "Socket.IO",
+            Kind::Plain => "plain WebSocket server",
         }
     }
 }
@@ -77,6 +82,7 @@ impl Server {
                 Server::Roomcast(GatewayProcess::start(&flags).await?)
             }
             Kind::SocketIo => Server::SocketIo(NodePeer::start(SOCKETIO_SCRIPT).await?),
+            Kind::Plain => anyhow::bail!("plain servers are started by `ws-crates`"),
         })
     }
 

@@ -7,7 +7,9 @@
 //! keeps no read buffer (a library's per-connection buffer was 40 KiB of the 46.7 KiB
 //! an idle connection cost; docs/benchmarks.md).
 
-mod frame;
+/// Public so that `roomcast-bench ws-crates` measures these very frames against the
+/// WebSocket crates; nothing outside `ws` uses it otherwise.
+pub mod frame;
 pub mod registry;
 mod socket;
 mod task;
