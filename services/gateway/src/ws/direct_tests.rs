@@ -28,8 +28,11 @@ async fn pair() -> (TcpStream, TcpStream) {
     (accepted.unwrap().0, client.unwrap())
 }
 
-fn handle() -> Arc<ConnectionHandle> {
-    ConnectionHandle::new(
+/// A connection as its task has it once greeted: handle, socket (attached for direct
+/// writes), and the client's end.
+async fn attached() -> (Arc<ConnectionHandle>, Socket, TcpStream) {
+    let (server, client) = pair().await;
+    let h = ConnectionHandle::new(
         ConnectionId::generate(),
         Protocol::V1,
         "127.0.0.1".parse().unwrap(),
@@ -39,7 +42,13 @@ fn handle() -> Arc<ConnectionHandle> {
             bytes: 64 * 1024 * 1024,
             slow_consumer_timeout: Duration::from_secs(60),
         },
-    )
+    );
+    let socket = Socket::new(Upgrade {
+        tcp: server,
+        read_ahead: Bytes::new(),
+    });
+    h.attach(socket.stream());
+    (h, socket, client)
 }
 
 /// Frame `i`: a text frame whose payload names it, 7 KiB so a few fill the buffers.
@@ -65,13 +74,7 @@ async fn read_all(mut client: TcpStream, len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_burst_mixing_direct_partial_and_queued_writes_arrives_whole_and_in_order() {
-    let (server, client) = pair().await;
-    let h = handle();
-    let mut socket = Socket::new(Upgrade {
-        tcp: server,
-        read_ahead: Bytes::new(),
-    });
-    h.attach(socket.stream());
+    let (h, mut socket, client) = attached().await;
     let frames: Vec<Bytes> = (0..400).map(numbered).collect();
     let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
     let reader = tokio::spawn(read_all(client, expected.len()));
@@ -95,13 +98,7 @@ async fn a_burst_mixing_direct_partial_and_queued_writes_arrives_whole_and_in_or
 
 #[tokio::test]
 async fn replies_to_a_request_go_before_broadcasts_that_came_meanwhile() {
-    let (server, client) = pair().await;
-    let h = handle();
-    let mut socket = Socket::new(Upgrade {
-        tcp: server,
-        read_ahead: Bytes::new(),
-    });
-    h.attach(socket.stream());
+    let (h, mut socket, client) = attached().await;
     let mut at = h.position();
     // A broadcast while the request is handled is queued, not written around it.
     assert!(!h.try_push_now(numbered(2)).unwrap());
@@ -116,13 +113,7 @@ async fn replies_to_a_request_go_before_broadcasts_that_came_meanwhile() {
 
 #[tokio::test]
 async fn a_detached_connection_is_only_queued_to() {
-    let (server, _client) = pair().await;
-    let h = handle();
-    let socket = Socket::new(Upgrade {
-        tcp: server,
-        read_ahead: Bytes::new(),
-    });
-    h.attach(socket.stream());
+    let (h, _socket, _client) = attached().await;
     h.detach();
     assert!(!h.try_push_now(numbered(1)).unwrap());
 }
