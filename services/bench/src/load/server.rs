@@ -81,7 +81,7 @@ impl Server {
                 let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
                 Server::Roomcast(GatewayProcess::start(&flags).await?)
             }
-            Kind::SocketIo => Server::SocketIo(NodePeer::start(SOCKETIO_SCRIPT).await?),
+            Kind::SocketIo => Server::SocketIo(NodePeer::node(SOCKETIO_SCRIPT).await?),
             Kind::Plain => anyhow::bail!("plain servers are started by `ws-crates`"),
         })
     }

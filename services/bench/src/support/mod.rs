@@ -1,5 +1,6 @@
 //! What the benchmarks share.
 
+pub mod child;
 pub mod gateway;
 pub mod net;
 pub mod node;

@@ -4,12 +4,11 @@
 //! generator's open-file limit (a child inherits the limit [`super::raise_fd_limit`]
 //! raised).
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
+
+use super::child::ReadyChild;
 
 /// The peers directory: `$ROOMCAST_BENCH_PEERS`, else `services/bench/peers` of this
 /// source tree.
@@ -27,16 +26,11 @@ fn node_binary() -> PathBuf {
 }
 
 /// A running Node peer listening on 127.0.0.1.
-pub struct NodePeer {
-    child: Child,
-    port: u16,
-    /// Held open: the script exits when its stdin closes, so it never outlives us.
-    _stdin: ChildStdin,
-}
+pub type NodePeer = ReadyChild;
 
-impl NodePeer {
+impl ReadyChild {
     /// Start `node <peers>/<script> 0` and wait for its `ready PORT` line.
-    pub async fn start(script: &str) -> anyhow::Result<Self> {
+    pub async fn node(script: &str) -> anyhow::Result<NodePeer> {
         let dir = peers_dir();
         if !dir.join("node_modules").is_dir() {
             bail!(
@@ -45,55 +39,12 @@ impl NodePeer {
             );
         }
         let node = node_binary();
-        let mut child = Command::new(&node)
-            .arg(dir.join(script))
-            .arg("0")
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "starting `{} {script}` (is node on PATH? or set ROOMCAST_BENCH_NODE)",
-                    node.display()
-                )
-            })?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .with_context(|| format!("{script}: no `ready` line within 20 s"))??
-            .with_context(|| format!("{script} exited before it was ready"))?;
-        let port = line
-            .strip_prefix("ready ")
-            .and_then(|p| p.trim().parse().ok())
-            .with_context(|| format!("{script}: expected `ready PORT`, got {line:?}"))?;
-        // Keep draining stdout so a chatty script never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
-            child,
-            port,
-            _stdin: stdin,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("running")
-    }
-
-    /// SIGKILL and wait for the exit (for a benchmark peer nothing needs saving).
-    pub async fn kill(&mut self) -> anyhow::Result<()> {
-        self.child.start_kill()?;
-        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .context("node peer did not exit within 20 s of SIGKILL")??;
-        Ok(())
+        let mut command = Command::new(&node);
+        command.arg(dir.join(script)).arg("0").current_dir(&dir);
+        let what = format!(
+            "`{} {script}` (is node on PATH? or set ROOMCAST_BENCH_NODE)",
+            node.display()
+        );
+        ReadyChild::spawn(command, &what).await
     }
 }

@@ -182,7 +182,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             "ws-crates: {}: {} idle connections …",
             run.label, args.connections
         );
-        let server = CrateServer::start(run.candidate, kib).await?;
+        let mut server = CrateServer::candidate(run.candidate, kib).await?;
         let measured =
             measure::memory(&server, args.connections, args.connect_concurrency, settle).await;
         server.kill().await?;
@@ -192,7 +192,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     }
     for run in &mut runs {
         println!("ws-crates: {}: oversize frames …", run.label);
-        let server = CrateServer::start(run.candidate, kib).await?;
+        let mut server = CrateServer::candidate(run.candidate, kib).await?;
         for &size in &args.oversize_kib {
             let verdicts =
                 measure::oversize(&server, size * 1024, MAX_FRAME_BYTES, args.oversize_tries).await;
@@ -205,7 +205,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             "ws-crates: {}: broadcast to {} clients …",
             run.label, args.clients
         );
-        let server = CrateServer::start(run.candidate, kib).await?;
+        let mut server = CrateServer::candidate(run.candidate, kib).await?;
         let measured = measure::broadcast(
             &server,
             args.clients,

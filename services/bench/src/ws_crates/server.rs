@@ -10,13 +10,12 @@
 
 use super::Candidate;
 use super::{own_frames, with_fastwebsockets, with_tokio_websockets, with_tungstenite};
-use anyhow::Context;
+use crate::support::child::ReadyChild;
 use std::future::Future;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
 use tokio::sync::broadcast;
 
 /// Messages the room holds for a connection that has not written them yet; a
@@ -92,59 +91,18 @@ where
 }
 
 /// A running candidate server, killed when dropped.
-pub struct CrateServer {
-    child: Child,
-    port: u16,
-    /// Held open: the server exits when its stdin closes.
-    _stdin: ChildStdin,
-}
+pub type CrateServer = ReadyChild;
 
-impl CrateServer {
+impl ReadyChild {
     /// Start this executable's hidden `ws-crates-server` and wait for its `ready PORT`.
-    pub async fn start(candidate: Candidate, read_buffer_kib: usize) -> anyhow::Result<Self> {
+    pub async fn candidate(candidate: Candidate, read_buffer_kib: usize) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let value = clap::ValueEnum::to_possible_value(&candidate).expect("not skipped");
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .args(["ws-crates-server", "--crate", value.get_name()])
             .args(["--read-buffer-kib", &read_buffer_kib.to_string()])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {} ws-crates-server", exe.display()))?;
-        let stdin = child.stdin.take().expect("piped");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .context("ws-crates-server: no `ready` line within 20 s")??
-            .context("ws-crates-server exited before it was ready")?;
-        let port = line
-            .strip_prefix("ready ")
-            .and_then(|p| p.trim().parse().ok())
-            .with_context(|| format!("ws-crates-server: expected `ready PORT`, got {line:?}"))?;
-        Ok(Self {
-            child,
-            port,
-            _stdin: stdin,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("running")
-    }
-
-    /// SIGKILL and wait (nothing to save; no closing handshake with thousands).
-    pub async fn kill(mut self) -> anyhow::Result<()> {
-        self.child.start_kill()?;
-        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .context("ws-crates-server did not exit within 20 s of SIGKILL")??;
-        Ok(())
+            .env("RUST_LOG", "warn");
+        ReadyChild::spawn(command, &format!("{} ws-crates-server", exe.display())).await
     }
 }
