@@ -13,7 +13,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io;
 use std::pin::pin;
 use std::time::Duration;
@@ -52,7 +52,11 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(request)
         });
+        // With a timer, hyper gives a client 30 s to send a request's headers
+        // (`header_read_timeout`), so a connection that trickles them in cannot hold
+        // a task, or the graceful shutdown, forever.
         let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
         let shutdown = shutdown.clone();
