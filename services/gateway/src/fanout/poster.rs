@@ -29,7 +29,6 @@ pub struct LocalPoster {
     /// The pool's queue, whose backlog decides between writing and queueing.
     queue: Arc<LocalQueue>,
     slow_consumers: AtomicU64,
-    direct: AtomicU64,
 }
 
 impl LocalPoster {
@@ -39,13 +38,7 @@ impl LocalPoster {
             connections,
             queue,
             slow_consumers: AtomicU64::new(0),
-            direct: AtomicU64::new(0),
         }
-    }
-
-    /// Frames written straight to an idle socket by the fan-out since start.
-    pub fn direct_writes(&self) -> u64 {
-        self.direct.load(Ordering::Relaxed)
     }
 
     /// Connections this poster found full past the slow-consumer timeout, which closed
@@ -68,13 +61,9 @@ impl LocalPoster {
 
     /// Write an encoded frame to `to`'s socket if it is idle, else queue it.
     fn write_or_push(&self, to: &ConnectionId, frame: Bytes) -> Result<(), PostError> {
-        let pushed = self.connections.with(to, |handle| {
-            handle.try_push_now(frame).map(|direct| {
-                if direct {
-                    self.direct.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        });
+        let pushed = self
+            .connections
+            .with(to, |handle| handle.try_push_now(frame).map(drop));
         self.pushed(pushed)
     }
 

@@ -21,7 +21,6 @@ use dashmap::DashMap;
 use roomcast_core::fanout::now_ms;
 use roomcast_core::protocol::{ConnectionId, Protocol};
 use std::collections::VecDeque;
-use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -150,8 +149,7 @@ impl ConnectionHandle {
 
     /// Queue an encoded frame for fan-out without waiting.
     pub fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
-        let mut at = usize::MAX;
-        self.pushed(self.enqueue_in(self.queue(), frame, &mut at))
+        self.pushed(self.enqueue(frame))
     }
 
     /// [`Self::try_push`], but written to the socket at once when the connection is
@@ -176,11 +174,9 @@ impl ConnectionHandle {
                     self.wake.notify_one();
                     return self.pushed(Ok(())).map(|()| false);
                 }
-                // Full (`WouldBlock`), or failing: queue it; the task's own write
-                // finds out what the socket says.
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => {}
+                // Nothing taken (`WouldBlock`), or failing: queue it; the task's own
+                // write finds out what the socket says.
+                Ok(_) | Err(_) => {}
             }
         }
         let mut at = usize::MAX;
