@@ -5,6 +5,7 @@
 //! ([`ServerMessage`] → frame, per subprotocol), [`error`] (stable codes).
 
 pub mod client;
+pub mod connection_id;
 pub mod error;
 pub mod icon;
 pub mod limits;

@@ -5,9 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
+
+pub use super::connection_id::ConnectionId;
 
 /// True when `s` is 1..=`max` bytes, each ASCII alphanumeric or one of `extra`.
-fn is_token(s: &str, max: usize, extra: &[u8]) -> bool {
+pub(super) fn is_token(s: &str, max: usize, extra: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.bytes()
@@ -51,37 +54,6 @@ impl RoomName {
     }
 }
 
-/// An API Gateway style connection id. Generated ids are KSUIDs whose 128-bit payload
-/// comes from a CSPRNG, so they cannot be guessed; ids from AWS (base64-ish) parse too.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ConnectionId(String);
-
-impl ConnectionId {
-    /// The rule for ids accepted from outside.
-    pub const RULE: &'static str = "connection id must match [A-Za-z0-9=+/_-]{1,128}";
-
-    /// A fresh, unguessable id.
-    pub fn generate() -> Self {
-        Self(ksuid::Ksuid::with_payload(rand::random()).to_base62())
-    }
-
-    /// Validate an id received from outside (a URL path, a job).
-    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
-        let s = s.into();
-        if is_token(&s, 128, b"=+/_-") {
-            Ok(Self(s))
-        } else {
-            Err(InvalidValue(Self::RULE))
-        }
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// An `emit` event name: `[A-Za-z0-9_.:-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -109,10 +81,11 @@ impl EventName {
 
 /// Who a connection is, for presence by user: the JWT `sub` of its token, or
 /// `anonymous:<connection id>` for a connection without one (each anonymous connection
-/// is a user of its own). 1..=128 bytes, no control characters.
+/// is a user of its own). 1..=128 bytes, no control characters. Shared text, as
+/// [`ConnectionId`]'s: every member listed carries its user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct UserId(String);
+pub struct UserId(Arc<str>);
 
 impl UserId {
     /// The rule, as a refused token's `sub` is told.
@@ -125,7 +98,7 @@ impl UserId {
     pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
         let s = s.into();
         if !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control) {
-            Ok(Self(s))
+            Ok(Self(s.into()))
         } else {
             Err(InvalidValue(Self::RULE))
         }
@@ -133,7 +106,7 @@ impl UserId {
 
     /// The user of a connection without a token: itself.
     pub fn anonymous(id: &ConnectionId) -> Self {
-        Self(format!("{}{}", Self::ANONYMOUS, id.as_str()))
+        Self(format!("{}{}", Self::ANONYMOUS, id.as_str()).into())
     }
 
     /// The user of a connection: its token's `sub`, else itself.
@@ -228,7 +201,7 @@ macro_rules! string_newtype_impls {
         }
         impl From<$t> for String {
             fn from(v: $t) -> String {
-                v.0
+                String::from(&*v.0)
             }
         }
         impl fmt::Display for $t {
@@ -243,7 +216,7 @@ macro_rules! string_newtype_impls {
         }
     )*};
 }
-string_newtype_impls!(RoomName, ConnectionId, EventName, UserId, Epoch);
+string_newtype_impls!(RoomName, EventName, UserId, Epoch);
 
 #[cfg(test)]
 mod tests {
@@ -261,20 +234,6 @@ mod tests {
                 "{bad:?}"
             );
         }
-    }
-
-    #[test]
-    fn generated_connection_ids_are_distinct_and_parse_back() {
-        let a = ConnectionId::generate();
-        let b = ConnectionId::generate();
-        assert_ne!(a, b);
-        assert_eq!(a.as_str().len(), 27);
-        assert_eq!(ConnectionId::parse(a.as_str()).unwrap(), a);
-        assert!(
-            ConnectionId::parse("L0SM9cOFvHcCIhw=").is_ok(),
-            "AWS-style ids parse"
-        );
-        assert!(ConnectionId::parse("a b").is_err());
     }
 
     #[test]

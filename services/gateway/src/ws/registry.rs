@@ -20,10 +20,11 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use roomcast_core::fanout::now_ms;
 use roomcast_core::protocol::{ConnectionId, Protocol};
+use std::any::Any;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -345,9 +346,10 @@ impl ConnectionHandle {
     }
 }
 
-/// All live connections by id. Hashed with foldhash rather than SipHash: every
-/// delivery looks its connection up here, and ids are server-generated, not chosen by
-/// clients.
+/// All live connections by id. A delivery to an id this gateway minted skips the map:
+/// the id carries its handle ([`ConnectionId::local`]), attached at insert. The map
+/// serves ids parsed from outside (`@connections`, the admin API), hashed with
+/// foldhash rather than SipHash: ids are server-generated, not chosen by clients.
 #[derive(Default)]
 pub struct Connections {
     map: DashMap<ConnectionId, Arc<ConnectionHandle>, foldhash::fast::RandomState>,
@@ -356,6 +358,8 @@ pub struct Connections {
 impl Connections {
     /// Add a connection.
     pub fn insert(&self, handle: Arc<ConnectionHandle>) {
+        let local: Weak<dyn Any + Send + Sync> = Arc::downgrade(&handle) as _;
+        handle.id.attach_local(local);
         self.map.insert(handle.id.clone(), handle);
     }
 
@@ -369,8 +373,13 @@ impl Connections {
         self.map.get(id).map(|h| h.clone())
     }
 
-    /// Run `f` on a connection without taking a reference to it (one delivery).
+    /// Run `f` on a connection (one delivery). Through the id's own handle when it has
+    /// one: a connection that ended is closed before it leaves the map, so its handle
+    /// refuses the push just as the map would not find it.
     pub fn with<T>(&self, id: &ConnectionId, f: impl FnOnce(&ConnectionHandle) -> T) -> Option<T> {
+        if let Some(h) = id.local::<ConnectionHandle>() {
+            return Some(f(&h));
+        }
         self.map.get(id).map(|h| f(&h))
     }
 

@@ -1,0 +1,179 @@
+//! [`ConnectionId`]: an API Gateway style connection id, cheap to clone, and able to
+//! carry the process's own handle for the connection it names.
+
+use serde::{Deserialize, Serialize};
+use std::any::Any;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock, Weak};
+
+use super::names::{InvalidValue, is_token};
+
+/// An API Gateway style connection id. Generated ids are KSUIDs whose 128-bit payload
+/// comes from a CSPRNG, so they cannot be guessed; ids from AWS (base64-ish) parse too.
+///
+/// Equality, order and hash are the text's. The text is shared: a fan-out copies each
+/// member's id from the membership store into a shard job, so a clone must not
+/// allocate. Clones also share a slot for the connection's local handle
+/// ([`Self::attach_local`]): the process that accepted the connection sets it once,
+/// and a post to an id it minted reaches the socket without looking the id up in a
+/// map. An id parsed from outside (a URL, an SQS job) has an empty slot.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConnectionId(Arc<Inner>);
+
+struct Inner {
+    text: Box<str>,
+    local: OnceLock<Weak<dyn Any + Send + Sync>>,
+}
+
+impl ConnectionId {
+    /// The rule for ids accepted from outside.
+    pub const RULE: &'static str = "connection id must match [A-Za-z0-9=+/_-]{1,128}";
+
+    fn new(text: String) -> Self {
+        Self(Arc::new(Inner {
+            text: text.into_boxed_str(),
+            local: OnceLock::new(),
+        }))
+    }
+
+    /// A fresh, unguessable id.
+    pub fn generate() -> Self {
+        Self::new(ksuid::Ksuid::with_payload(rand::random()).to_base62())
+    }
+
+    /// Validate an id received from outside (a URL path, a job).
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
+        let s = s.into();
+        if is_token(&s, 128, b"=+/_-") {
+            Ok(Self::new(s))
+        } else {
+            Err(InvalidValue(Self::RULE))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// Attach this process's handle for the connection to this id and all its clones,
+    /// past and future. Weak, so the id never keeps a closed connection alive; once
+    /// only: false if a handle was attached before.
+    pub fn attach_local(&self, handle: Weak<dyn Any + Send + Sync>) -> bool {
+        self.0.local.set(handle).is_ok()
+    }
+
+    /// The handle attached with [`Self::attach_local`], if it is a `T` and still alive.
+    pub fn local<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0.local.get()?.upgrade()?.downcast().ok()
+    }
+}
+
+impl PartialEq for ConnectionId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ConnectionId {}
+
+impl Hash for ConnectionId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for ConnectionId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ConnectionId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl fmt::Debug for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ConnectionId").field(&self.as_str()).finish()
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<str> for ConnectionId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl TryFrom<String> for ConnectionId {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(s)
+    }
+}
+
+impl From<ConnectionId> for String {
+    fn from(id: ConnectionId) -> String {
+        id.as_str().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_connection_ids_are_distinct_and_parse_back() {
+        let a = ConnectionId::generate();
+        let b = ConnectionId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 27);
+        assert_eq!(ConnectionId::parse(a.as_str()).unwrap(), a);
+        assert!(
+            ConnectionId::parse("L0SM9cOFvHcCIhw=").is_ok(),
+            "AWS-style ids parse"
+        );
+        assert!(ConnectionId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn clones_share_the_local_handle_and_parsed_ids_have_none() {
+        let id = ConnectionId::generate();
+        let earlier = id.clone();
+        let handle = Arc::new(String::from("socket"));
+        let weak: Weak<String> = Arc::downgrade(&handle);
+        assert!(id.attach_local(weak));
+        assert!(!id.attach_local(Weak::<String>::new()), "attached once");
+        assert_eq!(earlier.local::<String>().as_deref(), Some(&*handle));
+        assert_eq!(id.clone().local::<String>().as_deref(), Some(&*handle));
+        assert!(id.local::<u32>().is_none(), "another type is not it");
+        let parsed = ConnectionId::parse(id.as_str()).unwrap();
+        assert_eq!(parsed, id);
+        assert!(parsed.local::<String>().is_none());
+        drop(handle);
+        assert!(id.local::<String>().is_none(), "the id keeps nothing alive");
+    }
+
+    #[test]
+    fn serde_and_order_go_by_the_text() {
+        let id = ConnectionId::parse("abc").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""abc""#);
+        assert_eq!(
+            serde_json::from_str::<ConnectionId>(r#""abc""#).unwrap(),
+            id
+        );
+        assert!(serde_json::from_str::<ConnectionId>(r#""a b""#).is_err());
+        assert!(ConnectionId::parse("abd").unwrap() > id);
+    }
+}
