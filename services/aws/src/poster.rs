@@ -3,6 +3,7 @@
 //!
 //! The SDK's own retries are off: core's deliverer owns backoff (full jitter), the
 //! rate budget and the throttle count, and a hidden SDK retry would blur all three.
+//! So is its stalled-stream guard, which is per-request cost on bodies this small.
 //!
 //! On AWS the management API authenticates with IAM (SigV4, the function role's
 //! `execute-api:ManageConnections`). The local gateway's `@connections` takes its
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
 use aws_sdk_apigatewaymanagement::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
@@ -67,6 +69,10 @@ impl ApiGwPoster {
         let mut config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(&endpoint)
             .retry_config(RetryConfig::disabled())
+            // A post's body and answer are a few KiB at most: the stall guard's timer
+            // and body wrappers would be pure per-request cost (the attempt timeout
+            // below still bounds a post that hangs).
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .operation_attempt_timeout(Duration::from_secs(10))
