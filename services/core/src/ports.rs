@@ -272,12 +272,16 @@ pub trait Poster: Send + Sync {
     /// once for the whole batch, and spares the deliverer a future per post. Only the
     /// posts that fail are retried, one by one. `None` (the default; AWS): the deliverer
     /// posts one by one, `POST_CONCURRENCY` at a time.
+    ///
+    /// `waited` is how long the broadcast has waited since it was committed: a
+    /// poster that can write at once or batch may batch when the fan-out is behind.
     fn try_post_all(
         &self,
         to: &[ConnectionId],
         payload: &Bytes,
+        waited: Duration,
     ) -> Option<Vec<Result<(), PostError>>> {
-        let _ = (to, payload);
+        let _ = (to, payload, waited);
         None
     }
 }

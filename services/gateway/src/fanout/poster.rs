@@ -4,9 +4,10 @@
 //! and that frame's bytes are shared by every recipient's queue
 //! ([`Poster::try_post_all`]); only `@connections` posts one frame at a time.
 //!
-//! While no other room job waits in the pool's queue, a broadcast writes straight to
-//! its idle recipients' sockets ([`ConnectionHandle::try_push_now`]); with jobs
-//! waiting it only queues, so that each connection's frames pile up and go out in one
+//! While no other room job waits in the pool's queue and the broadcast is fresh, it
+//! writes straight to its idle recipients' sockets
+//! ([`ConnectionHandle::try_push_now`]); with jobs waiting, or once the fan-out is
+//! [`BEHIND`], it only queues, so that each connection's frames pile up and go out in one
 //! `writev`. The backlog decides per broadcast, so a gateway that falls behind
 //! returns to batching by itself.
 //!
@@ -18,10 +19,16 @@ use roomcast_core::ports::{BackendError, PostError, Poster};
 use roomcast_core::protocol::ConnectionId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::LocalQueue;
 use crate::ws::registry::{Connections, PushError};
 use crate::ws::text_frame;
+
+/// A broadcast that waited this long since its commit finds the fan-out behind: it
+/// queues, so that its frames join the next ones in one `writev`, even when no room
+/// job waits (a large room's shard jobs queue behind each other, not as room jobs).
+const BEHIND: Duration = Duration::from_millis(20);
 
 /// Posts to live sockets through their bounded queues.
 pub struct LocalPoster {
@@ -101,9 +108,11 @@ impl Poster for LocalPoster {
         &self,
         to: &[ConnectionId],
         payload: &Bytes,
+        waited: Duration,
     ) -> Option<Vec<Result<(), PostError>>> {
+        let idle = self.queue.room_jobs_waiting() == 0 && waited < BEHIND;
         let results = match encode(payload) {
-            Ok(frame) if self.queue.room_jobs_waiting() == 0 => to
+            Ok(frame) if idle => to
                 .iter()
                 .map(|id| self.write_or_push(id, frame.clone()))
                 .collect(),

@@ -117,3 +117,40 @@ async fn a_detached_connection_is_only_queued_to() {
     h.detach();
     assert!(!h.try_push_now(numbered(1)).unwrap());
 }
+
+#[tokio::test]
+async fn the_fan_out_writes_a_fresh_broadcast_and_queues_one_that_waited() {
+    use crate::fanout::{LocalPoster, LocalQueue};
+    use roomcast_core::ports::Poster;
+    let (h, mut socket, mut client) = attached().await;
+    let connections = Arc::new(super::registry::Connections::default());
+    connections.insert(h.clone());
+    let (queue, _jobs) = LocalQueue::new();
+    let poster = LocalPoster::new(connections, queue);
+    let to = [h.id.clone()];
+    let (fresh, late) = (
+        Bytes::from_static(b"\"fresh\""),
+        Bytes::from_static(b"\"late\""),
+    );
+    let posted = poster.try_post_all(&to, &fresh, Duration::ZERO).unwrap();
+    assert!(posted[0].is_ok());
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
+        .await
+        .expect("written at once, with no task to write it")
+        .unwrap();
+    assert_eq!(&buf[..n], &super::frame::text(&fresh)[..]);
+    // Behind: queued for the connection's task, so it can join the next frames.
+    let posted = poster
+        .try_post_all(&to, &late, Duration::from_secs(1))
+        .unwrap();
+    assert!(posted[0].is_ok());
+    let early = tokio::time::timeout(Duration::from_millis(200), client.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "a late broadcast was written around the queue"
+    );
+    poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+    let expected = super::frame::text(&late);
+    assert!(read_all(client, expected.len()).await == expected);
+}
