@@ -1,14 +1,14 @@
 //! [`ConnectionId`]: an API Gateway style connection id, cheap to clone, and able to
 //! carry the process's own handle for the connection it names.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::any::Any;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, Weak};
 
-use super::names::{InvalidValue, is_token};
+use super::names::{InvalidValue, is_token, string_newtype_impls};
 
 /// An API Gateway style connection id. Generated ids are KSUIDs whose 128-bit payload
 /// comes from a CSPRNG, so they cannot be guessed; ids from AWS (base64-ish) parse too.
@@ -19,8 +19,8 @@ use super::names::{InvalidValue, is_token};
 /// ([`Self::attach_local`]): the process that accepted the connection sets it once,
 /// and a post to an id it minted reaches the socket without looking the id up in a
 /// map. An id parsed from outside (a URL, an SQS job) has an empty slot.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ConnectionId(Arc<Inner>);
 
 struct Inner {
@@ -104,30 +104,7 @@ impl fmt::Debug for ConnectionId {
     }
 }
 
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl AsRef<str> for ConnectionId {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl TryFrom<String> for ConnectionId {
-    type Error = InvalidValue;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(s)
-    }
-}
-
-impl From<ConnectionId> for String {
-    fn from(id: ConnectionId) -> String {
-        id.as_str().to_owned()
-    }
-}
+string_newtype_impls!(ConnectionId);
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,8 @@
 //! The game's values: icon ids, image and background indexes, coordinates.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use std::fmt;
 
-use super::names::InvalidValue;
+use super::names::{InvalidValue, string_newtype_impls};
 
 /// How many planet backgrounds a client may choose from (`bg` is `0..BACKGROUNDS`).
 pub const BACKGROUNDS: u8 = 32;
@@ -13,8 +12,8 @@ pub const IMAGES: u16 = 64;
 pub const COORD_LIMIT: i32 = 10_000;
 
 /// An icon id: `icon` + a 27-character base62 KSUID, assigned by the server on `addIcon`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct IconId(String);
 
 impl IconId {
@@ -41,24 +40,7 @@ impl IconId {
     }
 }
 
-impl TryFrom<String> for IconId {
-    type Error = InvalidValue;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(s)
-    }
-}
-
-impl From<IconId> for String {
-    fn from(v: IconId) -> String {
-        v.0
-    }
-}
-
-impl fmt::Display for IconId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_newtype_impls!(IconId);
 
 /// A background (planet) index, `0..BACKGROUNDS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

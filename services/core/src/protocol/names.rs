@@ -4,7 +4,6 @@
 //! validation (parse, don't validate). Serde goes through the same `parse`.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::sync::Arc;
 
 pub use super::connection_id::ConnectionId;
@@ -23,8 +22,8 @@ pub(super) fn is_token(s: &str, max: usize, extra: &[u8]) -> bool {
 pub struct InvalidValue(pub &'static str);
 
 /// A room (a game base): `[A-Za-z0-9_-]{1,64}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct RoomName(String);
 
 impl RoomName {
@@ -55,8 +54,8 @@ impl RoomName {
 }
 
 /// An `emit` event name: `[A-Za-z0-9_.:-]{1,64}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct EventName(String);
 
 impl EventName {
@@ -83,8 +82,8 @@ impl EventName {
 /// `anonymous:<connection id>` for a connection without one (each anonymous connection
 /// is a user of its own). 1..=128 bytes, no control characters. Shared text, as
 /// [`ConnectionId`]'s: every member listed carries its user.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct UserId(Arc<str>);
 
 impl UserId {
@@ -125,8 +124,8 @@ impl UserId {
 
 /// The name of one unbroken run of a room's history: offsets only compare within one
 /// epoch, and a new epoch means the history before it is lost (`[A-Za-z0-9]{1,32}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Epoch(String);
 
 impl Epoch {
@@ -191,31 +190,42 @@ impl<'de> Deserialize<'de> for Ref {
     }
 }
 
+/// What every validated string value has, through its `parse` and `as_str`: `TryFrom`
+/// and `Into` `String`, `Display`, `AsRef<str>`, and `Serialize` as the text itself
+/// (by reference: a frame that names a room or a connection copies nothing to say it).
+/// Deserializing goes through `parse` (`#[serde(try_from = "String")]` on each type).
 macro_rules! string_newtype_impls {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {
-            type Error = InvalidValue;
+            type Error = $crate::protocol::names::InvalidValue;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 Self::parse(s)
             }
         }
         impl From<$t> for String {
             fn from(v: $t) -> String {
-                String::from(&*v.0)
+                v.as_str().to_owned()
             }
         }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
             }
         }
         impl AsRef<str> for $t {
             fn as_ref(&self) -> &str {
-                &self.0
+                self.as_str()
+            }
+        }
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
             }
         }
     )*};
 }
+pub(super) use string_newtype_impls;
+
 string_newtype_impls!(RoomName, EventName, UserId, Epoch);
 
 #[cfg(test)]

@@ -103,7 +103,8 @@ impl Poster for LocalPoster {
     }
 
     /// Every post is a write or a queue push that never waits: encode once, then
-    /// write to each idle socket when the pool has nothing else waiting, else push.
+    /// write to each idle socket when the pool has no room job waiting and the
+    /// broadcast is not [`BEHIND`], else push.
     fn try_post_all(
         &self,
         to: &[ConnectionId],
