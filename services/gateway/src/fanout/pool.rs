@@ -5,18 +5,29 @@
 //! workers themselves (unbounded, drained first) so that a worker never blocks on a
 //! queue only workers can empty.
 //!
-//! Each job runs in a task of its own, so a job that panics (or is aborted) mid-delivery
-//! neither takes its worker down nor is lost: like a Lambda that dies before deleting
-//! its SQS message, the whole job is run again later, and members that already got it
-//! drop the duplicate by version. When, and how often, is core's [`RetryPolicy`]
+//! A job that panics mid-delivery neither takes its worker down nor is lost (the panic
+//! is caught at the job): like a Lambda that dies before deleting its SQS message, the
+//! whole job is run again later, and members that already got it drop the duplicate by
+//! version.
+//!
+//! Jobs go before the writes they feed. A worker runs the jobs that wait one after
+//! another, in its own task, and yields to the connections only after a [`BURST`] of
+//! them: a job's pushes are cheap, a connection's write is a syscall, and every job
+//! that runs before the connections do adds a frame to their next `writev`. Run as a
+//! task per job, each job queued behind the thousands of connections the previous one
+//! had just woken, and a connection of a 10,000 room wrote 4 frames per call
+//! (docs/benchmarks.md). When, and how often, is core's [`RetryPolicy`]
 //! (`JOB_ATTEMPTS`, `JOB_RETRY_DELAY`), the same as the broadcaster Lambda's; a job it
 //! gives up is logged and counted, the local stand-in for SQS's DLQ.
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use roomcast_core::fanout::{Broadcaster, FanoutJob, Retry, RetryPolicy};
 use roomcast_core::ports::{BackendError, FanoutQueue};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,6 +35,12 @@ use crate::metrics::Metrics;
 
 /// Room jobs waiting at most.
 const ROOM_QUEUE_CAPACITY: usize = 65_536;
+
+/// How long a worker runs waiting jobs back to back before it lets the connections
+/// (and requests) on its thread run: long enough for a burst of a large room's shard
+/// jobs to reach every queue before the writes begin, short against a message's
+/// latency.
+const BURST: Duration = Duration::from_millis(2);
 
 struct Queued {
     job: Arc<FanoutJob>,
@@ -139,6 +156,7 @@ pub fn spawn_pool(
         let (rooms, shards) = (receiver.rooms.clone(), receiver.shards.clone());
         let tracker = tasks.clone();
         tasks.spawn(async move {
+            let mut burst = Instant::now();
             loop {
                 let next = tokio::select! {
                     biased;
@@ -158,6 +176,10 @@ pub fn spawn_pool(
                     &shutdown,
                 )
                 .await;
+                if burst.elapsed() >= BURST {
+                    tokio::task::yield_now().await;
+                    burst = Instant::now();
+                }
             }
         });
     }
@@ -175,14 +197,11 @@ async fn run(
     shutdown: &CancellationToken,
 ) {
     metrics.job(&queued.job);
-    // The job runs in its own task: a panic unwinds that task only, and the worker
-    // sees it as a `JoinError` instead of dying with the job.
-    let running = {
-        let (broadcaster, job) = (broadcaster.clone(), queued.job.clone());
-        tasks.spawn(async move { broadcaster.run(&job).await })
-    };
     let job = &queued.job;
-    let again: Vec<(Arc<FanoutJob>, u32)> = match running.await {
+    // A panic unwinds the job only: the worker sees it here instead of dying with it
+    // (the broadcaster holds no lock across an await, and the job is run again whole).
+    let ran = AssertUnwindSafe(broadcaster.run(job)).catch_unwind().await;
+    let again: Vec<(Arc<FanoutJob>, u32)> = match ran {
         Ok(Ok(report)) => {
             tracing::debug!(worker, room = %job.room(), targets = report.targets, shards = report.shards,
                 delivered = report.delivery.delivered, gone = report.delivery.gone,
@@ -197,14 +216,10 @@ async fn run(
             tracing::warn!(worker, room = %job.room(), attempt = queued.attempt, error = %e, "fan-out job failed; will retry");
             vec![(queued.job.clone(), queued.attempt + 1)]
         }
-        Err(e) => {
+        Err(panic) => {
             // Posts it made before it stopped may be made again: at least once, and
             // clients drop what they already have by version.
-            let why = if e.is_panic() {
-                panic_message(e.into_panic())
-            } else {
-                "aborted".to_owned()
-            };
+            let why = panic_message(panic);
             tracing::error!(worker, room = %job.room(), kind = job.kind(), version = ?job.version(),
                 attempt = queued.attempt, why, "fan-out job interrupted mid-run; will run it again");
             metrics.interrupted();
