@@ -140,7 +140,11 @@ impl Application {
         let members = Arc::new(MemoryMembers::default());
         let connections = Arc::new(Connections::default());
         let (queue, receiver) = LocalQueue::new();
-        let poster = Arc::new(LocalPoster::new(connections.clone(), queue.clone()));
+        let poster = Arc::new(LocalPoster::new(
+            connections.clone(),
+            queue.clone(),
+            config.write_delay,
+        ));
         let metrics = Arc::new(Metrics::default());
         let tasks = TaskTracker::new();
         let connection_tasks = TaskTracker::new();

@@ -154,6 +154,20 @@ pub struct Config {
     /// A connection whose queue stays full this long is closed with 1013.
     #[arg(long, env = "ROOMCAST_SLOW_CONSUMER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub slow_consumer_timeout: Duration,
+    /// How long a broadcast waits for the next ones before its connections write it:
+    /// latency traded for fewer writes (0: as soon as possible; at most 1s).
+    #[arg(long, env = "ROOMCAST_WRITE_DELAY", default_value = "0s", value_parser = write_delay)]
+    pub write_delay: Duration,
+}
+
+/// `ROOMCAST_WRITE_DELAY`: at most a second, past which a client would think the
+/// room stalled.
+fn write_delay(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d > Duration::from_secs(1) {
+        return Err(format!("{s} is longer than 1s"));
+    }
+    Ok(d)
 }
 
 impl std::fmt::Debug for Config {
@@ -191,6 +205,7 @@ impl std::fmt::Debug for Config {
             .field("outbound_frames", &self.outbound_frames)
             .field("outbound_bytes", &self.outbound_bytes)
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
+            .field("write_delay", &self.write_delay)
             .finish_non_exhaustive()
     }
 }

@@ -49,7 +49,9 @@ pub const SOCKETIO_SCRIPT: &str = "socketio-server.js";
 ///   connection sending as fast as the server takes it.
 ///
 /// The last two are passed only to a binary that has them (`roomcast --help`), so an
-/// older build still runs. Everything else is the default, including the
+/// older build still runs. `ROOMCAST_WRITE_DELAY` in the bench's environment (latency
+/// traded for CPU, off by default) is passed on as `--write-delay`, so the results
+/// record it. Everything else is the default, including the
 /// per-connection outbound queue (1024 frames, 4 MiB) and the slow-consumer timeout
 /// (10 s): closures they cause are reported, not avoided.
 pub fn gateway_flags() -> anyhow::Result<Vec<String>> {
@@ -62,6 +64,11 @@ pub fn gateway_flags() -> anyhow::Result<Vec<String>> {
             flags.push(flag.to_owned());
             flags.push(off.to_owned());
         }
+    }
+    if let Ok(delay) = std::env::var("ROOMCAST_WRITE_DELAY")
+        && gateway_supports("--write-delay")?
+    {
+        flags.extend(["--write-delay".to_owned(), delay]);
     }
     Ok(flags)
 }

@@ -11,6 +11,13 @@
 //! `writev`. The backlog decides per broadcast, so a gateway that falls behind
 //! returns to batching by itself.
 //!
+//! An operator can trade latency for CPU with `ROOMCAST_WRITE_DELAY` (off by default,
+//! like Centrifugo's `client.write_delay`): every broadcast is queued without waking
+//! its connections, and they are woken together that long after, so each writes the
+//! broadcasts of a whole delay in one `writev`. For a room of 10,000 at a game's tick
+//! rate a write per connection per tick is most of the gateway's CPU
+//! (docs/benchmarks.md).
+//!
 //! [`ConnectionHandle::try_push_now`]: crate::ws::registry::ConnectionHandle::try_push_now
 
 use async_trait::async_trait;
@@ -35,15 +42,23 @@ pub struct LocalPoster {
     connections: Arc<Connections>,
     /// The pool's queue, whose backlog decides between writing and queueing.
     queue: Arc<LocalQueue>,
+    /// `ROOMCAST_WRITE_DELAY`: zero writes as soon as possible.
+    write_delay: Duration,
     slow_consumers: AtomicU64,
 }
 
 impl LocalPoster {
-    /// A poster over `connections`, fed by the pool that drains `queue`.
-    pub fn new(connections: Arc<Connections>, queue: Arc<LocalQueue>) -> Self {
+    /// A poster over `connections`, fed by the pool that drains `queue`, waking the
+    /// recipients of a broadcast `write_delay` after it (at once when zero).
+    pub fn new(
+        connections: Arc<Connections>,
+        queue: Arc<LocalQueue>,
+        write_delay: Duration,
+    ) -> Self {
         Self {
             connections,
             queue,
+            write_delay,
             slow_consumers: AtomicU64::new(0),
         }
     }
@@ -72,6 +87,37 @@ impl LocalPoster {
             .connections
             .with(to, |handle| handle.try_push_now(frame).map(drop));
         self.pushed(pushed)
+    }
+
+    /// Queue an encoded frame on `to`'s queue without waking it; `to` is added to
+    /// `wake` when it must be woken later.
+    fn push_later(
+        &self,
+        to: &ConnectionId,
+        frame: Bytes,
+        wake: &mut Vec<ConnectionId>,
+    ) -> Result<(), PostError> {
+        let pushed = self
+            .connections
+            .with(to, |handle| handle.try_push_later(frame));
+        if let Some(Ok(true)) = pushed {
+            wake.push(to.clone());
+        }
+        self.pushed(pushed.map(|r| r.map(drop)))
+    }
+
+    /// Wake `ids` after the write delay, on one timer.
+    fn wake_later(&self, ids: Vec<ConnectionId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let (connections, delay) = (self.connections.clone(), self.write_delay);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for id in &ids {
+                connections.with(id, |handle| handle.wake_up());
+            }
+        });
     }
 
     fn pushed(&self, pushed: Option<Result<(), PushError>>) -> Result<(), PostError> {
@@ -104,15 +150,26 @@ impl Poster for LocalPoster {
 
     /// Every post is a write or a queue push that never waits: encode once, then
     /// write to each idle socket when the pool has no room job waiting and the
-    /// broadcast is not [`BEHIND`], else push.
+    /// broadcast is not [`BEHIND`], else push; with a write delay, push and wake the
+    /// connections after it.
     fn try_post_all(
         &self,
         to: &[ConnectionId],
         payload: &Bytes,
         waited: Duration,
     ) -> Option<Vec<Result<(), PostError>>> {
-        let idle = self.queue.room_jobs_waiting() == 0 && waited < BEHIND;
+        let delayed = !self.write_delay.is_zero();
+        let idle = !delayed && self.queue.room_jobs_waiting() == 0 && waited < BEHIND;
         let results = match encode(payload) {
+            Ok(frame) if delayed => {
+                let mut wake = Vec::new();
+                let results = to
+                    .iter()
+                    .map(|id| self.push_later(id, frame.clone(), &mut wake))
+                    .collect();
+                self.wake_later(wake);
+                results
+            }
             Ok(frame) if idle => to
                 .iter()
                 .map(|id| self.write_or_push(id, frame.clone()))

@@ -126,7 +126,7 @@ async fn the_fan_out_writes_a_fresh_broadcast_and_queues_one_that_waited() {
     let connections = Arc::new(super::registry::Connections::default());
     connections.insert(h.clone());
     let (queue, _jobs) = LocalQueue::new();
-    let poster = LocalPoster::new(connections, queue);
+    let poster = LocalPoster::new(connections, queue, Duration::ZERO);
     let to = [h.id.clone()];
     let (fresh, late) = (
         Bytes::from_static(b"\"fresh\""),
@@ -152,5 +152,33 @@ async fn the_fan_out_writes_a_fresh_broadcast_and_queues_one_that_waited() {
     );
     poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
     let expected = super::frame::text(&late);
+    assert!(read_all(client, expected.len()).await == expected);
+}
+
+#[tokio::test]
+async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
+    use crate::fanout::{LocalPoster, LocalQueue};
+    use roomcast_core::ports::Poster;
+    let (h, mut socket, client) = attached().await;
+    let connections = Arc::new(super::registry::Connections::default());
+    connections.insert(h.clone());
+    let (queue, _jobs) = LocalQueue::new();
+    let delay = Duration::from_millis(300);
+    let poster = LocalPoster::new(connections, queue, delay);
+    let to = [h.id.clone()];
+    let woken = h.woken();
+    let started = tokio::time::Instant::now();
+    for n in 1..=2 {
+        let payload = Bytes::from(format!("{n}"));
+        let posted = poster.try_post_all(&to, &payload, Duration::ZERO).unwrap();
+        assert!(posted[0].is_ok());
+    }
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("woken after the delay");
+    assert!(started.elapsed() >= delay, "woken before the write delay");
+    // Both broadcasts wait in the queue and go out in one write.
+    poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+    let expected: Vec<u8> = [super::frame::text(b"1"), super::frame::text(b"2")].concat();
     assert!(read_all(client, expected.len()).await == expected);
 }

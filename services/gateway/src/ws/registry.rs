@@ -181,8 +181,23 @@ impl ConnectionHandle {
             }
         }
         let mut at = usize::MAX;
-        self.pushed(self.enqueue_in(q, frame, &mut at))
+        self.pushed(self.enqueue_in(q, frame, &mut at, true).map(drop))
             .map(|()| false)
+    }
+
+    /// [`Self::try_push`] without waking the connection: `Ok(true)` when its queue was
+    /// empty, and the caller must [`Self::wake_up`] it later. Frames pushed meanwhile
+    /// join the same `writev` (a late broadcast's linger, [`crate::fanout::LocalPoster`]).
+    pub fn try_push_later(&self, frame: Bytes) -> Result<bool, PushError> {
+        let mut at = usize::MAX;
+        let queued = self.enqueue_in(self.queue(), frame, &mut at, false);
+        let was_empty = matches!(queued, Ok(true));
+        self.pushed(queued.map(drop)).map(|()| was_empty)
+    }
+
+    /// Wake the connection to write what [`Self::try_push_later`] queued.
+    pub fn wake_up(&self) {
+        self.wake.notify_one();
     }
 
     fn pushed(&self, queued: Result<(), Option<Bytes>>) -> Result<(), PushError> {
@@ -236,15 +251,18 @@ impl ConnectionHandle {
     /// or the frames it recovered) reaches the client before any patch or event of the
     /// room it just joined, and an `ack` before the patch of its own change.
     pub(super) fn enqueue_at(&self, frame: Bytes, at: &mut usize) -> Result<(), Option<Bytes>> {
-        self.enqueue_in(self.queue(), frame, at)
+        self.enqueue_in(self.queue(), frame, at, true).map(drop)
     }
 
+    /// Queue `frame` at `at`; `Ok(true)` when the queue was empty, which wakes the
+    /// connection if `wake`.
     fn enqueue_in(
         &self,
         mut q: MutexGuard<'_, Queue>,
         frame: Bytes,
         at: &mut usize,
-    ) -> Result<(), Option<Bytes>> {
+        wake: bool,
+    ) -> Result<bool, Option<Bytes>> {
         if q.close.is_some() {
             return Err(None);
         }
@@ -260,10 +278,10 @@ impl ConnectionHandle {
         q.waiting.insert(*at, frame);
         *at += 1;
         drop(q);
-        if was_empty {
+        if was_empty && wake {
             self.wake.notify_one();
         }
-        Ok(())
+        Ok(was_empty)
     }
 
     /// Move every waiting frame into `into` (which is empty); `None` if there were
