@@ -8,7 +8,9 @@
 //! A job that panics mid-delivery neither takes its worker down nor is lost (the panic
 //! is caught at the job): like a Lambda that dies before deleting its SQS message, the
 //! whole job is run again later, and members that already got it drop the duplicate by
-//! version.
+//! version. When, and how often, is core's [`RetryPolicy`] (`JOB_ATTEMPTS`,
+//! `JOB_RETRY_DELAY`), the same as the broadcaster Lambda's; a job it gives up is
+//! logged and counted, the local stand-in for SQS's DLQ.
 //!
 //! Jobs go before the writes they feed. A worker runs the jobs that wait one after
 //! another, in its own task, and yields to the connections only after a [`BURST`] of
@@ -16,9 +18,7 @@
 //! that runs before the connections do adds a frame to their next `writev`. Run as a
 //! task per job, each job queued behind the thousands of connections the previous one
 //! had just woken, and a connection of a 10,000 room wrote 4 frames per call
-//! (docs/benchmarks.md). When, and how often, is core's [`RetryPolicy`]
-//! (`JOB_ATTEMPTS`, `JOB_RETRY_DELAY`), the same as the broadcaster Lambda's; a job it
-//! gives up is logged and counted, the local stand-in for SQS's DLQ.
+//! (docs/benchmarks.md).
 
 use async_trait::async_trait;
 use futures::FutureExt;
