@@ -156,18 +156,18 @@ pub struct Config {
     pub slow_consumer_timeout: Duration,
     /// How long a broadcast waits for the next ones before its connections write it:
     /// latency traded for fewer writes (0: as soon as possible; at most 1s).
-    #[arg(long, env = "ROOMCAST_WRITE_DELAY", default_value = "0s", value_parser = write_delay)]
+    #[arg(long, env = "ROOMCAST_WRITE_DELAY", default_value = "0s", value_parser = duration_in(check_write_delay))]
     pub write_delay: Duration,
 }
 
-/// `ROOMCAST_WRITE_DELAY`: at most a second, past which a client would think the
-/// room stalled.
-fn write_delay(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    if d > Duration::from_secs(1) {
-        return Err(format!("{s} is longer than 1s"));
+/// `ROOMCAST_WRITE_DELAY` if it is at most a second, past which a client would think
+/// the room stalled (a local gateway setting: on AWS every post is one request).
+fn check_write_delay(delay: Duration) -> Result<Duration, String> {
+    if delay <= Duration::from_secs(1) {
+        Ok(delay)
+    } else {
+        Err(format!("{delay:?} is longer than 1s"))
     }
-    Ok(d)
 }
 
 impl std::fmt::Debug for Config {
@@ -350,6 +350,7 @@ mod tests {
             ["--history-ttl", "soon"],
             ["--job-attempts", "0"],
             ["--job-retry-delay", "16m"],
+            ["--write-delay", "2s"],
         ] {
             assert!(Config::from_args(bad).is_err(), "{bad:?}");
         }
@@ -362,8 +363,11 @@ mod tests {
             "3",
             "--job-retry-delay",
             "50ms",
+            "--write-delay",
+            "100ms",
         ])
         .unwrap();
+        assert_eq!(c.write_delay, Duration::from_millis(100));
         assert_eq!(
             (c.history(), c.retry()),
             (

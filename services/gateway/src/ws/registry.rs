@@ -187,7 +187,7 @@ impl ConnectionHandle {
 
     /// [`Self::try_push`] without waking the connection: `Ok(true)` when its queue was
     /// empty, and the caller must [`Self::wake_up`] it later. Frames pushed meanwhile
-    /// join the same `writev` (a late broadcast's linger, [`crate::fanout::LocalPoster`]).
+    /// join the same `writev` (`ROOMCAST_WRITE_DELAY`, [`crate::fanout::LocalPoster`]).
     pub fn try_push_later(&self, frame: Bytes) -> Result<bool, PushError> {
         let mut at = usize::MAX;
         let queued = self.enqueue_in(self.queue(), frame, &mut at, false);
