@@ -273,15 +273,15 @@ pub trait Poster: Send + Sync {
     /// posts that fail are retried, one by one. `None` (the default; AWS): the deliverer
     /// posts one by one, `POST_CONCURRENCY` at a time.
     ///
-    /// `waited` is how long the broadcast has waited since it was committed: a
-    /// poster that can write at once or batch may batch when the fan-out is behind.
+    /// `committed_ms` is when the broadcast was committed (Unix ms): a poster that
+    /// can write at once or batch may batch when a later broadcast already waits.
     fn try_post_all(
         &self,
         to: &[ConnectionId],
         payload: &Bytes,
-        waited: Duration,
+        committed_ms: u64,
     ) -> Option<Vec<Result<(), PostError>>> {
-        let _ = (to, payload, waited);
+        let _ = (to, payload, committed_ms);
         None
     }
 }

@@ -119,7 +119,7 @@ impl Deliverer {
     ) -> Delivery {
         let mut report = Delivery::default();
         let batch = match self.budget {
-            None => self.poster.try_post_all(to, payload, since(created_ms)),
+            None => self.poster.try_post_all(to, payload, created_ms),
             Some(_) => None,
         };
         let Some(results) = batch else {

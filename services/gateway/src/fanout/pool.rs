@@ -26,6 +26,7 @@ use roomcast_core::fanout::{Broadcaster, FanoutJob, Retry, RetryPolicy};
 use roomcast_core::ports::{BackendError, FanoutQueue};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +52,8 @@ struct Queued {
 pub struct LocalQueue {
     rooms: async_channel::Sender<Queued>,
     shards: async_channel::Sender<Queued>,
+    /// The newest commit (Unix ms) of a room job ever queued.
+    newest_commit_ms: AtomicU64,
 }
 
 /// The workers' end of the queue.
@@ -59,13 +62,25 @@ pub struct QueueReceiver {
     shards: async_channel::Receiver<Queued>,
 }
 
+#[cfg(test)]
+impl QueueReceiver {
+    /// Take a waiting room job off the queue, as a worker would; whether there was one.
+    pub(crate) fn take_room_job(&self) -> bool {
+        self.rooms.try_recv().is_ok()
+    }
+}
+
 impl LocalQueue {
     /// A queue and its receiving end.
     pub fn new() -> (Arc<Self>, QueueReceiver) {
         let (rooms, room_rx) = async_channel::bounded(ROOM_QUEUE_CAPACITY);
         let (shards, shard_rx) = async_channel::unbounded();
         (
-            Arc::new(Self { rooms, shards }),
+            Arc::new(Self {
+                rooms,
+                shards,
+                newest_commit_ms: AtomicU64::new(0),
+            }),
             QueueReceiver {
                 rooms: room_rx,
                 shards: shard_rx,
@@ -79,7 +94,18 @@ impl LocalQueue {
         self.rooms.len()
     }
 
+    /// Whether a broadcast committed after `committed_ms` was queued: it goes to the
+    /// same connections soon (a room's broadcasts are planned in order), so frames
+    /// queued now can join it in one `writev`.
+    pub fn committed_after(&self, committed_ms: u64) -> bool {
+        self.newest_commit_ms.load(Ordering::Relaxed) > committed_ms
+    }
+
     async fn send(&self, job: Arc<FanoutJob>, attempt: u32) -> Result<(), BackendError> {
+        if let (FanoutJob::Room(room), 0) = (&*job, attempt) {
+            self.newest_commit_ms
+                .fetch_max(room.created_ms, Ordering::Relaxed);
+        }
         // Presence jobs come off their timer into the room queue: like a room job,
         // each plans a broadcast to its whole room.
         let channel = match *job {

@@ -4,12 +4,14 @@
 //! and that frame's bytes are shared by every recipient's queue
 //! ([`Poster::try_post_all`]); only `@connections` posts one frame at a time.
 //!
-//! While no other room job waits in the pool's queue and the broadcast is fresh, it
-//! writes straight to its idle recipients' sockets
-//! ([`ConnectionHandle::try_push_now`]); with jobs waiting, or once the fan-out is
-//! [`BEHIND`], it only queues, so that each connection's frames pile up and go out in one
-//! `writev`. The backlog decides per broadcast, so a gateway that falls behind
-//! returns to batching by itself.
+//! While no room job waits in the pool's queue and no broadcast committed after this
+//! one was queued, it writes straight to its idle recipients' sockets
+//! ([`ConnectionHandle::try_push_now`]); otherwise it only queues, so that each
+//! connection's frames pile up and go out in one `writev` with the next broadcast's.
+//! The backlog decides per broadcast, so a gateway that falls behind returns to
+//! batching by itself, and one that keeps up (a room of 10,000 at a game's tick rate,
+//! whose shard jobs take tens of milliseconds) writes each frame once, from the
+//! fan-out, without waking a task.
 //!
 //! An operator can trade latency for CPU with `ROOMCAST_WRITE_DELAY` (off by default,
 //! like Centrifugo's `client.write_delay`): every broadcast is queued without waking
@@ -31,11 +33,6 @@ use std::time::Duration;
 use super::LocalQueue;
 use crate::ws::registry::{Connections, PushError};
 use crate::ws::text_frame;
-
-/// A broadcast that waited this long since its commit finds the fan-out behind: it
-/// queues, so that its frames join the next ones in one `writev`, even when no room
-/// job waits (a large room's shard jobs queue behind each other, not as room jobs).
-const BEHIND: Duration = Duration::from_millis(20);
 
 /// Posts to live sockets through their bounded queues.
 pub struct LocalPoster {
@@ -149,17 +146,19 @@ impl Poster for LocalPoster {
     }
 
     /// Every post is a write or a queue push that never waits: encode once, then
-    /// write to each idle socket when the pool has no room job waiting and the
-    /// broadcast is not [`BEHIND`], else push; with a write delay, push and wake the
+    /// write to each idle socket when the pool has no room job waiting and no later
+    /// broadcast was committed, else push; with a write delay, push and wake the
     /// connections after it.
     fn try_post_all(
         &self,
         to: &[ConnectionId],
         payload: &Bytes,
-        waited: Duration,
+        committed_ms: u64,
     ) -> Option<Vec<Result<(), PostError>>> {
         let delayed = !self.write_delay.is_zero();
-        let idle = !delayed && self.queue.room_jobs_waiting() == 0 && waited < BEHIND;
+        let idle = !delayed
+            && self.queue.room_jobs_waiting() == 0
+            && !self.queue.committed_after(committed_ms);
         let results = match encode(payload) {
             Ok(frame) if delayed => {
                 let mut wake = Vec::new();

@@ -119,39 +119,52 @@ async fn a_detached_connection_is_only_queued_to() {
 }
 
 #[tokio::test]
-async fn the_fan_out_writes_a_fresh_broadcast_and_queues_one_that_waited() {
+async fn the_fan_out_writes_a_broadcast_and_queues_one_a_later_broadcast_follows() {
     use crate::fanout::{LocalPoster, LocalQueue};
-    use roomcast_core::ports::Poster;
+    use roomcast_core::fanout::{FanoutJob, RoomJob, now_ms};
+    use roomcast_core::ports::{FanoutQueue, Poster};
     let (h, mut socket, mut client) = attached().await;
     let connections = Arc::new(super::registry::Connections::default());
     connections.insert(h.clone());
-    let (queue, _jobs) = LocalQueue::new();
-    let poster = LocalPoster::new(connections, queue, Duration::ZERO);
+    let (queue, jobs) = LocalQueue::new();
+    let poster = LocalPoster::new(connections, queue.clone(), Duration::ZERO);
     let to = [h.id.clone()];
-    let (fresh, late) = (
-        Bytes::from_static(b"\"fresh\""),
-        Bytes::from_static(b"\"late\""),
+    let (first, second) = (
+        Bytes::from_static(b"\"first\""),
+        Bytes::from_static(b"\"second\""),
     );
-    let posted = poster.try_post_all(&to, &fresh, Duration::ZERO).unwrap();
+    // Committed long ago, but nothing later waits: the fan-out keeps up, so it writes.
+    let committed = now_ms() - 60_000;
+    let posted = poster.try_post_all(&to, &first, committed).unwrap();
     assert!(posted[0].is_ok());
     let mut buf = [0u8; 64];
     let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
         .await
         .expect("written at once, with no task to write it")
         .unwrap();
-    assert_eq!(&buf[..n], &super::frame::text(&fresh)[..]);
-    // Behind: queued for the connection's task, so it can join the next frames.
-    let posted = poster
-        .try_post_all(&to, &late, Duration::from_secs(1))
-        .unwrap();
+    assert_eq!(&buf[..n], &super::frame::text(&first)[..]);
+    // A broadcast committed after it is queued (and taken by a worker, so no room job
+    // waits): its frames are queued for the connection's task, to join the next ones.
+    let later = RoomJob {
+        room: roomcast_core::protocol::RoomName::parse("r").unwrap(),
+        version: None,
+        payload: "{}".into(),
+        except: None,
+        planetstack_state: false,
+        created_ms: committed + 1,
+    };
+    queue.enqueue(vec![FanoutJob::Room(later)]).await.unwrap();
+    assert!(jobs.take_room_job());
+    assert_eq!(queue.room_jobs_waiting(), 0);
+    let posted = poster.try_post_all(&to, &second, committed).unwrap();
     assert!(posted[0].is_ok());
     let early = tokio::time::timeout(Duration::from_millis(200), client.read(&mut buf)).await;
     assert!(
         early.is_err(),
-        "a late broadcast was written around the queue"
+        "a broadcast with a later one behind it was written around the queue"
     );
     poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
-    let expected = super::frame::text(&late);
+    let expected = super::frame::text(&second);
     assert!(read_all(client, expected.len()).await == expected);
 }
 
@@ -170,7 +183,9 @@ async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
     let started = tokio::time::Instant::now();
     for n in 1..=2 {
         let payload = Bytes::from(format!("{n}"));
-        let posted = poster.try_post_all(&to, &payload, Duration::ZERO).unwrap();
+        let posted = poster
+            .try_post_all(&to, &payload, roomcast_core::fanout::now_ms())
+            .unwrap();
         assert!(posted[0].is_ok());
     }
     tokio::time::timeout(Duration::from_secs(5), woken)
