@@ -25,6 +25,7 @@ pub mod server;
 
 use crate::support::proc::{ProcSample, mib};
 use crate::support::sampler::{PeakRss, wait_idle};
+use crate::support::stats::median;
 use crate::support::table::Table;
 use crate::support::{Output, fd_limit};
 use generator::{Clock, Delivery, Generator, Pace, Phase, Publisher, Rooms, Shared, Swarm};
@@ -63,6 +64,11 @@ pub struct Args {
     /// coalesced, N connects into one room were about N² frames: 539 s at 10,000).
     #[arg(long, default_value_t = 900.0)]
     pub settle_secs: f64,
+    /// Runs of each server at each size, alternating between the servers; the ratios
+    /// are the median of each round's. This machine's speed drifts by up to 2× within
+    /// an hour (docs/benchmarks.md), so one round can land in a slow minute.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub rounds: u32,
 }
 
 impl Args {
@@ -77,6 +83,7 @@ impl Args {
             window: 32,
             connect_concurrency: 100,
             settle_secs: 30.0,
+            rounds: 1,
         }
     }
 
@@ -91,6 +98,7 @@ impl Args {
             window: 32,
             connect_concurrency: 200,
             settle_secs: 900.0,
+            rounds: 1,
         }
     }
 }
@@ -105,6 +113,9 @@ const WARMUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Run {
     pub server: Kind,
     pub clients: usize,
+    /// Which round of `--rounds` (from 1).
+    #[serde(default)]
+    pub round: u32,
     /// Connecting every client (handshakes done).
     pub connect_s: f64,
     /// After connecting: until the server idled and the warm-up reached every client.
@@ -156,6 +167,7 @@ struct ArgsRecord {
     fixed_secs: f64,
     max_secs: f64,
     window: u32,
+    rounds: u32,
 }
 
 pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
@@ -168,11 +180,18 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     );
     let mut runs = Vec::new();
     for &clients in &args.clients {
-        for &kind in &args.servers {
-            println!("load: {} with {clients} clients …", kind.label());
-            let run = run_one(kind, clients, &args).await?;
-            print_run(&run);
-            runs.push(run);
+        for round in 1..=args.rounds {
+            for &kind in &args.servers {
+                println!(
+                    "load: {} with {clients} clients, round {round} of {} …",
+                    kind.label(),
+                    args.rounds
+                );
+                let mut run = run_one(kind, clients, &args).await?;
+                run.round = round;
+                print_run(&run);
+                runs.push(run);
+            }
         }
     }
     let gateway_flags = if args.servers.contains(&Kind::Roomcast) {
@@ -190,6 +209,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
                 fixed_secs: args.fixed_secs,
                 max_secs: args.max_secs,
                 window: args.window,
+                rounds: args.rounds,
             },
             gateway_flags,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -276,6 +296,7 @@ async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result
     let run = Run {
         server: kind,
         clients: swarm.len(),
+        round: 1,
         connect_s,
         settle_s,
         idle_s,
@@ -325,6 +346,7 @@ fn print_tables(runs: &[Run], args: &Args) {
         "clients",
         "phase",
         "server",
+        "round",
         "sent",
         "delivered / expected",
         "delivered msg/s",
@@ -341,6 +363,7 @@ fn print_tables(runs: &[Run], args: &Args) {
                 run.clients.to_string(),
                 p.phase.clone(),
                 run.server.label().to_owned(),
+                run.round.to_string(),
                 d.sent.to_string(),
                 format!("{} / {}", d.delivered, d.expected),
                 format!("{:.0}", d.delivered_per_s),
@@ -360,6 +383,7 @@ fn print_tables(runs: &[Run], args: &Args) {
     let mut ratios = Table::new([
         "clients",
         "phase",
+        "rounds",
         "delivered msg/s",
         "p50",
         "p99",
@@ -367,33 +391,57 @@ fn print_tables(runs: &[Run], args: &Args) {
         "server RSS",
         "deliveries per CPU-second",
     ]);
-    let find = |kind: Kind, clients: usize| {
-        runs.iter()
-            .find(|r| r.server == kind && r.clients == clients)
-    };
-    for rc in runs.iter().filter(|r| r.server == Kind::Roomcast) {
-        let Some(sio) = find(Kind::SocketIo, rc.clients) else {
+    let per_cpu = |p: &PhaseRun| p.delivery.delivered_per_s / p.server_cpu_cores.max(1e-9);
+    let metrics: [fn(&PhaseRun) -> f64; 6] = [
+        |p| p.delivery.delivered_per_s,
+        |p| p.delivery.p50_ms,
+        |p| p.delivery.p99_ms,
+        |p| p.server_cpu_cores,
+        |p| p.server_rss_peak_mib,
+        per_cpu,
+    ];
+    for rc in runs
+        .iter()
+        .filter(|r| r.server == Kind::Roomcast && r.round <= 1)
+    {
+        // Each round's roomcast run against the Socket.IO run of the same round.
+        let pairs: Vec<(&Run, &Run)> = runs
+            .iter()
+            .filter(|a| a.server == Kind::Roomcast && a.clients == rc.clients)
+            .filter_map(|a| {
+                let b = runs.iter().find(|b| {
+                    b.server == Kind::SocketIo && b.clients == a.clients && b.round == a.round
+                })?;
+                Some((a, b))
+            })
+            .collect();
+        if pairs.is_empty() {
             continue;
-        };
-        for (a, b) in rc.phases.iter().zip(&sio.phases) {
-            let per_cpu = |p: &PhaseRun| p.delivery.delivered_per_s / p.server_cpu_cores.max(1e-9);
-            ratios.row([
+        }
+        for (i, phase) in rc.phases.iter().enumerate() {
+            let mut row = vec![
                 rc.clients.to_string(),
-                a.phase.clone(),
-                ratio(a.delivery.delivered_per_s, b.delivery.delivered_per_s),
-                ratio(a.delivery.p50_ms, b.delivery.p50_ms),
-                ratio(a.delivery.p99_ms, b.delivery.p99_ms),
-                ratio(a.server_cpu_cores, b.server_cpu_cores),
-                ratio(a.server_rss_peak_mib, b.server_rss_peak_mib),
-                ratio(per_cpu(a), per_cpu(b)),
-            ]);
+                phase.phase.clone(),
+                pairs.len().to_string(),
+            ];
+            for metric in metrics {
+                let each: Vec<f64> = pairs
+                    .iter()
+                    .filter_map(|(a, b)| Some((a.phases.get(i)?, b.phases.get(i)?)))
+                    .map(|(a, b)| metric(a) / metric(b))
+                    .filter(|r| r.is_finite())
+                    .collect();
+                row.push(median_ratio(&each));
+            }
+            ratios.row(row);
         }
     }
-    ratios.print("Ratios, roomcast ÷ Socket.IO (throughput: higher is better for roomcast; latency, CPU, RSS: lower)");
+    ratios.print("Ratios, roomcast ÷ Socket.IO, the median of the rounds' (min–max) (throughput: higher is better for roomcast; latency, CPU, RSS: lower)");
 
     let mut setup = Table::new([
         "clients",
         "server",
+        "round",
         "connect s",
         "idle after s",
         "settle s",
@@ -406,6 +454,7 @@ fn print_tables(runs: &[Run], args: &Args) {
         setup.row([
             run.clients.to_string(),
             run.server.label().to_owned(),
+            run.round.to_string(),
             format!("{:.1}", run.connect_s),
             format!("{:.1}", run.idle_s),
             format!("{:.1}", run.settle_s),
@@ -418,11 +467,19 @@ fn print_tables(runs: &[Run], args: &Args) {
     setup.print("Connecting and settling");
 }
 
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 && a.is_finite() && b.is_finite() {
-        format!("{:.2}×", a / b)
+/// The median of one ratio over the rounds, with its range when there are several.
+fn median_ratio(each: &[f64]) -> String {
+    let (Some(min), Some(max)) = (
+        each.iter().copied().reduce(f64::min),
+        each.iter().copied().reduce(f64::max),
+    ) else {
+        return "–".to_owned();
+    };
+    let median = median(each);
+    if each.len() == 1 {
+        format!("{median:.2}×")
     } else {
-        "–".to_owned()
+        format!("{median:.2}× ({min:.2}–{max:.2})")
     }
 }
 
@@ -434,4 +491,16 @@ fn counts(map: &BTreeMap<String, u64>) -> String {
         .map(|(k, v)| format!("{v} × {k}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_ratio;
+
+    #[test]
+    fn a_ratio_over_rounds_is_their_median_with_its_range() {
+        assert_eq!(median_ratio(&[2.0]), "2.00×");
+        assert_eq!(median_ratio(&[1.9, 2.4, 2.1]), "2.10× (1.90–2.40)");
+        assert_eq!(median_ratio(&[]), "–");
+    }
 }
