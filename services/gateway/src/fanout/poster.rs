@@ -79,7 +79,7 @@ impl LocalPoster {
     }
 
     /// Write an encoded frame to `to`'s socket if it is idle, else queue it.
-    fn write_or_push(&self, to: &ConnectionId, frame: Bytes) -> Result<(), PostError> {
+    fn write_or_push(&self, to: &ConnectionId, frame: &Bytes) -> Result<(), PostError> {
         let pushed = self
             .connections
             .with(to, |handle| handle.try_push_now(frame).map(drop));
@@ -169,10 +169,7 @@ impl Poster for LocalPoster {
                 self.wake_later(wake);
                 results
             }
-            Ok(frame) if idle => to
-                .iter()
-                .map(|id| self.write_or_push(id, frame.clone()))
-                .collect(),
+            Ok(frame) if idle => to.iter().map(|id| self.write_or_push(id, &frame)).collect(),
             Ok(frame) => to.iter().map(|id| self.push(id, frame.clone())).collect(),
             Err(_) => to.iter().map(|_| encode(payload).map(drop)).collect(),
         };

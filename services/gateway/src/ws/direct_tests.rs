@@ -80,7 +80,7 @@ async fn a_burst_mixing_direct_partial_and_queued_writes_arrives_whole_and_in_or
     let reader = tokio::spawn(read_all(client, expected.len()));
     let (mut direct, mut queued) = (0, 0);
     for frame in &frames {
-        match h.try_push_now(frame.clone()).unwrap() {
+        match h.try_push_now(frame).unwrap() {
             true => direct += 1,
             false => queued += 1,
         }
@@ -101,12 +101,12 @@ async fn replies_to_a_request_go_before_broadcasts_that_came_meanwhile() {
     let (h, mut socket, client) = attached().await;
     let mut at = h.position();
     // A broadcast while the request is handled is queued, not written around it.
-    assert!(!h.try_push_now(numbered(2)).unwrap());
+    assert!(!h.try_push_now(&numbered(2)).unwrap());
     h.enqueue_at(numbered(1), &mut at).unwrap();
     h.release();
     poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
     // Idle again: the next one is written at once.
-    assert!(h.try_push_now(numbered(3)).unwrap());
+    assert!(h.try_push_now(&numbered(3)).unwrap());
     let expected: Vec<u8> = [numbered(1), numbered(2), numbered(3)].concat();
     assert!(read_all(client, expected.len()).await == expected);
 }
@@ -115,7 +115,7 @@ async fn replies_to_a_request_go_before_broadcasts_that_came_meanwhile() {
 async fn a_detached_connection_is_only_queued_to() {
     let (h, _socket, _client) = attached().await;
     h.detach();
-    assert!(!h.try_push_now(numbered(1)).unwrap());
+    assert!(!h.try_push_now(&numbered(1)).unwrap());
 }
 
 #[tokio::test]

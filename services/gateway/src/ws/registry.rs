@@ -154,11 +154,18 @@ impl ConnectionHandle {
     }
 
     /// [`Self::try_push`], but written to the socket at once when the connection is
-    /// idle (see the module's doc); `Ok(true)` when it was.
-    pub fn try_push_now(&self, frame: Bytes) -> Result<bool, PushError> {
+    /// idle (see the module's doc); `Ok(true)` when it was. By reference: a frame
+    /// written at once is never cloned (one shared count less per delivery).
+    ///
+    /// The write is a plain `send(2)` on the socket's fd, not tokio's `try_write`:
+    /// reading tokio's readiness for it is a cache miss per delivery in a large room
+    /// (84% of this function's samples at 1,000 × 10 msg/s). Tokio's readiness only
+    /// gates tokio's own writes: a `WouldBlock` here queues the frame, and the task's
+    /// own write then learns from the socket that it is full and waits for it.
+    pub fn try_push_now(&self, frame: &Bytes) -> Result<bool, PushError> {
         let mut q = self.queue();
         if let Some(tcp) = q.idle_socket() {
-            match tcp.try_write(&frame) {
+            match socket2::SockRef::from(tcp).send(frame) {
                 Ok(n) if n == frame.len() => {
                     drop(q);
                     return self.pushed(Ok(())).map(|()| true);
@@ -181,7 +188,7 @@ impl ConnectionHandle {
             }
         }
         let mut at = usize::MAX;
-        self.pushed(self.enqueue_in(q, frame, &mut at, true).map(drop))
+        self.pushed(self.enqueue_in(q, frame.clone(), &mut at, true).map(drop))
             .map(|()| false)
     }
 
