@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
@@ -112,9 +112,7 @@ impl Application {
         wrap: impl FnOnce(Arc<dyn Poster>) -> Arc<dyn Poster> + Send,
     ) -> Result<Self, StartError> {
         let addr = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
         let port = listener
             .local_addr()
             .map(|a| a.port())
@@ -298,4 +296,23 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router(state.clone()))
         .fallback_service(web)
         .with_state(state)
+}
+
+/// Connections the kernel completes before the accept loop takes them. Tokio's
+/// `TcpListener::bind` uses std's 128: a burst of connects (players rejoining after a
+/// restart, 200 handshakes at a time in `roomcast-bench load`) overflowed it, and the
+/// kernel dropped the SYNs (`nstat`: 146 `ListenDrops`), so those clients retried a
+/// second later (1,000 connects: 0.1 s, or 1.1 s with drops). Node's default is 511;
+/// the kernel caps it at `net.core.somaxconn` (4096 here).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Bind `addr` (reusing the address, as `TcpListener::bind` does) and listen.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
