@@ -94,9 +94,12 @@ impl LocalQueue {
         self.rooms.len()
     }
 
-    /// Whether a broadcast committed after `committed_ms` was queued: it goes to the
-    /// same connections soon (a room's broadcasts are planned in order), so frames
-    /// queued now can join it in one `writev`.
+    /// Whether a broadcast committed after `committed_ms` (to any room) was queued.
+    /// One to the same room goes to the same connections next (a room's broadcasts are
+    /// planned in order), so frames queued now can join it in one `writev`; one to
+    /// another room is a job that runs before they are written, as with
+    /// [`Self::room_jobs_waiting`]. Milliseconds: one committed in the same one is
+    /// not seen, and the broadcast is written directly, as it would be without it.
     pub fn committed_after(&self, committed_ms: u64) -> bool {
         self.newest_commit_ms.load(Ordering::Relaxed) > committed_ms
     }
