@@ -8,7 +8,7 @@
 //!
 //! ## Layout
 //!
-//! - [`env`]: the environment the Lambdas read (`TABLE_NAME`, `QUEUE_URL`, the four
+//! - [`env`](mod@env): the environment the Lambdas read (`TABLE_NAME`, `QUEUE_URL`, the four
 //!   fan-out knobs, the JWT settings) and the AWS SDK configuration.
 //! - Adapters (core's ports, nothing about Lambda):
 //!   - [`dynamo`]: the single table — connections, memberships, room state — as

@@ -2,7 +2,7 @@
 //! incremental reader of the client's frames that keeps only a partial frame.
 //!
 //! Server frames are unmasked, so a broadcast's frame (header and payload) is the same
-//! bytes for every recipient: it is encoded once and shared as [`Bytes`]. Client frames
+//! bytes for every recipient: it is encoded once and shared as [`Bytes`](bytes::Bytes). Client frames
 //! arrive in whatever pieces TCP delivers; the reader parses them straight out of the
 //! bytes just read and copies only an incomplete frame's bytes, so an idle connection
 //! holds no buffer at all.
