@@ -90,6 +90,45 @@ impl ConnectionId {
     pub fn local<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.0.local.get()?.upgrade()?.downcast().ok()
     }
+
+    /// Start loading this id into the CPU's cache, without waiting for it. A fan-out
+    /// calls it for the member after next, so that by then [`Self::prefetch_local`] and
+    /// [`Self::local`] find it there: between two members a gateway's `send(2)` runs,
+    /// whose kernel work evicts what the previous ones read (in a room of 1,000 the two
+    /// loads of each member's id and handle were a third of the gateway's own time).
+    pub fn prefetch(&self) {
+        prefetch_from_counts(Arc::as_ptr(&self.0).cast());
+    }
+
+    /// Start loading the first 64 bytes of the attached handle's allocation (its
+    /// reference counts, then the handle's first fields). Reads this id, which should
+    /// be cached ([`Self::prefetch`]).
+    pub fn prefetch_local(&self) {
+        if let Some(handle) = self.0.local.get() {
+            prefetch_from_counts(handle.as_ptr().cast());
+        }
+    }
+}
+
+/// Prefetch the 64 bytes of an `Arc` allocation that begin with its two reference
+/// counts, given the pointer to its value: both lines, when they straddle one.
+fn prefetch_from_counts(value: *const u8) {
+    let counts = value.wrapping_sub(2 * size_of::<usize>());
+    prefetch(counts);
+    prefetch(counts.wrapping_add(63));
+}
+
+/// A hint to load the cache line holding `p`; nothing elsewhere than on x86-64.
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is in the x86-64 baseline, and a prefetch is only a hint: it never
+    // faults and has no effect the program can observe, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 impl PartialEq for ConnectionId {
@@ -175,7 +214,12 @@ mod tests {
         let parsed = ConnectionId::parse(id.as_str()).unwrap();
         assert_eq!(parsed, id);
         assert!(parsed.local::<String>().is_none());
+        // Hints only, whether attached, dropped or never attached.
+        id.prefetch();
+        id.prefetch_local();
         drop(handle);
+        id.prefetch_local();
+        parsed.prefetch_local();
         assert!(id.local::<String>().is_none(), "the id keeps nothing alive");
     }
 

@@ -119,6 +119,26 @@ async fn a_detached_connection_is_only_queued_to() {
 }
 
 #[tokio::test]
+async fn a_connection_asked_to_close_is_neither_written_to_nor_queued_to() {
+    let (h, _socket, mut client) = attached().await;
+    h.close(axum::extract::ws::close_code::AGAIN, "test");
+    assert_eq!(
+        h.try_push_now(&numbered(1)),
+        Err(super::registry::PushError::Closed)
+    );
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_millis(200), client.read(&mut buf)).await;
+    assert!(read.is_err(), "a frame reached the socket after the close");
+}
+
+#[test]
+fn a_direct_write_reads_the_64_bytes_the_fan_out_prefetches() {
+    // The `Arc`'s two counts, then the handle's hot fields (see `ConnectionHandle`).
+    let hot = 2 * size_of::<usize>() + super::registry::HOT_BYTES;
+    assert!(hot <= 64, "{hot} bytes");
+}
+
+#[tokio::test]
 async fn the_fan_out_writes_a_broadcast_and_queues_one_a_later_broadcast_follows() {
     use crate::fanout::{LocalPoster, LocalQueue};
     use roomcast_core::fanout::{FanoutJob, RoomJob, now_ms};
