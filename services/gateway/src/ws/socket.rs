@@ -9,7 +9,8 @@
 //! The stream is shared (`Arc`) with the connection's handle, through which the fan-out
 //! may write a frame to the socket itself while the connection is idle
 //! ([`ConnectionHandle::try_push_now`]); the handle's queue lock orders those writes
-//! with this task's, so both go through `&TcpStream`'s `try_*` calls.
+//! with this task's: the handle's is a plain `send(2)` on the stream's descriptor,
+//! this task's are `&TcpStream`'s `try_*` calls.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
