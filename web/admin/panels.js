@@ -58,6 +58,8 @@ export function showFanout(dl, s) {
     ['failed posts', fmt(f.failed), f.failed > 0],
     ['dead letters', fmt(f.deadLetters), f.deadLetters > 0],
     ['latency p50 / p99, ms', `${fmt(f.latency.p50Ms)} / ${fmt(f.latency.p99Ms)}`],
+    // Over the write budget each connection's frames wait and go out together.
+    ['write delay, ms', f.writeDelayMs === 0 ? 'none (writes at once)' : fmt(f.writeDelayMs), f.writeDelayMs > 0],
   ]);
 }
 

@@ -141,7 +141,7 @@ impl Application {
         let poster = Arc::new(LocalPoster::new(
             connections.clone(),
             queue.clone(),
-            config.write_delay,
+            config.write_pacing(),
         ));
         let metrics = Arc::new(Metrics::default());
         let tasks = TaskTracker::new();

@@ -7,6 +7,7 @@
 //! `MAX_EMIT_BYTES`) and `JWT_*` — so one `.env` serves both homes; everything else is
 //! `ROOMCAST_*`. docs/security.md lists every limit.
 
+use crate::fanout::WritePacing;
 use clap::Parser;
 use roomcast_core::abuse::{self, HandlerLimits, MessageRate};
 use roomcast_core::auth::AuthConfig;
@@ -158,6 +159,11 @@ pub struct Config {
     /// latency traded for fewer writes (0: as soon as possible; at most 1s).
     #[arg(long, env = "ROOMCAST_WRITE_DELAY", default_value = "0s", value_parser = duration_in(check_write_delay))]
     pub write_delay: Duration,
+    /// Writes per second the fan-out stays under once it is asked for more deliveries
+    /// than that: each connection's frames then wait `connections ÷ budget` (at most
+    /// 1s) and go out in one write (0: never wait; `ROOMCAST_WRITE_DELAY` overrides).
+    #[arg(long, env = "ROOMCAST_WRITE_BUDGET", default_value_t = 50_000)]
+    pub write_budget: u64,
 }
 
 /// `ROOMCAST_WRITE_DELAY` if it is at most a second, past which a client would think
@@ -206,6 +212,7 @@ impl std::fmt::Debug for Config {
             .field("outbound_bytes", &self.outbound_bytes)
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
             .field("write_delay", &self.write_delay)
+            .field("write_budget", &self.write_budget)
             .finish_non_exhaustive()
     }
 }
@@ -282,6 +289,11 @@ impl Config {
             post_concurrency: self.post_concurrency,
             rate_limit: self.rate_limit,
         }
+    }
+
+    /// The fan-out's write policy.
+    pub fn write_pacing(&self) -> WritePacing {
+        WritePacing::new(self.write_budget, self.write_delay)
     }
 
     /// What becomes of failed fan-out jobs.
@@ -365,9 +377,12 @@ mod tests {
             "50ms",
             "--write-delay",
             "100ms",
+            "--write-budget",
+            "0",
         ])
         .unwrap();
         assert_eq!(c.write_delay, Duration::from_millis(100));
+        assert_eq!(c.write_budget, 0);
         assert_eq!(
             (c.history(), c.retry()),
             (

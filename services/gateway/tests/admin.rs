@@ -182,6 +182,7 @@ async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
         "gone",
         "failed",
         "deadLetters",
+        "writeDelayMs",
     ] {
         assert!(f[field].is_number(), "fanout.{field} in {f}");
     }

@@ -49,11 +49,12 @@ pub const SOCKETIO_SCRIPT: &str = "socketio-server.js";
 ///   connection sending as fast as the server takes it.
 ///
 /// The last two are passed only to a binary that has them (`roomcast --help`), so an
-/// older build still runs. `ROOMCAST_WRITE_DELAY` in the bench's environment (latency
-/// traded for CPU, off by default) is passed on as `--write-delay`, so the results
-/// record it. Everything else is the default, including the
-/// per-connection outbound queue (1024 frames, 4 MiB) and the slow-consumer timeout
-/// (10 s): closures they cause are reported, not avoided.
+/// older build still runs. `ROOMCAST_WRITE_DELAY` and `ROOMCAST_WRITE_BUDGET` in the
+/// bench's environment (when the fan-out lets frames wait to batch writes) are passed
+/// on as `--write-delay` and `--write-budget`, so the results record them. Everything
+/// else is the default, including the per-connection outbound queue (1024 frames,
+/// 4 MiB) and the slow-consumer timeout (10 s): closures they cause are reported, not
+/// avoided.
 pub fn gateway_flags() -> anyhow::Result<Vec<String>> {
     let mut flags = vec!["--connects-per-second".to_owned(), "1000000".to_owned()];
     for (flag, off) in [
@@ -65,10 +66,15 @@ pub fn gateway_flags() -> anyhow::Result<Vec<String>> {
             flags.push(off.to_owned());
         }
     }
-    if let Ok(delay) = std::env::var("ROOMCAST_WRITE_DELAY")
-        && gateway_supports("--write-delay")?
-    {
-        flags.extend(["--write-delay".to_owned(), delay]);
+    for (var, flag) in [
+        ("ROOMCAST_WRITE_DELAY", "--write-delay"),
+        ("ROOMCAST_WRITE_BUDGET", "--write-budget"),
+    ] {
+        if let Ok(value) = std::env::var(var)
+            && gateway_supports(flag)?
+        {
+            flags.extend([flag.to_owned(), value]);
+        }
     }
     Ok(flags)
 }

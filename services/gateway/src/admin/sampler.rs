@@ -105,6 +105,7 @@ impl Sampler {
             failed: totals.failed,
             dead_letters: totals.dead_letters,
             latency: s.metrics.recent_latency.drain(),
+            write_delay_ms: s.poster.write_delay().as_millis() as u64,
         };
         let rooms = self.rooms(now).await;
         let s = &self.sources;

@@ -69,6 +69,10 @@ pub struct FanoutView {
     pub dead_letters: u64,
     /// Delivery latency of the posts delivered in the last interval.
     pub latency: LatencyWindow,
+    /// How long a broadcast's frames wait for the next ones before they are written
+    /// (0: at once; more when the fan-out is over its write budget, or with a fixed
+    /// `ROOMCAST_WRITE_DELAY`).
+    pub write_delay_ms: u64,
 }
 
 /// One room's line.

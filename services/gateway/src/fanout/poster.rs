@@ -13,12 +13,12 @@
 //! whose shard jobs take tens of milliseconds) writes each frame once, from the
 //! fan-out, without waking a task.
 //!
-//! An operator can trade latency for CPU with `ROOMCAST_WRITE_DELAY` (off by default,
-//! like Centrifugo's `client.write_delay`): every broadcast is queued without waking
-//! its connections, and they are woken together that long after, so each writes the
-//! broadcasts of a whole delay in one `writev`. For a room of 10,000 at a game's tick
-//! rate a write per connection per tick is most of the gateway's CPU
-//! (docs/benchmarks.md).
+//! Once the fan-out is asked for more deliveries a second than its write budget
+//! (`ROOMCAST_WRITE_BUDGET`, [`WritePacing`]), or always with `ROOMCAST_WRITE_DELAY`,
+//! every broadcast is queued without waking its connections, and they are woken
+//! together after the delay, so each writes the broadcasts of a whole delay in one
+//! `writev`. For a room of 10,000 at a game's tick rate a write per connection per
+//! tick is most of the gateway's CPU (docs/benchmarks.md).
 //!
 //! [`ConnectionHandle::try_push_now`]: crate::ws::registry::ConnectionHandle::try_push_now
 
@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::LocalQueue;
+use super::pacing::WritePacing;
 use crate::ws::registry::{Connections, PushError};
 use crate::ws::text_frame;
 
@@ -39,23 +40,19 @@ pub struct LocalPoster {
     connections: Arc<Connections>,
     /// The pool's queue, whose backlog decides between writing and queueing.
     queue: Arc<LocalQueue>,
-    /// `ROOMCAST_WRITE_DELAY`: zero writes as soon as possible.
-    write_delay: Duration,
+    /// How long a broadcast's frames wait before their connections write them.
+    pacing: WritePacing,
     slow_consumers: AtomicU64,
 }
 
 impl LocalPoster {
-    /// A poster over `connections`, fed by the pool that drains `queue`, waking the
-    /// recipients of a broadcast `write_delay` after it (at once when zero).
-    pub fn new(
-        connections: Arc<Connections>,
-        queue: Arc<LocalQueue>,
-        write_delay: Duration,
-    ) -> Self {
+    /// A poster over `connections`, fed by the pool that drains `queue`, writing as
+    /// `pacing` says.
+    pub fn new(connections: Arc<Connections>, queue: Arc<LocalQueue>, pacing: WritePacing) -> Self {
         Self {
             connections,
             queue,
-            write_delay,
+            pacing,
             slow_consumers: AtomicU64::new(0),
         }
     }
@@ -64,6 +61,12 @@ impl LocalPoster {
     /// them with 1013 (two posts racing on one full queue may both count it).
     pub fn slow_consumers_closed(&self) -> u64 {
         self.slow_consumers.load(Ordering::Relaxed)
+    }
+
+    /// How long a broadcast's frames wait now before their connections write them:
+    /// zero while the fan-out is under its write budget (and no fixed delay is set).
+    pub fn write_delay(&self) -> Duration {
+        self.pacing.current(|| self.connections.len())
     }
 
     /// Post one frame (also used by `POST /@connections/{id}`).
@@ -103,12 +106,12 @@ impl LocalPoster {
         self.pushed(pushed.map(|r| r.map(drop)))
     }
 
-    /// Wake `ids` after the write delay, on one timer.
-    fn wake_later(&self, ids: Vec<ConnectionId>) {
+    /// Wake `ids` after `delay`, on one timer.
+    fn wake_later(&self, ids: Vec<ConnectionId>, delay: Duration) {
         if ids.is_empty() {
             return;
         }
-        let (connections, delay) = (self.connections.clone(), self.write_delay);
+        let connections = self.connections.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             for id in &ids {
@@ -168,15 +171,19 @@ impl Poster for LocalPoster {
 
     /// Every post is a write or a queue push that never waits: encode once, then
     /// write to each idle socket when the pool has no room job waiting and no later
-    /// broadcast was committed, else push; with a write delay, push and wake the
-    /// connections after it.
+    /// broadcast was committed, else push; when the pacing delays it, push and wake
+    /// the connections after the delay.
     fn try_post_all(
         &self,
         to: &[ConnectionId],
         payload: &Bytes,
         committed_ms: u64,
     ) -> Option<Vec<Result<(), PostError>>> {
-        let delayed = !self.write_delay.is_zero();
+        let now_ms = roomcast_core::fanout::now_ms();
+        let delay = self
+            .pacing
+            .delay(to.len(), || self.connections.len(), now_ms);
+        let delayed = !delay.is_zero();
         let idle = !delayed
             && self.queue.room_jobs_waiting() == 0
             && !self.queue.committed_after(committed_ms);
@@ -185,7 +192,7 @@ impl Poster for LocalPoster {
                 let mut wake = Vec::new();
                 let results =
                     each_prefetched(to, |id| self.push_later(id, frame.clone(), &mut wake));
-                self.wake_later(wake);
+                self.wake_later(wake, delay);
                 results
             }
             Ok(frame) if idle => each_prefetched(to, |id| self.write_or_push(id, &frame)),

@@ -140,14 +140,18 @@ fn a_direct_write_reads_the_64_bytes_the_fan_out_prefetches() {
 
 #[tokio::test]
 async fn the_fan_out_writes_a_broadcast_and_queues_one_a_later_broadcast_follows() {
-    use crate::fanout::{LocalPoster, LocalQueue};
+    use crate::fanout::{LocalPoster, LocalQueue, WritePacing};
     use roomcast_core::fanout::{FanoutJob, RoomJob, now_ms};
     use roomcast_core::ports::{FanoutQueue, Poster};
     let (h, mut socket, mut client) = attached().await;
     let connections = Arc::new(super::registry::Connections::default());
     connections.insert(h.clone());
     let (queue, jobs) = LocalQueue::new();
-    let poster = LocalPoster::new(connections, queue.clone(), Duration::ZERO);
+    let poster = LocalPoster::new(
+        connections,
+        queue.clone(),
+        WritePacing::new(0, Duration::ZERO),
+    );
     let to = [h.id.clone()];
     let (first, second) = (
         Bytes::from_static(b"\"first\""),
@@ -190,14 +194,14 @@ async fn the_fan_out_writes_a_broadcast_and_queues_one_a_later_broadcast_follows
 
 #[tokio::test]
 async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
-    use crate::fanout::{LocalPoster, LocalQueue};
+    use crate::fanout::{LocalPoster, LocalQueue, WritePacing};
     use roomcast_core::ports::Poster;
     let (h, mut socket, client) = attached().await;
     let connections = Arc::new(super::registry::Connections::default());
     connections.insert(h.clone());
     let (queue, _jobs) = LocalQueue::new();
     let delay = Duration::from_millis(300);
-    let poster = LocalPoster::new(connections, queue, delay);
+    let poster = LocalPoster::new(connections, queue, WritePacing::new(0, delay));
     let to = [h.id.clone()];
     let woken = h.woken();
     let started = tokio::time::Instant::now();
@@ -216,4 +220,71 @@ async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
     poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
     let expected: Vec<u8> = [super::frame::text(b"1"), super::frame::text(b"2")].concat();
     assert!(read_all(client, expected.len()).await == expected);
+}
+
+#[tokio::test]
+async fn over_its_write_budget_the_fan_out_stops_writing_at_once_and_batches() {
+    use crate::fanout::{LocalPoster, LocalQueue, WritePacing};
+    use roomcast_core::ports::Poster;
+    let (h, mut socket, client) = attached().await;
+    let connections = Arc::new(super::registry::Connections::default());
+    connections.insert(h.clone());
+    let (queue, _jobs) = LocalQueue::new();
+    // 100 writes a second: one connection's share is one write per 10 ms.
+    let poster = LocalPoster::new(connections, queue, WritePacing::new(100, Duration::ZERO));
+    let to = [h.id.clone()];
+    let reader = tokio::spawn(async move {
+        let mut client = client;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while !got.ends_with(b"last") {
+            let n = client.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    });
+    // A broadcast a millisecond: 1,000 deliveries a second, ten times the budget. The
+    // first are written at once; once a window has measured the rate, none is.
+    let mut expected = Vec::new();
+    let mut n = 0;
+    let post = |n: usize, expected: &mut Vec<u8>| {
+        let payload = Bytes::from(format!("{n:04}"));
+        expected.extend_from_slice(&super::frame::text(&payload));
+        poster
+            .try_post_all(&to, &payload, roomcast_core::fanout::now_ms())
+            .unwrap()
+    };
+    // The post that measures the rate over the budget is the first to wait.
+    let mut started = tokio::time::Instant::now();
+    while poster.write_delay().is_zero() {
+        assert!(n < 5_000, "never started pacing");
+        started = tokio::time::Instant::now();
+        assert!(post(n, &mut expected)[0].is_ok());
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(poster.write_delay(), Duration::from_millis(10));
+    let woken = h.woken();
+    for _ in 0..3 {
+        assert!(post(n, &mut expected)[0].is_ok());
+        n += 1;
+    }
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("woken after the delay");
+    assert!(
+        started.elapsed() >= Duration::from_millis(10),
+        "woken early"
+    );
+    // They wait in the queue and go out in one write, after everything before.
+    let payload = Bytes::from_static(b"last");
+    expected.extend_from_slice(&super::frame::text(&payload));
+    h.try_push(super::frame::text(&payload)).unwrap();
+    poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("every frame read")
+        .unwrap();
+    assert!(got == expected, "frames lost or out of order");
 }
