@@ -138,11 +138,12 @@ impl Application {
         let members = Arc::new(MemoryMembers::default());
         let connections = Arc::new(Connections::default());
         let (queue, receiver) = LocalQueue::new();
-        let poster = Arc::new(LocalPoster::new(
-            connections.clone(),
-            queue.clone(),
-            config.write_pacing(),
-        ));
+        let poster = LocalPoster::new(connections.clone(), queue.clone(), config.write_pacing());
+        let poster = Arc::new(if config.io_uring {
+            poster
+        } else {
+            poster.without_io_uring()
+        });
         let metrics = Arc::new(Metrics::default());
         let tasks = TaskTracker::new();
         let connection_tasks = TaskTracker::new();

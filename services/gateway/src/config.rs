@@ -164,6 +164,11 @@ pub struct Config {
     /// 1s) and go out in one write (0: never wait; `ROOMCAST_WRITE_DELAY` overrides).
     #[arg(long, env = "ROOMCAST_WRITE_BUDGET", default_value_t = 50_000)]
     pub write_budget: u64,
+    /// Whether the fan-out's direct writes go through io_uring, a batch of members per
+    /// system call (Linux; without it, or where the kernel refuses it, one `send(2)`
+    /// per member).
+    #[arg(long, env = "ROOMCAST_IO_URING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub io_uring: bool,
 }
 
 /// `ROOMCAST_WRITE_DELAY` if it is at most a second, past which a client would think
@@ -213,6 +218,7 @@ impl std::fmt::Debug for Config {
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
             .field("write_delay", &self.write_delay)
             .field("write_budget", &self.write_budget)
+            .field("io_uring", &self.io_uring)
             .finish_non_exhaustive()
     }
 }
@@ -379,8 +385,11 @@ mod tests {
             "100ms",
             "--write-budget",
             "0",
+            "--io-uring",
+            "false",
         ])
         .unwrap();
+        assert!(!c.io_uring);
         assert_eq!(c.write_delay, Duration::from_millis(100));
         assert_eq!(c.write_budget, 0);
         assert_eq!(

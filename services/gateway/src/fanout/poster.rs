@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use super::LocalQueue;
 use super::pacing::WritePacing;
+use crate::ws::batch;
 use crate::ws::registry::{Connections, PushError};
 use crate::ws::text_frame;
 
@@ -42,6 +43,8 @@ pub struct LocalPoster {
     queue: Arc<LocalQueue>,
     /// How long a broadcast's frames wait before their connections write them.
     pacing: WritePacing,
+    /// Whether direct writes go through io_uring, a batch at a time.
+    io_uring: bool,
     slow_consumers: AtomicU64,
 }
 
@@ -53,8 +56,15 @@ impl LocalPoster {
             connections,
             queue,
             pacing,
+            io_uring: true,
             slow_consumers: AtomicU64::new(0),
         }
+    }
+
+    /// Write directly with one `send(2)` per member instead of io_uring batches.
+    pub fn without_io_uring(mut self) -> Self {
+        self.io_uring = false;
+        self
     }
 
     /// Connections this poster found full past the slow-consumer timeout, which closed
@@ -87,6 +97,28 @@ impl LocalPoster {
             .connections
             .with(to, |handle| handle.try_push_now(frame).map(drop));
         self.pushed(pushed)
+    }
+
+    /// Write `frame` to each of `to` that is idle, a batch of sends at a time
+    /// ([`batch`]), and post it to the others one by one.
+    fn write_all_now(&self, to: &[ConnectionId], frame: &Bytes) -> Vec<Result<(), PostError>> {
+        let mut results = Vec::with_capacity(to.len());
+        for ids in to.chunks(batch::BATCH) {
+            let handles: Vec<_> = (0..ids.len())
+                .map(|i| {
+                    prefetch_ahead(ids, i);
+                    self.connections.handle(&ids[i])
+                })
+                .collect();
+            let written = batch::write_idle(&handles, frame, self.io_uring);
+            for (id, written) in ids.iter().zip(written) {
+                results.push(match written {
+                    Some(written) => self.pushed(Some(written.map(drop))),
+                    None => self.write_or_push(id, frame),
+                });
+            }
+        }
+        results
     }
 
     /// Queue an encoded frame on `to`'s queue without waking it; `to` is added to
@@ -145,15 +177,21 @@ fn each_prefetched(
     to.iter()
         .enumerate()
         .map(|(i, id)| {
-            if let Some(after_next) = to.get(i + 2) {
-                after_next.prefetch();
-            }
-            if let Some(next) = to.get(i + 1) {
-                next.prefetch_local();
-            }
+            prefetch_ahead(to, i);
             post(id)
         })
         .collect()
+}
+
+/// Load the id after next and the next member's handle: what the loop over `to` reads
+/// after member `i`.
+fn prefetch_ahead(to: &[ConnectionId], i: usize) {
+    if let Some(after_next) = to.get(i + 2) {
+        after_next.prefetch();
+    }
+    if let Some(next) = to.get(i + 1) {
+        next.prefetch_local();
+    }
 }
 
 /// The text frame for `payload`, which must be UTF-8 (clients expect JSON text).
@@ -195,7 +233,7 @@ impl Poster for LocalPoster {
                 self.wake_later(wake, delay);
                 results
             }
-            Ok(frame) if idle => each_prefetched(to, |id| self.write_or_push(id, &frame)),
+            Ok(frame) if idle => self.write_all_now(to, &frame),
             Ok(frame) => each_prefetched(to, |id| self.push(id, frame.clone())),
             Err(_) => to.iter().map(|_| encode(payload).map(drop)).collect(),
         };

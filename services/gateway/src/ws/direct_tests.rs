@@ -288,3 +288,81 @@ async fn over_its_write_budget_the_fan_out_stops_writing_at_once_and_batches() {
         .unwrap();
     assert!(got == expected, "frames lost or out of order");
 }
+
+/// The burst above, written as the fan-out writes a room: a batch at a time
+/// ([`super::batch`]), through io_uring or one `send(2)` each, and a member the batch
+/// leaves (not idle) posted to one by one.
+async fn a_burst_of_batches_arrives_whole_and_in_order(io_uring: bool) {
+    let (h, mut socket, client) = attached().await;
+    let frames: Vec<Bytes> = (0..400).map(numbered).collect();
+    let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+    let reader = tokio::spawn(read_all(client, expected.len()));
+    let handles = [Some(h.clone())];
+    let (mut direct, mut left) = (0, 0);
+    for frame in &frames {
+        match super::batch::write_idle(&handles, frame, io_uring).remove(0) {
+            Some(written) => {
+                if written.unwrap() {
+                    direct += 1;
+                }
+            }
+            None => {
+                left += 1;
+                h.try_push_now(frame).unwrap();
+            }
+        }
+        if left > 0 && left % 16 == 0 {
+            poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+        }
+    }
+    poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
+    let got = reader.await.unwrap();
+    assert!(direct > 0, "the idle socket was written to by the batch");
+    assert!(left > 0, "a busy connection was left to the caller");
+    assert!(got == expected, "the bytes differ from the frames in order");
+}
+
+#[tokio::test]
+async fn a_burst_of_io_uring_batches_arrives_whole_and_in_order() {
+    a_burst_of_batches_arrives_whole_and_in_order(true).await;
+    // Through the ring, where the kernel allows io_uring (a test thread is the ring's).
+    #[cfg(target_os = "linux")]
+    if std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").is_ok_and(|s| s.trim() == "0")
+    {
+        assert!(
+            super::batch::ring::in_use(),
+            "io_uring is allowed, yet no ring was used"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_send_batches_arrives_whole_and_in_order() {
+    a_burst_of_batches_arrives_whole_and_in_order(false).await;
+}
+
+#[tokio::test]
+async fn a_batch_writes_every_idle_member_and_leaves_the_rest() {
+    let mut members = Vec::new();
+    for _ in 0..40 {
+        members.push(attached().await);
+    }
+    // One handles a request (its replies must go first), one is gone.
+    let _held = members[3].0.position();
+    let mut handles: Vec<_> = members.iter().map(|(h, _, _)| Some(h.clone())).collect();
+    handles[7] = None;
+    let frame = numbered(1);
+    let written = super::batch::write_idle(&handles, &frame, true);
+    assert_eq!(written.len(), 40);
+    for (i, w) in written.iter().enumerate() {
+        match i {
+            3 | 7 => assert!(w.is_none(), "member {i} was written to"),
+            _ => assert_eq!(w, &Some(Ok(true)), "member {i}"),
+        }
+    }
+    for (i, (_, _, client)) in members.into_iter().enumerate() {
+        if i != 3 && i != 7 {
+            assert!(read_all(client, frame.len()).await == frame, "member {i}");
+        }
+    }
+}

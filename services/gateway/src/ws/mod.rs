@@ -11,6 +11,8 @@
 /// WebSocket crates; nothing outside `ws` uses it otherwise.
 pub mod frame;
 pub mod registry;
+
+pub(crate) mod batch;
 mod socket;
 mod task;
 mod upgrade;

@@ -214,30 +214,32 @@ impl ConnectionHandle {
     /// gates tokio's own writes: a `WouldBlock` here queues the frame, and the task's
     /// own write then learns from the socket that it is full and waits for it.
     pub fn try_push_now(&self, frame: &Bytes) -> Result<bool, PushError> {
-        let mut q = self.queue();
-        if let Some(socket) = q.idle_socket() {
-            match socket.send(frame) {
-                Ok(n) if n == frame.len() => {
-                    drop(q);
-                    return self.pushed(Ok(())).map(|()| true);
-                }
-                // The socket took part of it: the rest goes first, written by the task,
-                // whatever the queue's bounds (it is empty, and the frame was taken).
-                Ok(n) if n > 0 => {
-                    let rest = frame.slice(n..);
-                    q.frames += 1;
-                    q.bytes += rest.len();
-                    q.waiting.push_back(rest);
-                    q.begun = true;
-                    drop(q);
-                    self.wake.notify_one();
-                    return self.pushed(Ok(())).map(|()| false);
-                }
-                // Nothing taken (`WouldBlock`), or failing: queue it; the task's own
-                // write finds out what the socket says.
-                Ok(_) | Err(_) => {}
+        let q = self.queue();
+        match q.idle_socket() {
+            Some(socket) => {
+                let written = socket.send(frame);
+                Idle { handle: self, q }.wrote(frame, written)
             }
+            None => self.queue_frame(q, frame),
         }
+    }
+
+    /// The connection locked, if its lock is free and it is idle (as
+    /// [`Self::try_push_now`] means it), for a write its caller makes: the fan-out's
+    /// batch of writes ([`super::batch`]) holds a few of these at once, so it never
+    /// waits for a lock, which another batch may hold.
+    pub(super) fn try_lock_idle(&self) -> Option<Idle<'_>> {
+        let q = match self.queue.try_lock() {
+            Ok(q) => q,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        q.idle_socket()?;
+        Some(Idle { handle: self, q })
+    }
+
+    /// Queue `frame` under `q`, waking the connection if its queue was empty.
+    fn queue_frame(&self, q: MutexGuard<'_, Queue>, frame: &Bytes) -> Result<bool, PushError> {
         let mut at = usize::MAX;
         self.pushed(self.enqueue_in(q, frame.clone(), &mut at, true).map(drop))
             .map(|()| false)
@@ -426,6 +428,53 @@ impl ConnectionHandle {
     }
 }
 
+/// An idle connection, locked: nothing queued, nothing being written, no request
+/// being handled, a socket to write to. Whatever is written to it goes out before
+/// anything queued after, because nothing can be queued until it is settled
+/// ([`Idle::wrote`]).
+pub(super) struct Idle<'a> {
+    handle: &'a ConnectionHandle,
+    q: MutexGuard<'a, Queue>,
+}
+
+impl Idle<'_> {
+    /// The socket's descriptor, open while `self` lives: the queue's `Direct` keeps
+    /// its stream, and only a holder of the lock takes it away.
+    pub(super) fn fd(&self) -> RawFd {
+        self.q.direct.as_ref().map_or(-1, |d| d.fd)
+    }
+
+    /// Settle a write of `frame` to the socket that returned `written`: `Ok(true)` when
+    /// the socket took it all. When it took part, the rest goes first, written by the
+    /// connection's task, whatever the queue's bounds (it is empty, and the frame was
+    /// taken). When it took nothing (`WouldBlock`) or failed, the frame is queued, and
+    /// the task's own write finds out what the socket says.
+    pub(super) fn wrote(
+        self,
+        frame: &Bytes,
+        written: io::Result<usize>,
+    ) -> Result<bool, PushError> {
+        let Idle { handle, mut q } = self;
+        match written {
+            Ok(n) if n == frame.len() => {
+                drop(q);
+                handle.pushed(Ok(())).map(|()| true)
+            }
+            Ok(n) if n > 0 => {
+                let rest = frame.slice(n..);
+                q.frames += 1;
+                q.bytes += rest.len();
+                q.waiting.push_back(rest);
+                q.begun = true;
+                drop(q);
+                handle.wake.notify_one();
+                handle.pushed(Ok(())).map(|()| false)
+            }
+            Ok(_) | Err(_) => handle.queue_frame(q, frame),
+        }
+    }
+}
+
 /// All live connections by id. A delivery to an id this gateway minted skips the map:
 /// the id carries its handle ([`ConnectionId::local`]), attached at insert. The map
 /// serves ids parsed from outside (`@connections`, the admin API), hashed with
@@ -451,6 +500,11 @@ impl Connections {
     /// Look a connection up.
     pub fn get(&self, id: &ConnectionId) -> Option<Arc<ConnectionHandle>> {
         self.map.get(id).map(|h| h.clone())
+    }
+
+    /// A connection's handle: the id's own when it has one, else the map's.
+    pub fn handle(&self, id: &ConnectionId) -> Option<Arc<ConnectionHandle>> {
+        id.local::<ConnectionHandle>().or_else(|| self.get(id))
     }
 
     /// Run `f` on a connection (one delivery). Through the id's own handle when it has
