@@ -49,12 +49,12 @@ pub const SOCKETIO_SCRIPT: &str = "socketio-server.js";
 ///   connection sending as fast as the server takes it.
 ///
 /// The last two are passed only to a binary that has them (`roomcast --help`), so an
-/// older build still runs. `ROOMCAST_WRITE_DELAY` and `ROOMCAST_WRITE_BUDGET` in the
-/// bench's environment (when the fan-out lets frames wait to batch writes) are passed
-/// on as `--write-delay` and `--write-budget`, so the results record them. Everything
-/// else is the default, including the per-connection outbound queue (1024 frames,
-/// 4 MiB) and the slow-consumer timeout (10 s): closures they cause are reported, not
-/// avoided.
+/// older build still runs. `ROOMCAST_WRITE_DELAY`, `ROOMCAST_WRITE_BUDGET` and
+/// `ROOMCAST_IO_URING` in the bench's environment (how the fan-out writes) are passed
+/// on as `--write-delay`, `--write-budget` and `--io-uring`, so the results record
+/// them. Everything else is the default, including the per-connection outbound queue
+/// (1024 frames, 4 MiB) and the slow-consumer timeout (10 s): closures they cause are
+/// reported, not avoided.
 pub fn gateway_flags() -> anyhow::Result<Vec<String>> {
     let mut flags = vec!["--connects-per-second".to_owned(), "1000000".to_owned()];
     for (flag, off) in [
@@ -69,6 +69,7 @@ pub fn gateway_flags() -> anyhow::Result<Vec<String>> {
     for (var, flag) in [
         ("ROOMCAST_WRITE_DELAY", "--write-delay"),
         ("ROOMCAST_WRITE_BUDGET", "--write-budget"),
+        ("ROOMCAST_IO_URING", "--io-uring"),
     ] {
         if let Ok(value) = std::env::var(var)
             && gateway_supports(flag)?
