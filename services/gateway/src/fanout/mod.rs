@@ -6,5 +6,5 @@ mod pool;
 mod poster;
 
 pub use pacing::WritePacing;
-pub use pool::{LocalQueue, PoolConfig, spawn_pool};
+pub use pool::{LocalQueue, PoolConfig, QueueReceiver, spawn_pool};
 pub use poster::LocalPoster;

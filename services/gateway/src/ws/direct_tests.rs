@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use super::registry::{ConnectionHandle, OutboundLimits};
 use super::socket::Socket;
 use super::upgrade::Upgrade;
+use crate::fanout::{LocalPoster, LocalQueue, QueueReceiver, WritePacing};
 use roomcast_core::protocol::{ConnectionId, Protocol};
 
 /// A server-side stream with a small send buffer (so a burst fills it and writes go
@@ -72,19 +73,23 @@ async fn read_all(mut client: TcpStream, len: usize) -> Vec<u8> {
     got
 }
 
-#[tokio::test]
-async fn a_burst_mixing_direct_partial_and_queued_writes_arrives_whole_and_in_order() {
+/// A burst of 400 frames of 7 KiB to one connection, each posted by `post` (whether
+/// it was written whole at once), and the connection's task writing what was queued
+/// every 16 frames, as it would when woken: the client reads every frame whole and in
+/// order, and the burst took both ways.
+async fn a_burst_arrives_whole_and_in_order(
+    mut post: impl FnMut(&Arc<ConnectionHandle>, &Bytes) -> bool,
+) {
     let (h, mut socket, client) = attached().await;
     let frames: Vec<Bytes> = (0..400).map(numbered).collect();
     let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
     let reader = tokio::spawn(read_all(client, expected.len()));
     let (mut direct, mut queued) = (0, 0);
     for frame in &frames {
-        match h.try_push_now(frame).unwrap() {
+        match post(&h, frame) {
             true => direct += 1,
             false => queued += 1,
         }
-        // The connection's task writes what was queued, as it would when woken.
         if queued > 0 && queued % 16 == 0 {
             poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
         }
@@ -94,6 +99,11 @@ async fn a_burst_mixing_direct_partial_and_queued_writes_arrives_whole_and_in_or
     assert!(direct > 0, "the idle socket was written to directly");
     assert!(queued > 0, "a full socket made the fan-out queue");
     assert!(got == expected, "the bytes differ from the frames in order");
+}
+
+#[tokio::test]
+async fn a_burst_mixing_direct_partial_and_queued_writes_arrives_whole_and_in_order() {
+    a_burst_arrives_whole_and_in_order(|h, frame| h.try_push_now(frame).unwrap()).await;
 }
 
 #[tokio::test]
@@ -140,7 +150,6 @@ fn a_direct_write_reads_the_64_bytes_the_fan_out_prefetches() {
 
 #[tokio::test]
 async fn the_fan_out_writes_a_broadcast_and_queues_one_a_later_broadcast_follows() {
-    use crate::fanout::{LocalPoster, LocalQueue, WritePacing};
     use roomcast_core::fanout::{FanoutJob, RoomJob, now_ms};
     use roomcast_core::ports::{FanoutQueue, Poster};
     let (h, mut socket, mut client) = attached().await;
@@ -192,17 +201,28 @@ async fn the_fan_out_writes_a_broadcast_and_queues_one_a_later_broadcast_follows
     assert!(read_all(client, expected.len()).await == expected);
 }
 
-#[tokio::test]
-async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
-    use crate::fanout::{LocalPoster, LocalQueue, WritePacing};
-    use roomcast_core::ports::Poster;
-    let (h, mut socket, client) = attached().await;
+/// A fan-out poster over `h` alone, writing as `pacing` says; the one-member list to
+/// post to, and the queue's receiving end (kept, so the queue stays open).
+fn poster_for(
+    h: &Arc<ConnectionHandle>,
+    pacing: WritePacing,
+) -> (LocalPoster, [ConnectionId; 1], QueueReceiver) {
     let connections = Arc::new(super::registry::Connections::default());
     connections.insert(h.clone());
-    let (queue, _jobs) = LocalQueue::new();
+    let (queue, jobs) = LocalQueue::new();
+    (
+        LocalPoster::new(connections, queue, pacing),
+        [h.id.clone()],
+        jobs,
+    )
+}
+
+#[tokio::test]
+async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
+    use roomcast_core::ports::Poster;
+    let (h, mut socket, client) = attached().await;
     let delay = Duration::from_millis(300);
-    let poster = LocalPoster::new(connections, queue, WritePacing::new(0, delay));
-    let to = [h.id.clone()];
+    let (poster, to, _jobs) = poster_for(&h, WritePacing::new(0, delay));
     let woken = h.woken();
     let started = tokio::time::Instant::now();
     for n in 1..=2 {
@@ -224,15 +244,10 @@ async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
 
 #[tokio::test]
 async fn over_its_write_budget_the_fan_out_stops_writing_at_once_and_batches() {
-    use crate::fanout::{LocalPoster, LocalQueue, WritePacing};
     use roomcast_core::ports::Poster;
     let (h, mut socket, client) = attached().await;
-    let connections = Arc::new(super::registry::Connections::default());
-    connections.insert(h.clone());
-    let (queue, _jobs) = LocalQueue::new();
     // 100 writes a second: one connection's share is one write per 10 ms.
-    let poster = LocalPoster::new(connections, queue, WritePacing::new(100, Duration::ZERO));
-    let to = [h.id.clone()];
+    let (poster, to, _jobs) = poster_for(&h, WritePacing::new(100, Duration::ZERO));
     let reader = tokio::spawn(async move {
         let mut client = client;
         let mut got = Vec::new();
@@ -293,33 +308,14 @@ async fn over_its_write_budget_the_fan_out_stops_writing_at_once_and_batches() {
 /// ([`super::batch`]), through io_uring or one `send(2)` each, and a member the batch
 /// leaves (not idle) posted to one by one.
 async fn a_burst_of_batches_arrives_whole_and_in_order(io_uring: bool) {
-    let (h, mut socket, client) = attached().await;
-    let frames: Vec<Bytes> = (0..400).map(numbered).collect();
-    let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
-    let reader = tokio::spawn(read_all(client, expected.len()));
-    let handles = [Some(h.clone())];
-    let (mut direct, mut left) = (0, 0);
-    for frame in &frames {
-        match super::batch::write_idle(&handles, frame, io_uring).remove(0) {
-            Some(written) => {
-                if written.unwrap() {
-                    direct += 1;
-                }
-            }
-            None => {
-                left += 1;
-                h.try_push_now(frame).unwrap();
-            }
+    a_burst_arrives_whole_and_in_order(|h, frame| {
+        let handle = [Some(h.clone())];
+        match super::batch::write_idle(&handle, frame, io_uring).remove(0) {
+            Some(written) => written.unwrap(),
+            None => h.try_push_now(frame).unwrap(),
         }
-        if left > 0 && left % 16 == 0 {
-            poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
-        }
-    }
-    poll_fn(|cx| socket.poll_write(cx, &h)).await.unwrap();
-    let got = reader.await.unwrap();
-    assert!(direct > 0, "the idle socket was written to by the batch");
-    assert!(left > 0, "a busy connection was left to the caller");
-    assert!(got == expected, "the bytes differ from the frames in order");
+    })
+    .await;
 }
 
 #[tokio::test]
