@@ -5,8 +5,10 @@
 //! ([`Poster::try_post_all`]); only `@connections` posts one frame at a time.
 //!
 //! While no room job waits in the pool's queue and no broadcast committed after this
-//! one was queued, it writes straight to its idle recipients' sockets
-//! ([`ConnectionHandle::try_push_now`]); otherwise it only queues, so that each
+//! one was queued, it writes straight to its idle recipients' sockets, up to 32 of
+//! them per system call ([`crate::ws::batch`], io_uring), and to a recipient the batch
+//! cannot lock at once one by one ([`ConnectionHandle::try_push_now`]); otherwise it
+//! only queues, so that each
 //! connection's frames pile up and go out in one `writev` with the next broadcast's.
 //! The backlog decides per broadcast, so a gateway that falls behind returns to
 //! batching by itself, and one that keeps up (a room of 10,000 at a game's tick rate,

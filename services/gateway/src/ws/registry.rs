@@ -9,8 +9,9 @@
 //!
 //! When the fan-out has nothing else waiting, a frame for a connection with nothing
 //! queued, nothing being written and no request being handled is written to its
-//! socket at once by the fan-out itself ([`ConnectionHandle::try_push_now`]): one
-//! non-blocking write under the queue's lock instead of a queue push, a task wake-up,
+//! socket at once by the fan-out itself ([`ConnectionHandle::try_push_now`], or a
+//! batch of such connections locked together, `ws::batch`):
+//! one non-blocking write under the queue's lock instead of a queue push, a task wake-up,
 //! a poll and two more locks. Under load the fan-out queues instead, because the
 //! delay of the wake-up is what lets a connection's frames pile up into one `writev`
 //! (docs/benchmarks.md: writing every frame directly cut throughput up to 4×).
