@@ -6,8 +6,8 @@
 //! rate"). A gateway that writes every delivery at once therefore spends a core on
 //! writes at about 150,000 deliveries per second, however well it batches the rest.
 //!
-//! So the fan-out keeps its writes under a budget ([`WritePacing::budget`], writes per
-//! second, `ROOMCAST_WRITE_BUDGET`). While the deliveries it is asked for stay under
+//! So the fan-out keeps its writes under a budget (writes per second,
+//! `ROOMCAST_WRITE_BUDGET`, [`WritePacing`]). While the deliveries it is asked for stay under
 //! the budget, it writes each one at once: a room of 1,000 at 10 messages a second
 //! asks 10,000 a second and pays no latency for the budget. Once they go over it, a
 //! connection's frames wait `connections ÷ budget` (at most a second) and go out
@@ -56,11 +56,6 @@ impl WritePacing {
         }
     }
 
-    /// The writes per second the fan-out stays under once busy.
-    pub fn budget(&self) -> u64 {
-        self.budget
-    }
-
     /// Count `deliveries` asked at `now_ms` (Unix ms) and say how long they wait
     /// before their connections write them, with `connections()` live on the gateway
     /// (asked only when pacing): zero means write at once.
@@ -70,13 +65,9 @@ impl WritePacing {
         connections: impl FnOnce() -> usize,
         now_ms: u64,
     ) -> Duration {
-        if !self.fixed.is_zero() {
-            return self.fixed;
+        if self.fixed.is_zero() && self.budget != 0 {
+            self.count(deliveries as u64, now_ms);
         }
-        if self.budget == 0 {
-            return Duration::ZERO;
-        }
-        self.count(deliveries as u64, now_ms);
         self.current(connections)
     }
 

@@ -26,7 +26,6 @@
 
 use bytes::Bytes;
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
 
 use super::registry::{ConnectionHandle, Idle, PushError};
@@ -49,8 +48,7 @@ pub fn write_idle(
             .enumerate()
             .filter_map(|(i, h)| Some((i, h.as_deref()?.try_lock_idle()?)))
             .collect();
-        let fds: Vec<RawFd> = locked.iter().map(|(_, idle)| idle.fd()).collect();
-        let written = send_all(&fds, frame, io_uring);
+        let written = send_all(&locked, frame, io_uring);
         let start = outcomes.len();
         outcomes.resize_with(start + chunk.len(), || None);
         for ((i, idle), written) in locked.into_iter().zip(written) {
@@ -60,23 +58,18 @@ pub fn write_idle(
     outcomes
 }
 
-/// One non-blocking send of `frame` to each of `fds`, through this thread's ring when
-/// there is one; what each send returned, in order.
-fn send_all(fds: &[RawFd], frame: &[u8], io_uring: bool) -> Vec<io::Result<usize>> {
+/// One non-blocking send of `frame` to each of `locked`, through this thread's ring
+/// when there is one, else one `send(2)` each; what each send returned, in order.
+fn send_all(locked: &[(usize, Idle<'_>)], frame: &[u8], io_uring: bool) -> Vec<io::Result<usize>> {
     #[cfg(target_os = "linux")]
-    if io_uring && let Some(written) = ring::send_all(fds, frame) {
-        return written;
+    if io_uring {
+        let fds: Vec<_> = locked.iter().map(|(_, idle)| idle.fd()).collect();
+        if let Some(written) = ring::send_all(&fds, frame) {
+            return written;
+        }
     }
     let _ = io_uring;
-    fds.iter()
-        .map(|&fd| {
-            // SAFETY: `fd` belongs to a socket whose queue the caller holds locked
-            // ([`Idle`]), and the stream it keeps is closed only after that lock is
-            // released.
-            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-            socket2::SockRef::from(&fd).send(frame)
-        })
-        .collect()
+    locked.iter().map(|(_, idle)| idle.send(frame)).collect()
 }
 
 #[cfg(target_os = "linux")]

@@ -439,10 +439,24 @@ pub(super) struct Idle<'a> {
 }
 
 impl Idle<'_> {
+    /// The socket: an idle connection has one ([`Queue::idle_socket`]), and only a
+    /// holder of the lock takes it away.
+    fn socket(&self) -> &Direct {
+        self.q
+            .direct
+            .as_ref()
+            .expect("a connection locked as idle keeps its socket")
+    }
+
     /// The socket's descriptor, open while `self` lives: the queue's `Direct` keeps
-    /// its stream, and only a holder of the lock takes it away.
+    /// its stream.
     pub(super) fn fd(&self) -> RawFd {
-        self.q.direct.as_ref().map_or(-1, |d| d.fd)
+        self.socket().fd
+    }
+
+    /// One non-blocking `send(2)` of `frame` to the socket.
+    pub(super) fn send(&self, frame: &[u8]) -> io::Result<usize> {
+        self.socket().send(frame)
     }
 
     /// Settle a write of `frame` to the socket that returned `written`: `Ok(true)` when
