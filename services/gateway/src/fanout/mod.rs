@@ -4,6 +4,7 @@
 mod pacing;
 mod pool;
 mod poster;
+mod recipients;
 
 pub use pacing::WritePacing;
 pub use pool::{LocalQueue, PoolConfig, QueueReceiver, spawn_pool};

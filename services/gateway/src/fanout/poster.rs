@@ -16,9 +16,9 @@
 //! fan-out, without waking a task.
 //!
 //! Once the fan-out is asked for more deliveries a second than its write budget
-//! (`ROOMCAST_WRITE_BUDGET`, [`WritePacing`]), or always with `ROOMCAST_WRITE_DELAY`,
-//! every broadcast is queued without waking its connections, and they are woken
-//! together after the delay, so each writes the broadcasts of a whole delay in one
+//! (`ROOMCAST_WRITE_BUDGET`, [`WritePacing`], which counts the connections each
+//! delivery goes to), or always with `ROOMCAST_WRITE_DELAY`, every broadcast is queued
+//! without waking its connections, and they are woken together after the delay, so each writes the broadcasts of a whole delay in one
 //! `writev`. For a room of 10,000 at a game's tick rate a write per connection per
 //! tick is most of the gateway's CPU (docs/benchmarks.md).
 //!
@@ -78,7 +78,7 @@ impl LocalPoster {
     /// How long a broadcast's frames wait now before their connections write them:
     /// zero while the fan-out is under its write budget (and no fixed delay is set).
     pub fn write_delay(&self) -> Duration {
-        self.pacing.current(|| self.connections.len())
+        self.pacing.current()
     }
 
     /// Post one frame (also used by `POST /@connections/{id}`).
@@ -109,6 +109,7 @@ impl LocalPoster {
             let handles: Vec<_> = (0..ids.len())
                 .map(|i| {
                     prefetch_ahead(ids, i);
+                    self.pacing.written_to(&ids[i]);
                     self.connections.handle(&ids[i])
                 })
                 .collect();
@@ -220,9 +221,7 @@ impl Poster for LocalPoster {
         committed_ms: u64,
     ) -> Option<Vec<Result<(), PostError>>> {
         let now_ms = roomcast_core::fanout::now_ms();
-        let delay = self
-            .pacing
-            .delay(to.len(), || self.connections.len(), now_ms);
+        let delay = self.pacing.delay(to.len(), now_ms);
         let delayed = !delay.is_zero();
         let idle = !delayed
             && self.queue.room_jobs_waiting() == 0
@@ -230,13 +229,18 @@ impl Poster for LocalPoster {
         let results = match encode(payload) {
             Ok(frame) if delayed => {
                 let mut wake = Vec::new();
-                let results =
-                    each_prefetched(to, |id| self.push_later(id, frame.clone(), &mut wake));
+                let results = each_prefetched(to, |id| {
+                    self.pacing.written_to(id);
+                    self.push_later(id, frame.clone(), &mut wake)
+                });
                 self.wake_later(wake, delay);
                 results
             }
             Ok(frame) if idle => self.write_all_now(to, &frame),
-            Ok(frame) => each_prefetched(to, |id| self.push(id, frame.clone())),
+            Ok(frame) => each_prefetched(to, |id| {
+                self.pacing.written_to(id);
+                self.push(id, frame.clone())
+            }),
             Err(_) => to.iter().map(|_| encode(payload).map(drop)).collect(),
         };
         Some(results)

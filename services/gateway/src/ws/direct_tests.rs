@@ -201,14 +201,32 @@ async fn the_fan_out_writes_a_broadcast_and_queues_one_a_later_broadcast_follows
     assert!(read_all(client, expected.len()).await == expected);
 }
 
-/// A fan-out poster over `h` alone, writing as `pacing` says; the one-member list to
-/// post to, and the queue's receiving end (kept, so the queue stays open).
+/// A fan-out poster over `h` and `quiet` connections that are posted nothing, writing
+/// as `pacing` says; the one-member list to post to, and the queue's receiving end
+/// (kept, so the queue stays open).
 fn poster_for(
     h: &Arc<ConnectionHandle>,
+    quiet: usize,
     pacing: WritePacing,
 ) -> (LocalPoster, [ConnectionId; 1], QueueReceiver) {
     let connections = Arc::new(super::registry::Connections::default());
     connections.insert(h.clone());
+    for _ in 0..quiet {
+        let limits = OutboundLimits {
+            frames: 1,
+            bytes: 1024,
+            slow_consumer_timeout: Duration::from_secs(60),
+        };
+        let ip = "127.0.0.1".parse().unwrap();
+        let id = ConnectionId::generate();
+        connections.insert(ConnectionHandle::new(
+            id,
+            Protocol::V1,
+            ip,
+            String::new(),
+            limits,
+        ));
+    }
     let (queue, jobs) = LocalQueue::new();
     (
         LocalPoster::new(connections, queue, pacing),
@@ -222,7 +240,7 @@ async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
     use roomcast_core::ports::Poster;
     let (h, mut socket, client) = attached().await;
     let delay = Duration::from_millis(300);
-    let (poster, to, _jobs) = poster_for(&h, WritePacing::new(0, delay));
+    let (poster, to, _jobs) = poster_for(&h, 0, WritePacing::new(0, delay));
     let woken = h.woken();
     let started = tokio::time::Instant::now();
     for n in 1..=2 {
@@ -246,8 +264,10 @@ async fn with_a_write_delay_the_fan_out_wakes_the_connection_after_it() {
 async fn over_its_write_budget_the_fan_out_stops_writing_at_once_and_batches() {
     use roomcast_core::ports::Poster;
     let (h, mut socket, client) = attached().await;
-    // 100 writes a second: one connection's share is one write per 10 ms.
-    let (poster, to, _jobs) = poster_for(&h, WritePacing::new(100, Duration::ZERO));
+    // 100 writes a second: one connection's share is one write per 10 ms. The 99
+    // quiet connections beside it hear nothing, so they do not share the budget (10 ms,
+    // not a second).
+    let (poster, to, _jobs) = poster_for(&h, 99, WritePacing::new(100, Duration::ZERO));
     let reader = tokio::spawn(async move {
         let mut client = client;
         let mut got = Vec::new();
