@@ -27,3 +27,9 @@ pub mod observe;
 pub mod post_failure;
 pub mod poster;
 pub mod sqs;
+
+/// mimalloc, for every binary that links this crate (the five Lambdas, the bench's
+/// `ApiGwPoster` runs): the AWS SDK allocates per request, and glibc malloc cost a
+/// third of the posting path's CPU (docs/benchmarks.md, the 100,000-member room).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

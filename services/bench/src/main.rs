@@ -33,11 +33,6 @@ mod ws_crates;
 use clap::{Parser, Subcommand};
 use support::Output;
 
-/// mimalloc: the AWS SDK allocates per request, and glibc malloc cost a third of the
-/// posting path's CPU (docs/benchmarks.md, the 100,000-member room).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// roomcast benchmarks (figures, not tests).
 #[derive(Debug, Parser)]
 #[command(name = "roomcast-bench", version, about)]

@@ -7,11 +7,6 @@ use roomcast_aws::env::Wiring;
 use roomcast_aws::handlers::Connect;
 use roomcast_aws::observe::cold_start_failed;
 
-/// mimalloc: the AWS SDK allocates per request, and glibc malloc cost a third of the
-/// posting path's CPU (docs/benchmarks.md, the 100,000-member room).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     roomcast_aws::observe::init_logging();
