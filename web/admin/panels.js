@@ -60,6 +60,8 @@ export function showFanout(dl, s) {
     ['latency p50 / p99, ms', `${fmt(f.latency.p50Ms)} / ${fmt(f.latency.p99Ms)}`],
     // Over the write budget each connection's frames wait and go out together.
     ['write delay, ms', f.writeDelayMs === 0 ? 'none (writes at once)' : fmt(f.writeDelayMs), f.writeDelayMs > 0],
+    // The connections that share the write budget: the delay is these ÷ the budget.
+    ['connections written, last 250 ms', f.writeRecipients === null ? 'not counted (fixed delay or no budget)' : fmt(f.writeRecipients)],
   ]);
 }
 

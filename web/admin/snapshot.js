@@ -13,7 +13,7 @@
  * @typedef {{
  *   jobsPerSecond: number, postsPerSecond: number, throttledPerSecond: number, gonePerSecond: number,
  *   throttled: number, gone: number, failed: number, deadLetters: number, latency: Latency,
- *   writeDelayMs: number,
+ *   writeDelayMs: number, writeRecipients: number | null,
  * }} Fanout
  * @typedef {{room: string, members: number, users: number, version: number | null, changesPerSecond: number}} Room
  * @typedef {{at: number, level: 'WARN' | 'ERROR', target: string, message: string}} LoggedEvent

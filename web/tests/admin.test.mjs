@@ -179,6 +179,8 @@ describe('the /admin page', { timeout: 120_000 }, () => {
       assert.ok(grown.latencyPoints > first.latencyPoints);
       assert.ok(grown.lines >= 2, 'p50 and p99 are drawn');
       assert.match(grown.fanout['latency p50 / p99, ms'] ?? '', /^[\d.,]+ \/ [\d.,]+$/);
+      // Under the default budget the fan-out counts the connections it writes to.
+      assert.match(grown.fanout['connections written, last 250 ms'] ?? '', /^\d[\d,]*$/);
       assert.equal(grown.connections['open'], '45');
       assert.equal(grown.connections['roomcast.v1 / planetstack'], '44 / 1');
 

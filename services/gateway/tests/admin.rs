@@ -183,6 +183,7 @@ async fn each_event_is_a_json_snapshot_of_the_rooms_connections_and_knobs() {
         "failed",
         "deadLetters",
         "writeDelayMs",
+        "writeRecipients",
     ] {
         assert!(f[field].is_number(), "fanout.{field} in {f}");
     }

@@ -106,6 +106,7 @@ impl Sampler {
             dead_letters: totals.dead_letters,
             latency: s.metrics.recent_latency.drain(),
             write_delay_ms: s.poster.write_delay().as_millis() as u64,
+            write_recipients: s.poster.write_recipients(),
         };
         let rooms = self.rooms(now).await;
         let s = &self.sources;

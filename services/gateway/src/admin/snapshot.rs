@@ -73,6 +73,10 @@ pub struct FanoutView {
     /// (0: at once; more when the fan-out is over its write budget, or with a fixed
     /// `ROOMCAST_WRITE_DELAY`).
     pub write_delay_ms: u64,
+    /// The connections delivered to in the last 250 ms: those that share the write
+    /// budget, so the delay once over it is this ÷ the budget. `null` when nothing is
+    /// counted (a fixed `ROOMCAST_WRITE_DELAY`, or no budget).
+    pub write_recipients: Option<u64>,
 }
 
 /// One room's line.

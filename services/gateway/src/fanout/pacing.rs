@@ -97,6 +97,12 @@ impl WritePacing {
         Duration::from_millis(ms.max(1)).min(MAX_DELAY)
     }
 
+    /// The connections delivered to in the last window, which share the budget; `None`
+    /// when nothing is counted (a fixed delay, or no budget).
+    pub fn sharing(&self) -> Option<u64> {
+        self.counts().then(|| self.sharing.load(Ordering::Relaxed))
+    }
+
     /// Whether the rate is measured: not with a fixed delay or no budget.
     fn counts(&self) -> bool {
         self.fixed.is_zero() && self.budget != 0

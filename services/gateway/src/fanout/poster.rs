@@ -81,6 +81,12 @@ impl LocalPoster {
         self.pacing.current()
     }
 
+    /// The connections the fan-out delivered to in the last window (250 ms), which
+    /// share the write budget; `None` with a fixed delay or no budget.
+    pub fn write_recipients(&self) -> Option<u64> {
+        self.pacing.sharing()
+    }
+
     /// Post one frame (also used by `POST /@connections/{id}`).
     pub fn post_now(&self, to: &ConnectionId, payload: Bytes) -> Result<(), PostError> {
         let frame = encode(&payload)?;
