@@ -69,6 +69,11 @@ pub struct Args {
     /// an hour (docs/benchmarks.md), so one round can land in a slow minute.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
     pub rounds: u32,
+    /// Quiet clients besides the room, each in a room of its own that hears nothing:
+    /// a gateway's lobby. They should cost the room nothing (roomcast's write budget
+    /// is shared by the connections written to, not by every live one).
+    #[arg(long, default_value_t = 0)]
+    pub idle: usize,
 }
 
 impl Args {
@@ -84,6 +89,7 @@ impl Args {
             connect_concurrency: 100,
             settle_secs: 30.0,
             rounds: 1,
+            idle: 0,
         }
     }
 
@@ -99,9 +105,13 @@ impl Args {
             connect_concurrency: 200,
             settle_secs: 900.0,
             rounds: 1,
+            idle: 0,
         }
     }
 }
+
+/// The rooms of `--idle` clients: `idle-<index>`, one each.
+const IDLE_ROOMS: &str = "idle";
 
 /// Warm-up messages every client must receive before measuring.
 const WARMUP_MESSAGES: u32 = 3;
@@ -168,11 +178,12 @@ struct ArgsRecord {
     max_secs: f64,
     window: u32,
     rounds: u32,
+    idle: usize,
 }
 
 pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     let started = Instant::now();
-    let largest = args.clients.iter().copied().max().unwrap_or(0) as u64;
+    let largest = (args.clients.iter().copied().max().unwrap_or(0) + args.idle) as u64;
     anyhow::ensure!(
         fd_limit() > largest + 64,
         "{largest} clients need more open files than the limit allows ({}); see `ulimit -Hn`",
@@ -210,6 +221,7 @@ pub async fn run(args: Args, out: &Output) -> anyhow::Result<()> {
                 max_secs: args.max_secs,
                 window: args.window,
                 rounds: args.rounds,
+                idle: args.idle,
             },
             gateway_flags,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -224,14 +236,30 @@ async fn run_one(kind: Kind, clients: usize, args: &Args) -> anyhow::Result<Run>
     let mut server = Server::start(kind).await?;
     let result = measure(&server, clients, args).await;
     server.kill().await?;
-    let (run, swarm) = result?;
-    swarm.stop().await;
+    let (run, swarms) = result?;
+    for swarm in swarms {
+        swarm.stop().await;
+    }
     Ok(run)
 }
 
-async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result<(Run, Swarm)> {
+async fn measure(
+    server: &Server,
+    clients: usize,
+    args: &Args,
+) -> anyhow::Result<(Run, Vec<Swarm>)> {
     let kind = server.kind();
     let pid = server.pid();
+    // The quiet clients first, with counters of their own: they are not receivers.
+    let lobby = Swarm::connect(
+        kind,
+        server.port(),
+        Rooms::Own(IDLE_ROOMS),
+        args.idle,
+        args.connect_concurrency,
+        Shared::new(Clock::new()),
+    )
+    .await?;
     let shared = Shared::new(Clock::new());
     let connecting = Instant::now();
     let swarm = Swarm::connect(
@@ -307,7 +335,7 @@ async fn measure(server: &Server, clients: usize, args: &Args) -> anyhow::Result
         closures: shared.closures(),
         publisher_errors: generator.publisher.errors(),
     };
-    Ok((run, swarm))
+    Ok((run, vec![swarm, lobby]))
 }
 
 fn phase_name(phase: Phase, pace: Pace) -> String {
