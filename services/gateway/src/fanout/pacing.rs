@@ -143,14 +143,8 @@ impl WritePacing {
 
 #[cfg(test)]
 mod tests {
+    use super::super::recipients::tests::ids as members;
     use super::*;
-
-    /// `n` connection ids.
-    fn members(n: usize) -> Vec<ConnectionId> {
-        (0..n)
-            .map(|i| ConnectionId::parse(format!("m{i:026}")).unwrap())
-            .collect()
-    }
 
     /// Every 10 ms from `from_ms` for `ms`, `deliveries` asked and written to a
     /// tenth of `room` in turn (a shard a time, a broadcast every 100 ms); the last

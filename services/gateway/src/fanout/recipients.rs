@@ -74,11 +74,12 @@ impl Recipients {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    /// `n` ids, the same in every run (sequential: the hash must mix them).
-    fn ids(n: usize) -> Vec<ConnectionId> {
+    /// `n` ids, the same in every run (sequential: the hash must mix them). The pacing
+    /// tests' members too.
+    pub(in crate::fanout) fn ids(n: usize) -> Vec<ConnectionId> {
         (0..n)
             .map(|i| ConnectionId::parse(format!("c{i:026}")).unwrap())
             .collect()
