@@ -169,8 +169,8 @@ fn encode_query_value(value: &str) -> String {
 /// The socket's settings: a 16 KiB read buffer instead of tungstenite's 128 KiB,
 /// which it zero-fills up to its capacity before every read, however small the frame.
 /// A client receiving 1 KB events at 10 a second spent 12.9–13.5 µs of CPU per event
-/// with 128 KiB and 8.8 with 16 KiB; 4 KiB saved no more and cost 20% more reads when
-/// frames come back to back (docs/benchmarks.md, "What limits p99"). Larger frames
+/// with 128 KiB and 8.8 with 16 KiB; 4 KiB saved no more and cost 20% more CPU per
+/// frame when frames come back to back (docs/benchmarks.md, "What limits p99"). Larger frames
 /// still arrive whole: the buffer grows for them.
 fn config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)

@@ -7,17 +7,17 @@
 //! writes at about 150,000 deliveries per second, however well it batches the rest.
 //!
 //! So the fan-out keeps its writes under a budget (writes per second,
-//! `ROOMCAST_WRITE_BUDGET`, [`WritePacing`]). While the deliveries it is asked for stay under
-//! the budget, it writes each one at once: a room of 1,000 at 10 messages a second
-//! asks 10,000 a second and pays no latency for the budget. Once they go over it, a
-//! connection's frames wait `recipients ÷ budget` (at most a second) and go out
-//! together in one `writev`: then the gateway makes at most `budget` writes a second
-//! whatever it is asked. The recipients are the distinct connections written to in the
-//! last window ([`Recipients`]): connections that hear nothing do not share the budget,
-//! so they do not lengthen the wait of those that do. A room of 10,000 at 10 messages a second asks 100,000 a
-//! second; with the default budget of 50,000 each member is written every 200 ms, with
-//! the two frames of that time in one write. Its broadcasts took about 90 ms of CPU
-//! each before the first member was written anyway.
+//! `ROOMCAST_WRITE_BUDGET`, [`WritePacing`]). While the deliveries it is asked for
+//! stay under the budget, it writes each one at once: a room of 1,000 at 10 messages
+//! a second asks 10,000 a second and pays no latency for the budget. Once they go
+//! over it, a connection's frames wait `recipients ÷ budget` (at most a second) and go
+//! out together in one `writev`: then the gateway makes at most `budget` writes a
+//! second whatever it is asked. The recipients are the distinct connections written to
+//! in the last window ([`Recipients`]): connections that hear nothing do not share the
+//! budget, so they do not lengthen the wait of those that do. A room of 10,000 at 10
+//! messages a second asks 100,000 a second; with the default budget of 50,000 each
+//! member is written every 200 ms, with the two frames of that time in one write. Its
+//! broadcasts took about 90 ms of CPU each before the first member was written anyway.
 //!
 //! The rate is measured over [`WINDOW_MS`] and has hysteresis: pacing starts above the
 //! budget and stops below half of it, so a load near the budget does not switch back
