@@ -10,6 +10,7 @@
 //! `JSON.parse`/`JSON.stringify`, which keeps this object as it is).
 
 use super::client::{self, Incoming, Ws};
+use super::messages::{self, Messages, RING};
 use super::server::Kind;
 use crate::support::net::fresh_source_addr;
 use crate::support::stats::Latencies;
@@ -30,9 +31,6 @@ pub const ROOM: &str = "bench";
 /// `socket.to` vs `io.to` make no difference).
 pub const PUBLISHER_ROOM: &str = "bench-publisher";
 
-/// Per-message delivery counts, indexed by sequence number modulo this (much larger
-/// than any window).
-const RING: usize = 1 << 14;
 /// roomcast clients send a WebSocket ping this often, as the SDK's client does: the
 /// gateway closes a connection that sent nothing for 10 minutes (API Gateway's idle
 /// timeout), and settling 10,000 connects into one room can take that long.
@@ -133,8 +131,8 @@ impl Counters {
 pub struct Shared {
     clock: Clock,
     phases: [Counters; 3],
-    /// Deliveries per message (`seq % RING`).
-    ring: Box<[AtomicU32]>,
+    /// Deliveries and the latest one, per message.
+    messages: Messages,
     /// Receiving clients still connected.
     receivers: AtomicU32,
     /// Woken when a message has reached every receiver.
@@ -152,7 +150,7 @@ impl Shared {
         Arc::new(Self {
             clock,
             phases: [Counters::new(), Counters::new(), Counters::new()],
-            ring: (0..RING).map(|_| AtomicU32::new(0)).collect(),
+            messages: Messages::new(),
             receivers: AtomicU32::new(0),
             complete: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -193,11 +191,12 @@ impl Shared {
         } else {
             last_seq[stamp.phase] = stamp.seq;
         }
+        let latency_us = now.saturating_sub(stamp.sent_us);
         counters.latencies[shard]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .record(Duration::from_micros(now.saturating_sub(stamp.sent_us)));
-        let count = self.ring[stamp.seq as usize % RING].fetch_add(1, Ordering::AcqRel) + 1;
+            .record(Duration::from_micros(latency_us));
+        let count = self.messages.delivered_to_one(stamp.seq, latency_us);
         if count == self.receivers() {
             self.complete.notify_one();
         }
@@ -483,6 +482,14 @@ pub struct Delivery {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Each message's last delivery (when the whole room had it): its median and
+    /// 90th percentile over the phase's messages. Beside the deliveries' p99 they tell
+    /// every broadcast's own length from a few slow broadcasts ([`messages`]). `None`
+    /// when no message reached anyone.
+    #[serde(default)]
+    pub last_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub last_p90_ms: Option<f64>,
 }
 
 /// Publishing, with the sequence numbers and the payload size.
@@ -507,7 +514,7 @@ impl Generator {
     async fn send(&mut self, phase: Phase) -> anyhow::Result<u64> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.shared.ring[seq as usize % RING].store(0, Ordering::Release);
+        self.shared.messages.reset(seq);
         let data = payload(phase, seq, self.shared.clock.now_us(), self.payload_bytes);
         self.publisher.publish(&data).await?;
         Ok(seq)
@@ -544,6 +551,7 @@ impl Generator {
             shared.closures()
         );
         let start_us = shared.clock.now_us();
+        let first_seq = self.next_seq;
         let end = Instant::now() + duration;
         let (mut sent, mut expected, mut stalls) = (0u64, 0u64, 0u64);
         match pace {
@@ -567,7 +575,7 @@ impl Generator {
                 while Instant::now() < end && shared.receivers() > 0 {
                     // Retire the messages every (still connected) receiver has.
                     while let Some(&(seq, need)) = owed.front() {
-                        let got = shared.ring[seq as usize % RING].load(Ordering::Acquire);
+                        let got = shared.messages.delivered(seq);
                         if got >= need.min(shared.receivers()) {
                             owed.pop_front();
                             oldest_since = Instant::now();
@@ -606,6 +614,7 @@ impl Generator {
         let last_us = counters.last_us.load(Ordering::Acquire).max(send_end_us);
         let duration_s = (last_us - start_us) as f64 / 1e6;
         let latencies = counters.latencies();
+        let last = shared.messages.slowest_ms(first_seq..self.next_seq);
         let q = |q: f64| {
             if latencies.count() == 0 {
                 f64::NAN
@@ -624,6 +633,8 @@ impl Generator {
             p50_ms: q(0.5),
             p99_ms: q(0.99),
             max_ms: q(1.0),
+            last_p50_ms: messages::quantile(&last, 0.5),
+            last_p90_ms: messages::quantile(&last, 0.9),
         })
     }
 

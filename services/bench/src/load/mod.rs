@@ -5,7 +5,9 @@
 //! room sending 1 KB messages, first at a fixed rate, then as fast as the server
 //! takes them (a bounded window of messages not yet received by every client).
 //! Reported per server: delivered messages/s, p50/p99 publish-to-receive latency,
-//! server CPU (share of a core) and peak RSS, and roomcast ÷ Socket.IO ratios.
+//! server CPU (share of a core) and peak RSS, and roomcast ÷ Socket.IO ratios; with
+//! them each message's last delivery (median over the messages) and the share of the
+//! machine's CPU time the hypervisor stole during the phase.
 //!
 //! - [`engineio`]: Engine.IO v4 / Socket.IO framing; the bench speaks it over
 //!   WebSocket with tokio-tungstenite itself (no `rust_socketio`), so both servers
@@ -13,6 +15,7 @@
 //! - [`client`]: connecting, each server's handshake, publish and event frames.
 //! - [`server`]: the two servers as child processes, and the gateway's flags.
 //! - [`generator`]: the receiving swarm, the publisher, the phases and counters.
+//! - [`messages`]: per-message counters (receivers reached, last delivery).
 //!
 //! Each run starts its server fresh, connects the clients from a fresh loopback
 //! source address (TIME_WAIT), kills the server at the end, and takes its figures from
@@ -21,8 +24,10 @@
 pub mod client;
 pub mod engineio;
 pub mod generator;
+pub mod messages;
 pub mod server;
 
+use crate::support::host::HostCpu;
 use crate::support::proc::{ProcSample, mib};
 use crate::support::sampler::{PeakRss, wait_idle};
 use crate::support::stats::median;
@@ -160,6 +165,10 @@ pub struct PhaseRun {
     pub server_rss_peak_mib: f64,
     /// The load generator's own CPU (this process), cores.
     pub bench_cpu_cores: f64,
+    /// The share of the machine's CPU time stolen by the hypervisor during the phase
+    /// ([`HostCpu`]); `None` where /proc/stat cannot be read.
+    #[serde(default)]
+    pub host_steal: Option<f64>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -308,17 +317,22 @@ async fn measure(
         peak.reset();
         let server_before = ProcSample::read(pid)?;
         let bench_before = ProcSample::read(std::process::id())?;
+        let host_before = HostCpu::read();
         let delivery = generator
             .phase(phase, pace, Duration::from_secs_f64(secs))
             .await?;
         let server_after = ProcSample::read(pid)?;
         let bench_after = ProcSample::read(std::process::id())?;
+        let host_steal = HostCpu::read()
+            .zip(host_before)
+            .map(|(after, before)| after.steal_since(&before));
         phases.push(PhaseRun {
             phase: phase_name(phase, pace),
             delivery,
             server_cpu_cores: server_after.cpu_cores_since(&server_before),
             server_rss_peak_mib: mib(peak.peak()),
             bench_cpu_cores: bench_after.cpu_cores_since(&bench_before),
+            host_steal,
         });
     }
     let run = Run {
@@ -380,9 +394,11 @@ fn print_tables(runs: &[Run], args: &Args) {
         "delivered msg/s",
         "p50 ms",
         "p99 ms",
+        "a message's last delivery ms, median / p90",
         "server CPU (cores)",
         "server RSS peak MiB",
         "bench CPU (cores)",
+        "host steal",
     ]);
     for run in runs {
         for p in &run.phases {
@@ -397,9 +413,15 @@ fn print_tables(runs: &[Run], args: &Args) {
                 format!("{:.0}", d.delivered_per_s),
                 format!("{:.2}", d.p50_ms),
                 format!("{:.2}", d.p99_ms),
+                match (d.last_p50_ms, d.last_p90_ms) {
+                    (Some(p50), Some(p90)) => format!("{p50:.2} / {p90:.2}"),
+                    _ => "–".to_owned(),
+                },
                 format!("{:.2}", p.server_cpu_cores),
                 format!("{:.1}", p.server_rss_peak_mib),
                 format!("{:.2}", p.bench_cpu_cores),
+                p.host_steal
+                    .map_or("–".to_owned(), |s| format!("{:.0}%", s * 100.0)),
             ]);
         }
     }

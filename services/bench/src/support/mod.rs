@@ -2,6 +2,7 @@
 
 pub mod child;
 pub mod gateway;
+pub mod host;
 pub mod net;
 pub mod node;
 pub mod proc;
