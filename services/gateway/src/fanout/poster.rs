@@ -19,8 +19,9 @@
 //! (`ROOMCAST_WRITE_BUDGET`, [`WritePacing`], which counts the connections each
 //! delivery goes to), or always with `ROOMCAST_WRITE_DELAY`, every broadcast is queued
 //! without waking its connections, and they are woken together after the delay, so
-//! each writes the broadcasts of a whole delay in one `writev`. For a room of 10,000 at a game's tick rate a write per connection per
-//! tick is most of the gateway's CPU (docs/benchmarks.md).
+//! each writes the broadcasts of a whole delay in one `writev`. For a room of 10,000
+//! at a game's tick rate a write per connection per tick is most of the gateway's CPU
+//! (docs/benchmarks.md).
 //!
 //! [`ConnectionHandle::try_push_now`]: crate::ws::registry::ConnectionHandle::try_push_now
 

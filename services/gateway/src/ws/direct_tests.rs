@@ -33,7 +33,18 @@ async fn pair() -> (TcpStream, TcpStream) {
 /// writes), and the client's end.
 async fn attached() -> (Arc<ConnectionHandle>, Socket, TcpStream) {
     let (server, client) = pair().await;
-    let h = ConnectionHandle::new(
+    let h = handle();
+    let socket = Socket::new(Upgrade {
+        tcp: server,
+        read_ahead: Bytes::new(),
+    });
+    h.attach(socket.stream());
+    (h, socket, client)
+}
+
+/// A connection's handle, with room for many frames, before any socket is attached.
+fn handle() -> Arc<ConnectionHandle> {
+    ConnectionHandle::new(
         ConnectionId::generate(),
         Protocol::V1,
         "127.0.0.1".parse().unwrap(),
@@ -43,13 +54,7 @@ async fn attached() -> (Arc<ConnectionHandle>, Socket, TcpStream) {
             bytes: 64 * 1024 * 1024,
             slow_consumer_timeout: Duration::from_secs(60),
         },
-    );
-    let socket = Socket::new(Upgrade {
-        tcp: server,
-        read_ahead: Bytes::new(),
-    });
-    h.attach(socket.stream());
-    (h, socket, client)
+    )
 }
 
 /// Frame `i`: a text frame whose payload names it, 7 KiB so a few fill the buffers.
@@ -212,20 +217,7 @@ fn poster_for(
     let connections = Arc::new(super::registry::Connections::default());
     connections.insert(h.clone());
     for _ in 0..quiet {
-        let limits = OutboundLimits {
-            frames: 1,
-            bytes: 1024,
-            slow_consumer_timeout: Duration::from_secs(60),
-        };
-        let ip = "127.0.0.1".parse().unwrap();
-        let id = ConnectionId::generate();
-        connections.insert(ConnectionHandle::new(
-            id,
-            Protocol::V1,
-            ip,
-            String::new(),
-            limits,
-        ));
+        connections.insert(handle());
     }
     let (queue, jobs) = LocalQueue::new();
     (
