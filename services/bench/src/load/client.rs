@@ -1,4 +1,4 @@
-//! One WebSocket client stack (tokio-tungstenite) for both servers: connecting from a
+//! One WebSocket client stack (tokio-websockets) for both servers: connecting from a
 //! given source address, each server's handshake, the publish frame, and telling the
 //! frames a client receives apart.
 //!
@@ -17,16 +17,13 @@ use super::engineio;
 use super::server::Kind;
 use crate::support::net::connect_from;
 use anyhow::{Context, bail};
+use axum::http::HeaderValue;
+use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
 use futures::{SinkExt, StreamExt};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_websockets::{ClientBuilder, Message, WebSocketStream};
 
 /// A connected client.
 pub type Ws = WebSocketStream<TcpStream>;
@@ -52,57 +49,46 @@ async fn handshake(kind: Kind, port: u16, room: &str, source: Ipv4Addr) -> anyho
     let stream = connect_from(source, port)
         .await
         .with_context(|| format!("TCP connect to 127.0.0.1:{port} from {source}"))?;
-    match kind {
-        Kind::Roomcast => {
-            let mut request =
-                format!("ws://127.0.0.1:{port}/dev?room={room}").into_client_request()?;
-            request.headers_mut().insert(
-                SEC_WEBSOCKET_PROTOCOL,
-                HeaderValue::from_static("roomcast.v1"),
-            );
-            let (ws, _) =
-                tokio_tungstenite::client_async_with_config(request, stream, Some(config()))
-                    .await?;
-            Ok(ws)
-        }
-        Kind::Plain => {
-            let url = format!("ws://127.0.0.1:{port}/?room={room}");
-            let (ws, _) =
-                tokio_tungstenite::client_async_with_config(url, stream, Some(config())).await?;
-            Ok(ws)
-        }
-        Kind::SocketIo => {
-            let url = format!("ws://127.0.0.1:{port}{}", engineio::path(Some(room)));
-            let (mut ws, _) =
-                tokio_tungstenite::client_async_with_config(url, stream, Some(config())).await?;
-            let open = next_text(&mut ws).await?;
-            engineio::parse_open(&open)?;
-            ws.send(Message::text(engineio::CONNECT)).await?;
-            loop {
-                let frame = next_text(&mut ws).await?;
-                if engineio::is_ping(&frame) {
-                    ws.send(Message::text(engineio::PONG)).await?;
-                } else if engineio::is_connected(&frame)? {
-                    return Ok(ws);
-                }
+    let path = match kind {
+        Kind::Roomcast => format!("/dev?room={room}"),
+        Kind::Plain => format!("/?room={room}"),
+        Kind::SocketIo => engineio::path(Some(room)),
+    };
+    let mut client = ClientBuilder::new().uri(&format!("ws://127.0.0.1:{port}{path}"))?;
+    if kind == Kind::Roomcast {
+        client = client.add_header(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("roomcast.v1"),
+        )?;
+    }
+    let (mut ws, _) = client.connect_on(stream).await?;
+    if kind == Kind::SocketIo {
+        let open = next_text(&mut ws).await?;
+        engineio::parse_open(&open)?;
+        ws.send(Message::text(engineio::CONNECT)).await?;
+        loop {
+            let frame = next_text(&mut ws).await?;
+            if engineio::is_ping(&frame) {
+                ws.send(Message::text(engineio::PONG)).await?;
+            } else if engineio::is_connected(&frame)? {
+                break;
             }
         }
     }
-}
-
-/// The clients' WebSocket settings: a 16 KiB read buffer instead of tungstenite's
-/// 128 KiB (zero-filled on the first read), so that 10,000 clients fit the generator
-/// comfortably; messages are about 1 KiB.
-fn config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(16 * 1024)
+    Ok(ws)
 }
 
 async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
-            Some(Ok(Message::Close(frame))) => bail!("closed during the handshake: {frame:?}"),
-            Some(Ok(_)) => continue,
+            Some(Ok(message)) => {
+                if let Some(text) = message.as_text() {
+                    return Ok(text.to_owned());
+                }
+                if let Some(close) = message.as_close() {
+                    bail!("closed during the handshake: {close:?}");
+                }
+            }
             Some(Err(e)) => return Err(e.into()),
             None => bail!("connection ended during the handshake"),
         }

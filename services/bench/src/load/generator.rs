@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_websockets::Message;
 
 /// The room every receiving client is in.
 pub const ROOM: &str = "bench";
@@ -338,14 +338,19 @@ async fn receive(
             m = ws.next() => m,
             _ = stopped(&mut stop) => break "stopped".to_owned(),
             _ = keepalive.tick(), if kind == Kind::Roomcast => {
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                if ws.send(Message::ping("")).await.is_err() {
                     break "error".to_owned();
                 }
                 continue;
             }
         };
-        match message {
-            Some(Ok(Message::Text(text))) => match client::classify(kind, text.as_str()) {
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => break format!("error: {e}"),
+            None => break "eof".to_owned(),
+        };
+        if let Some(text) = message.as_text() {
+            match client::classify(kind, text) {
                 Incoming::Event(frame) => {
                     if let Some(stamp) = parse_stamp(frame) {
                         shared.record(stamp, &mut last_seq, shard);
@@ -360,15 +365,9 @@ async fn receive(
                     shared.presence.fetch_add(1, Ordering::AcqRel);
                 }
                 Incoming::Error(_) | Incoming::Other => {}
-            },
-            Some(Ok(Message::Close(frame))) => {
-                break frame.map_or("close".to_owned(), |f| {
-                    format!("close {}", u16::from(f.code))
-                });
             }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => break format!("error: {e}"),
-            None => break "eof".to_owned(),
+        } else if let Some((code, _)) = message.as_close() {
+            break format!("close {}", u16::from(code));
         }
     };
     shared.closed(why);
@@ -398,10 +397,10 @@ impl Publisher {
             let (sink, errors) = (sink.clone(), errors.clone());
             tokio::spawn(async move {
                 while let Some(Ok(message)) = stream.next().await {
-                    let Message::Text(text) = message else {
+                    let Some(text) = message.as_text() else {
                         continue;
                     };
-                    match client::classify(kind, text.as_str()) {
+                    match client::classify(kind, text) {
                         Incoming::Ping => {
                             let _ = sink
                                 .lock()
