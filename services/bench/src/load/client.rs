@@ -8,7 +8,7 @@
 //! | joined to `R` | in `$connect` | in the peer's connection handler |
 //! | publish | `{"action":"emit","room":"bench","event":"m","data":D}` | `42["publish","bench",D]` → `io.to("bench").emit("m", D)` |
 //! | received | `{"type":"event","room":"bench","event":"m","data":D,"from":".."}` | `42["m",D]` |
-//! | keep-alive | none needed (idle timeout 10 min) | answer the server's `2` with `3` |
+//! | keep-alive | a WebSocket ping every 60 s (the gateway closes after 10 idle minutes) | answer the server's `2` with `3` |
 //!
 //! `ws-crates`' plain servers ([`Kind::Plain`]): `ws://127.0.0.1:P/?room=R` (the room is
 //! ignored: one room of all), publish and received are `D` itself.

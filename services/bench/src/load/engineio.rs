@@ -1,5 +1,5 @@
 //! Engine.IO v4 and Socket.IO v5 packet framing over WebSocket text frames: just what
-//! a Socket.IO client in the default namespace needs, so that one tokio-tungstenite
+//! a Socket.IO client in the default namespace needs, so that one tokio-websockets
 //! client stack drives both servers.
 //!
 //! Over the `websocket` transport each WebSocket frame is one Engine.IO packet: a

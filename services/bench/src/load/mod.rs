@@ -10,7 +10,7 @@
 //! machine's CPU time the hypervisor stole during the phase.
 //!
 //! - [`engineio`]: Engine.IO v4 / Socket.IO framing; the bench speaks it over
-//!   WebSocket with tokio-tungstenite itself (no `rust_socketio`), so both servers
+//!   WebSocket with tokio-websockets itself (no `rust_socketio`), so both servers
 //!   are driven by one client stack.
 //! - [`client`]: connecting, each server's handshake, publish and event frames.
 //! - [`server`]: the two servers as child processes, and the gateway's flags.
