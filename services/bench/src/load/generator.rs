@@ -10,10 +10,10 @@
 //! `JSON.parse`/`JSON.stringify`, which keeps this object as it is).
 
 use super::client::{self, Incoming, Ws};
-use super::messages::{self, Messages, RING};
+use super::messages::{Messages, RING};
 use super::server::Kind;
 use crate::support::net::fresh_source_addr;
-use crate::support::stats::Latencies;
+use crate::support::stats::{Latencies, quantile};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use std::collections::BTreeMap;
@@ -483,8 +483,8 @@ pub struct Delivery {
     pub max_ms: f64,
     /// Each message's last delivery (when the whole room had it): its median and
     /// 90th percentile over the phase's messages. Beside the deliveries' p99 they tell
-    /// every broadcast's own length from a few slow broadcasts ([`messages`]). `None`
-    /// when no message reached anyone.
+    /// every broadcast's own length from a few slow broadcasts
+    /// ([`super::messages`]). `None` when no message reached anyone.
     #[serde(default)]
     pub last_p50_ms: Option<f64>,
     #[serde(default)]
@@ -632,8 +632,8 @@ impl Generator {
             p50_ms: q(0.5),
             p99_ms: q(0.99),
             max_ms: q(1.0),
-            last_p50_ms: messages::quantile(&last, 0.5),
-            last_p90_ms: messages::quantile(&last, 0.9),
+            last_p50_ms: quantile(&last, 0.5),
+            last_p90_ms: quantile(&last, 0.9),
         })
     }
 

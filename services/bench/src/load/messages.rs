@@ -75,12 +75,6 @@ impl Messages {
     }
 }
 
-/// The `q` quantile (0.0–1.0) of `sorted`, nearest rank; `None` when empty.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,15 +105,5 @@ mod tests {
         let slowest = m.slowest_ms(0..RING as u64 + 10);
         assert_eq!(slowest.len(), RING);
         assert_eq!(slowest[0], 10.0);
-    }
-
-    #[test]
-    fn quantiles_by_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(quantile(&v, 0.5), Some(50.0));
-        assert_eq!(quantile(&v, 0.9), Some(90.0));
-        assert_eq!(quantile(&v, 1.0), Some(100.0));
-        assert_eq!(quantile(&v, 0.0), Some(1.0));
-        assert_eq!(quantile(&[], 0.5), None);
     }
 }

@@ -16,6 +16,13 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The `q` quantile (0.0–1.0) of `sorted`, nearest rank (an exact value of
+/// `sorted`, where [`Latencies`] gives its bucket's); `None` when empty.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
 /// Latencies recorded in microseconds, 1 µs to 10 min, 3 significant figures.
 #[derive(Debug, Clone)]
 pub struct Latencies {
@@ -47,5 +54,20 @@ impl Latencies {
     /// The `q` quantile (0.5, 0.99, …) in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         self.histogram.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), Some(50.0));
+        assert_eq!(quantile(&v, 0.9), Some(90.0));
+        assert_eq!(quantile(&v, 1.0), Some(100.0));
+        assert_eq!(quantile(&v, 0.0), Some(1.0));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 }
